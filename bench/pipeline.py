@@ -1,0 +1,133 @@
+"""Input pipeline benchmark: pneumonia_nb's `make_dataset` against `keras.utils.image_dataset_from_directory`.
+
+Both read the same real Kermany training images, decode them to one gray channel at the same size and batch
+them the same way. Each measurement runs in a fresh process (a cold first epoch, its own peak memory), the two
+pipelines take turns, and the files are read once beforehand so that both measure decoding, not the disk.
+
+    python bench/pipeline.py --out bench/results/pipeline.json
+
+Needs the Kermany images: --data-dir, or $PNEUMONIA_NB_DATA (see pneumonia_nb.data.data_home).
+"""
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def rss_mb() -> float:
+    "Peak resident memory of this process so far, MB."
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def epoch_seconds(ds) -> tuple[float, int]:
+    "Seconds to pull every batch of `ds` once, and how many images it gave."
+    t0, n = time.perf_counter(), 0
+    for x, _ in ds: n += int(x.shape[0])
+    return time.perf_counter() - t0, n
+
+
+def worker(pipeline: str, root: str, size: int, batch: int, epochs: int) -> dict:
+    "Build one pipeline in this process and time its epochs."
+    import tensorflow as tf
+    import keras
+    from pneumonia_nb.data import scan_kermany
+    from pneumonia_nb.preprocess import make_dataset
+    base = rss_mb()
+    t0 = time.perf_counter()
+    if pipeline.startswith("pneumonia_nb"):
+        df = scan_kermany(root, check="none")
+        df = df[df.split == "train"]
+        ds = make_dataset(df, size=size, batch_size=batch, cache=pipeline != "pneumonia_nb_uncached",
+                          training=pipeline == "pneumonia_nb_train", seed=0)
+    else:
+        ds = keras.utils.image_dataset_from_directory(
+            Path(root) / "train", labels="inferred", label_mode="binary", color_mode="grayscale",
+            image_size=(size, size), batch_size=batch, shuffle=False, verbose=False)
+        if pipeline == "keras_cached": ds = ds.cache().prefetch(tf.data.AUTOTUNE)
+        else: ds = ds.prefetch(tf.data.AUTOTUNE)
+    setup = time.perf_counter() - t0
+    times = []
+    for _ in range(epochs):
+        s, n = epoch_seconds(ds)
+        times.append(s)
+    return {"setup_s": setup, "epoch_s": times, "images": n, "base_rss_mb": base, "peak_rss_mb": rss_mb()}
+
+
+def run_worker(pipeline, args) -> dict:
+    cmd = [sys.executable, __file__, "--worker", pipeline, "--data-dir", str(args.root), "--size", str(args.size),
+           "--batch", str(args.batch), "--epochs", str(args.epochs)]
+    out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    if out.returncode != 0: raise SystemExit(f"{pipeline} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def summarise(runs: list[dict]) -> dict:
+    "Medians over repeated runs of one pipeline."
+    first = [r["epoch_s"][0] for r in runs]
+    later = [s for r in runs for s in r["epoch_s"][1:]]
+    n = runs[0]["images"]
+    return {"images": n, "first_epoch_s": statistics.median(first), "first_epoch_images_per_s": n / statistics.median(first),
+            "later_epoch_s": statistics.median(later), "later_epoch_images_per_s": n / statistics.median(later),
+            "setup_s": statistics.median(r["setup_s"] for r in runs),
+            "peak_rss_mb": statistics.median(r["peak_rss_mb"] for r in runs),
+            "pipeline_rss_mb": statistics.median(r["peak_rss_mb"] - r["base_rss_mb"] for r in runs),
+            "runs": runs}
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data-dir", help="a Kermany folder or the data folder that holds one")
+    p.add_argument("--size", type=int, default=224)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--epochs", type=int, default=3, help="epochs per run: the first, then cached ones")
+    p.add_argument("--repeats", type=int, default=3, help="fresh processes per pipeline")
+    p.add_argument("--out", default="bench/results/pipeline.json")
+    p.add_argument("--worker", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    from pneumonia_nb.data import find_kermany_root, kermany_dir
+    args.root = find_kermany_root(args.data_dir) if args.data_dir else kermany_dir()
+    if args.worker:
+        print(json.dumps(worker(args.worker, str(args.root), args.size, args.batch, args.epochs)))
+        return
+    files = sorted((args.root / "train").rglob("*.jp*g"))
+    for f in files: f.read_bytes()   # the page cache holds every file before any pipeline runs
+    pipelines = ["pneumonia_nb", "keras_cached", "keras_uncached", "pneumonia_nb_train"]
+    runs = {name: [] for name in pipelines}
+    for rep in range(args.repeats):
+        for name in pipelines:
+            runs[name].append(run_worker(name, args))
+            print(f"repeat {rep + 1}/{args.repeats} {name}: epochs {[round(s, 2) for s in runs[name][-1]['epoch_s']]} s",
+                  file=sys.stderr)
+    res = {name: summarise(r) for name, r in runs.items()}
+    ours, cached, uncached = res["pneumonia_nb"], res["keras_cached"], res["keras_uncached"]
+    import tensorflow as tf, keras, pneumonia_nb
+    report = {
+        "benchmark": "input pipeline, real Kermany training images",
+        "command": "python bench/pipeline.py " + " ".join(sys.argv[1:]),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+                    "tensorflow": tf.__version__, "keras": keras.__version__, "pneumonia_nb": pneumonia_nb.__version__},
+        "config": {"images": ours["images"], "size": args.size, "batch": args.batch, "channels": 1,
+                   "epochs_per_run": args.epochs, "repeats": args.repeats},
+        "results": res,
+        "ratios": {
+            "first_epoch_speedup_vs_keras": cached["first_epoch_s"] / ours["first_epoch_s"],
+            "cached_epoch_speedup_vs_keras_uncached_epoch": uncached["later_epoch_s"] / ours["later_epoch_s"],
+            "cached_epoch_speedup_vs_keras_cached_epoch": cached["later_epoch_s"] / ours["later_epoch_s"],
+            "pipeline_memory_vs_keras_cached": ours["pipeline_rss_mb"] / cached["pipeline_rss_mb"],
+        },
+        "goals": {"first epoch at least as fast as image_dataset_from_directory": ours["first_epoch_s"] <= cached["first_epoch_s"],
+                  "cached epochs at least 5x faster than its uncached epoch": uncached["later_epoch_s"] >= 5 * ours["later_epoch_s"]},
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=1))
+    print(json.dumps({k: report[k] for k in ("config", "ratios", "goals")}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""The pneumonia-nb command end to end, on real data: train a small run, evaluate it, predict real X-rays, bad input."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+DATA = os.environ.get("PNEUMONIA_NB_DATA")
+pytestmark = pytest.mark.skipif(not DATA, reason="needs the real data: set PNEUMONIA_NB_DATA")
+
+
+def cli(*args, cwd=None) -> subprocess.CompletedProcess:
+    exe = shutil.which("pneumonia-nb", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+    assert exe, "the console script pneumonia-nb is not installed"
+    return subprocess.run([exe, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=600,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "small"
+    r = cli("train", "--epochs", 3, "--max-train-images", 1000, "--out", out)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "saved run" in r.stdout and "\ntest: n 624 " in r.stdout, r.stdout
+    return out
+
+
+def test_help_for_every_verb():
+    for verb in ([], ["train"], ["evaluate"], ["predict"]):
+        r = cli(*verb, "--help")
+        assert r.returncode == 0 and "usage: pneumonia-nb" in r.stdout
+
+
+def test_train_writes_a_complete_run(run_dir):
+    assert sorted(p.name for p in run_dir.iterdir()) == [
+        "config.json", "history.csv", "metrics.json", "model.keras", "training_curves.png"]
+    config = json.loads((run_dir / "config.json").read_text())
+    assert (config["dataset"], config["model"], config["size"], config["train_images"]) == ("pneumoniamnist", "cnn", 28, 1000)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    for split in ("val", "test"):
+        assert {"accuracy", "precision", "recall", "specificity", "f1", "roc_auc", "pr_auc", "threshold",
+                "confusion_matrix", "n"} <= set(metrics[split])
+    assert metrics["val"]["roc_auc"] > 0.8
+    assert metrics["test"]["threshold"] == config["threshold"]
+
+
+def test_evaluate_writes_metrics_and_never_overwrites(run_dir, tmp_path):
+    out = tmp_path / "val.json"
+    r = cli("evaluate", run_dir, "--split", "val", "--out", out)
+    assert r.returncode == 0, r.stderr
+    m = json.loads(out.read_text())
+    saved = json.loads((run_dir / "metrics.json").read_text())["val"]
+    assert m["n"] == 524 and abs(m["roc_auc"] - saved["roc_auc"]) < 1e-9
+    r = cli("evaluate", run_dir, "--split", "val", "--out", out)
+    assert r.returncode == 2 and "never written over" in r.stderr
+
+
+def test_evaluate_on_a_kermany_folder_with_only_test(run_dir, tmp_path):
+    source = Path(DATA) / "chest_xray_224" / "train"
+    for cls in ("NORMAL", "PNEUMONIA"):
+        (tmp_path / "kermany" / "test" / cls).mkdir(parents=True)
+        for f in sorted((source / cls).glob("*.jpeg"))[:20]:
+            (tmp_path / "kermany" / "test" / cls / f.name).symlink_to(f)
+    r = cli("evaluate", run_dir, "--dataset", "kermany", "--data-dir", tmp_path / "kermany", "--split", "test")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("kermany test: n 40 ")
+
+
+def test_predict_real_fullres_xrays(run_dir):
+    images = sorted((Path(DATA) / "chest_xray_fullres").glob("*/*.jpeg"))
+    r = cli("predict", run_dir, *images)
+    assert r.returncode == 0, r.stderr
+    lines = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [Path(x["file"]).name for x in lines] == [p.name for p in images]
+    for x in lines:
+        assert 0 <= x["probability"] <= 1 and x["label"] in ("NORMAL", "PNEUMONIA")
+        assert x["label"] == ("PNEUMONIA" if x["probability"] >= x["threshold"] else "NORMAL")
+
+
+def test_predict_reports_a_bad_image_and_fails(run_dir, tmp_path):
+    bad = tmp_path / "broken.jpeg"
+    bad.write_bytes(b"\xff\xd8\xff not really a jpeg")
+    good = next((Path(DATA) / "chest_xray_fullres" / "NORMAL").glob("*.jpeg"))
+    r = cli("predict", run_dir, good, bad)
+    assert r.returncode == 2
+    first, second = map(json.loads, r.stdout.splitlines())
+    assert "probability" in first and second["error"].startswith(f"{bad}: ")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--model", "alexnet", "--out", "x"], "invalid choice: 'alexnet'"),
+    (["train", "--dataset", "chexpert", "--out", "x"], "invalid choice: 'chexpert'"),
+    (["evaluate", "no_such_run"], "no_such_run: no such run directory"),
+])
+def test_bad_names_and_paths(tmp_path, args, message):
+    r = cli(*args, cwd=tmp_path)
+    assert r.returncode == 2 and message in r.stderr
+    assert "Traceback" not in r.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_existing_run_dir_is_refused(run_dir):
+    before = {p.name: p.stat().st_mtime for p in run_dir.iterdir()}
+    r = cli("train", "--epochs", 1, "--out", run_dir)
+    assert r.returncode == 2 and "already exists" in r.stderr
+    assert {p.name: p.stat().st_mtime for p in run_dir.iterdir()} == before
+
+
+def test_foreign_run_dir_is_refused(tmp_path):
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "config.json").write_text('{"project": "something else"}')
+    r = cli("evaluate", tmp_path / "notes")
+    assert r.returncode == 2 and "not a pneumonia_nb run" in r.stderr
+
+
+def test_one_class_data_set_stops_before_training(tmp_path):
+    source = Path(DATA) / "chest_xray_224" / "train" / "NORMAL"
+    for split in ("train", "test"):
+        (tmp_path / "normal_only" / split / "NORMAL").mkdir(parents=True)
+        for f in sorted(source.glob("*.jpeg"))[:10]:
+            (tmp_path / "normal_only" / split / "NORMAL" / f.name).symlink_to(f)
+    r = cli("train", "--dataset", "kermany", "--data-dir", tmp_path / "normal_only", "--size", 32, "--out", tmp_path / "run")
+    assert r.returncode == 2 and "only one class" in r.stderr
+    assert not (tmp_path / "run").exists()
