@@ -50,7 +50,7 @@ def default_size(dataset: str, model: str) -> int:
     if dataset == "pneumoniamnist": return 28 if model == "cnn" else 224
     return 128 if model == "cnn" else (299 if model == "inceptionv3" else 224)
 
-# %% ../nbs/06_cli.ipynb #286fa47e
+# %% ../nbs/06_cli.ipynb #7758c641
 def load_splits(dataset: str, # "pneumoniamnist" or "kermany"
                 size: int, # image size (PneumoniaMNIST: 28, 64, 128 or 224)
                 data_dir: str|Path|None=None, # see `data_home`; for Kermany also a Kermany folder itself
@@ -63,10 +63,9 @@ def load_splits(dataset: str, # "pneumoniamnist" or "kermany"
     if dataset == "pneumoniamnist":
         if size not in PNEUMONIAMNIST_MD5: raise ValueError(f"PneumoniaMNIST comes in sizes {sorted(PNEUMONIAMNIST_MD5)}, not {size}")
         return {s: load_pneumoniamnist(s, size, data_dir) for s in splits}
-    try: root = find_kermany_root(data_dir) if data_dir is not None else kermany_dir()
-    except DataError:
-        if data_dir is None: raise
-        root = kermany_dir(data_dir)
+    # An explicit folder must hold the data (a wrong path is an error, not a 1.2 GB download); else the data rule,
+    # downloading from Kaggle when the data folder has no Kermany images.
+    root = find_kermany_root(data_dir) if data_dir is not None else kermany_dir(download_from="kaggle")
     df = scan_kermany(root)
     if {"train", "val"} & set(splits) and {"train", "val"} & set(df.split):
         df = patient_split(df, val_frac, seed)
@@ -197,7 +196,7 @@ def predict_images(run: Run|str|Path, # a run, or its directory
                               threshold=run.threshold)
     return results
 
-# %% ../nbs/06_cli.ipynb #32224ed1
+# %% ../nbs/06_cli.ipynb #538d77a8
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pneumonia-nb", description="Pneumonia detection on pediatric chest X-rays: train, evaluate, predict.")
     sub = p.add_subparsers(dest="command", required=True, metavar="{train,evaluate,predict}")
@@ -245,7 +244,8 @@ def main(argv: list[str]|None=None, # arguments (default: the command line)
         if args.command == "train":
             run = train_job(args.out, args.dataset, args.size, args.data_dir, args.model, args.epochs, args.imbalance, args.seed,
                             args.batch_size, args.resize, args.threshold_rule, args.weights, args.allow_random_weights,
-                            args.max_train_images, args.overwrite, verbose=2)
+                            args.max_train_images, args.overwrite,
+                            verbose=1 if sys.stdout.isatty() else 2)   # a progress bar in a terminal, a line per epoch in logs
             print(f"saved run {args.out} ({run.config['epochs_run']} epochs, {run.config['train_seconds']:.0f} s)")
             _print_metrics("validation", run.metrics["val"])
             if run.metrics["test"] is None: print(run.metrics["test_note"])

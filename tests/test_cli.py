@@ -8,8 +8,20 @@ from pathlib import Path
 
 import pytest
 
-DATA = os.environ.get("PNEUMONIA_NB_DATA")
-pytestmark = pytest.mark.skipif(not DATA, reason="needs the real data: set PNEUMONIA_NB_DATA")
+from pneumonia_nb.data import data_home, kermany_dir
+
+# Real data, found by the package's own rule ($PNEUMONIA_NB_DATA, else the default data folder; downloaded if missing).
+HOME = data_home()[0]
+
+
+def kermany_images(cls: str, n: int) -> list[Path]:
+    "The first `n` real training images of class `cls`."
+    return sorted((kermany_dir(download_from="kaggle") / "train" / cls).glob("*.jpeg"))[:n]
+
+
+def fullres_images() -> list[Path]:
+    "Full-resolution originals: the 12 samples of the local copy, or originals from the Kermany folder."
+    return sorted(HOME.glob("chest_xray_fullres/*/*.jpeg")) or kermany_images("NORMAL", 3) + kermany_images("PNEUMONIA", 3)
 
 
 def cli(*args, cwd=None) -> subprocess.CompletedProcess:
@@ -59,10 +71,9 @@ def test_evaluate_writes_metrics_and_never_overwrites(run_dir, tmp_path):
 
 
 def test_evaluate_on_a_kermany_folder_with_only_test(run_dir, tmp_path):
-    source = Path(DATA) / "chest_xray_224" / "train"
     for cls in ("NORMAL", "PNEUMONIA"):
         (tmp_path / "kermany" / "test" / cls).mkdir(parents=True)
-        for f in sorted((source / cls).glob("*.jpeg"))[:20]:
+        for f in kermany_images(cls, 20):
             (tmp_path / "kermany" / "test" / cls / f.name).symlink_to(f)
     r = cli("evaluate", run_dir, "--dataset", "kermany", "--data-dir", tmp_path / "kermany", "--split", "test")
     assert r.returncode == 0, r.stderr
@@ -70,7 +81,7 @@ def test_evaluate_on_a_kermany_folder_with_only_test(run_dir, tmp_path):
 
 
 def test_predict_real_fullres_xrays(run_dir):
-    images = sorted((Path(DATA) / "chest_xray_fullres").glob("*/*.jpeg"))
+    images = fullres_images()
     r = cli("predict", run_dir, *images)
     assert r.returncode == 0, r.stderr
     lines = [json.loads(line) for line in r.stdout.splitlines()]
@@ -83,7 +94,7 @@ def test_predict_real_fullres_xrays(run_dir):
 def test_predict_reports_a_bad_image_and_fails(run_dir, tmp_path):
     bad = tmp_path / "broken.jpeg"
     bad.write_bytes(b"\xff\xd8\xff not really a jpeg")
-    good = next((Path(DATA) / "chest_xray_fullres" / "NORMAL").glob("*.jpeg"))
+    good = fullres_images()[0]
     r = cli("predict", run_dir, good, bad)
     assert r.returncode == 2
     first, second = map(json.loads, r.stdout.splitlines())
@@ -117,10 +128,9 @@ def test_foreign_run_dir_is_refused(tmp_path):
 
 
 def test_one_class_data_set_stops_before_training(tmp_path):
-    source = Path(DATA) / "chest_xray_224" / "train" / "NORMAL"
     for split in ("train", "test"):
         (tmp_path / "normal_only" / split / "NORMAL").mkdir(parents=True)
-        for f in sorted(source.glob("*.jpeg"))[:10]:
+        for f in kermany_images("NORMAL", 10):
             (tmp_path / "normal_only" / split / "NORMAL" / f.name).symlink_to(f)
     r = cli("train", "--dataset", "kermany", "--data-dir", tmp_path / "normal_only", "--size", 32, "--out", tmp_path / "run")
     assert r.returncode == 2 and "only one class" in r.stderr

@@ -20,7 +20,7 @@ def test_version_matches_settings():
     assert pneumonia_nb.__version__ == cfg["DEFAULT"]["version"]
 
 
-@pytest.mark.skipif(not DATA, reason="PNEUMONIA_NB_DATA is not set")
+@pytest.mark.skipif(not DATA, reason="checks the environment variable route: PNEUMONIA_NB_DATA is not set")
 def test_loads_real_data_from_environment(tmp_path):
     code = ("from pneumonia_nb.data import load_pneumoniamnist, kermany_dir, scan_kermany\n"
             "x, y = load_pneumoniamnist('val'); print(x.shape, int(y.sum()))\n"
