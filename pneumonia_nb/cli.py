@@ -25,10 +25,10 @@ from .training import (Run, RunError, binary_metrics, choose_threshold, dataset_
                                    predict_proba, save_run, set_seed, setup_device, THRESHOLD_RULES)
 
 # %% auto #0
-__all__ = ['DATASETS', 'MODELS', 'build_model', 'default_size', 'load_splits', 'split_labels', 'as_dataset', 'train_job',
-           'evaluate_run', 'predict_images', 'main']
+__all__ = ['DATASETS', 'MODELS', 'build_model', 'source_size', 'default_size', 'load_splits', 'split_labels', 'as_dataset',
+           'train_job', 'evaluate_run', 'predict_images', 'main']
 
-# %% ../nbs/06_cli.ipynb #596d30dc
+# %% ../nbs/06_cli.ipynb #50fa8b47
 DATASETS = ("pneumoniamnist", "kermany")
 MODELS = ("cnn", *BACKBONES)
 
@@ -44,6 +44,10 @@ def build_model(name: str, # "cnn" or one of `BACKBONES`
         return build_cnn(size)
     from pneumonia_nb.transfer import build_transfer
     return build_transfer(name, size, weights=weights, allow_random=allow_random)
+
+def source_size(dataset: str, size: int) -> int:
+    "The size to load a data set at for a model of `size` px: PneumoniaMNIST's 224 px file when no file has that size."
+    return size if dataset != "pneumoniamnist" or size in PNEUMONIAMNIST_MD5 else 224
 
 def default_size(dataset: str, model: str) -> int:
     "The image size a data set and model train at unless told otherwise."
@@ -156,7 +160,7 @@ def train_job(out: str|Path, # the run directory to create
     save_run(run, out, overwrite=overwrite)
     return run
 
-# %% ../nbs/06_cli.ipynb #51b6a00c
+# %% ../nbs/06_cli.ipynb #972a8206
 def evaluate_run(run_dir: str|Path, # a run directory
                  dataset: str|None=None, # None for the run's own data set
                  data_dir: str|Path|None=None, # see `data_home`; for Kermany also a Kermany folder itself
@@ -169,8 +173,7 @@ def evaluate_run(run_dir: str|Path, # a run directory
     dataset = dataset or run.config["dataset"]
     if split not in SPLITS: raise ValueError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
     size, resize = run.config["size"], run.config.get("resize", "squash")
-    mnist_size = size if dataset != "pneumoniamnist" or size in PNEUMONIAMNIST_MD5 else 224
-    source = load_splits(dataset, mnist_size, data_dir, seed=run.config.get("seed", 42), splits=(split,))[split]
+    source = load_splits(dataset, source_size(dataset, size), data_dir, seed=run.config.get("seed", 42), splits=(split,))[split]
     if source is None: raise DataError(f"the {dataset} data at {data_dir or data_home()[0]} have no {split} split")
     metrics = {"run": str(run_dir), "dataset": dataset, "split": split,
                **_score(run.model, source, size, resize, 256, run.threshold)}
@@ -196,10 +199,10 @@ def predict_images(run: Run|str|Path, # a run, or its directory
                               threshold=run.threshold)
     return results
 
-# %% ../nbs/06_cli.ipynb #538d77a8
+# %% ../nbs/06_cli.ipynb #4e4d19a3
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pneumonia-nb", description="Pneumonia detection on pediatric chest X-rays: train, evaluate, predict.")
-    sub = p.add_subparsers(dest="command", required=True, metavar="{train,evaluate,predict}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="{train,evaluate,predict,report}")
     t = sub.add_parser("train", help="train a model and save a run directory",
                        description="Train a model, choose its threshold on validation data, score validation and test, save a run.")
     t.add_argument("--dataset", default="pneumoniamnist", choices=DATASETS)
@@ -226,6 +229,13 @@ def _parser() -> argparse.ArgumentParser:
     r = sub.add_parser("predict", help="predict images with a saved run", description="One JSON line per image.")
     r.add_argument("run_dir")
     r.add_argument("images", nargs="+")
+    h = sub.add_parser("report", help="write a self-contained HTML report of a run",
+                       description="Metrics with intervals, operating points, plots, Grad-CAM gallery and config in one HTML file.")
+    h.add_argument("run_dir")
+    h.add_argument("--dataset", choices=DATASETS, help="default: the run's own data set")
+    h.add_argument("--data-dir")
+    h.add_argument("--split", default="test", choices=SPLITS)
+    h.add_argument("--out", help="the HTML file (default: RUN_DIR/report-DATASET-SPLIT.html; refuses an existing file)")
     return p
 
 def _print_metrics(title: str, m: dict|None) -> None:
@@ -253,6 +263,9 @@ def main(argv: list[str]|None=None, # arguments (default: the command line)
         elif args.command == "evaluate":
             m = evaluate_run(args.run_dir, args.dataset, args.data_dir, args.split, args.out)
             _print_metrics(f"{m['dataset']} {m['split']}", m)
+        elif args.command == "report":
+            from pneumonia_nb.evaluation import write_report
+            print(f"wrote {write_report(args.run_dir, args.dataset, args.data_dir, args.split, args.out)}")
         else:
             results = predict_images(args.run_dir, args.images)
             for r in results: print(json.dumps(r))

@@ -17,7 +17,7 @@ from .training import _check_predictions, binary_metrics
 # %% auto #0
 __all__ = ['METRIC_NAMES', 'expected_calibration_error', 'evaluate_predictions', 'operating_points', 'recall_by_pathogen',
            'plot_confusion', 'plot_roc_pr', 'plot_calibration', 'plot_threshold_curves', 'confident_errors',
-           'plot_error_gallery', 'gradcam_layer', 'grad_cam', 'overlay']
+           'plot_error_gallery', 'gradcam_layer', 'grad_cam', 'overlay', 'write_report', 'load_image_for']
 
 # %% ../nbs/07_evaluation.ipynb #e90e3280
 def expected_calibration_error(y_true: np.ndarray, # labels, 0 and 1
@@ -200,3 +200,90 @@ def overlay(image: np.ndarray, # the original X-ray, (H, W) any size
     heat = cv2.resize(cam.astype(np.float32), (img.shape[1], img.shape[0]), interpolation=cv2.INTER_LINEAR)
     colour = plt.get_cmap("jet")(heat)[..., :3]
     return (1 - alpha)*np.repeat(img[..., None], 3, axis=-1) + alpha*colour
+
+# %% ../nbs/07_evaluation.ipynb #0d91a16c
+def _png(fig: plt.Figure) -> str:
+    "A figure as an embeddable PNG data URI (the figure is closed)."
+    import base64, io
+    buf = io.BytesIO(); fig.savefig(buf, format="png", dpi=80, bbox_inches="tight"); plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+def _table(df: pd.DataFrame, digits: int=3) -> str:
+    "A small DataFrame as an HTML table, NaN printed as 'undefined'."
+    return df.map(lambda v: "undefined" if isinstance(v, float) and np.isnan(v) else (f"{v:.{digits}f}" if isinstance(v, float) else v)).to_html(border=0)
+
+def _originals(source, idx) -> list[np.ndarray]:
+    "The images at `idx` of a split at their own size: the original files (Kermany) or the arrays (PneumoniaMNIST)."
+    from pneumonia_nb.data import read_xray
+    if isinstance(source, pd.DataFrame): return [read_xray(source.path.iloc[i]) for i in idx]
+    return [np.squeeze(source[0][i]) for i in idx]
+
+def write_report(run_dir, # a run directory (see `pneumonia_nb.training.save_run`)
+                 dataset: str|None=None, # None for the run's own data set
+                 data_dir=None, # see `pneumonia_nb.data.data_home`
+                 split: str="test", # the split to report on
+                 out=None, # the HTML file; default RUN_DIR/report-DATASET-SPLIT.html (never written over)
+                 n_boot: int=1000, # bootstrap resamples for the intervals
+                ) -> "Path":
+    "A self-contained HTML report of a run on one split."
+    import html, json
+    from pathlib import Path
+    from pneumonia_nb.cli import as_dataset, load_splits, source_size, split_labels
+    from pneumonia_nb.training import RunError, load_run, plot_history, predict_proba
+    run = load_run(run_dir)
+    dataset = dataset or run.config["dataset"]
+    out = Path(out) if out is not None else Path(run_dir)/f"report-{dataset}-{split}.html"
+    if out.exists(): raise RunError(f"{out}: already exists; reports are never written over a file")
+    size, resize, thr = run.config["size"], run.config.get("resize", "squash"), run.threshold
+    splits = load_splits(dataset, source_size(dataset, size), data_dir, seed=run.config.get("seed", 42),
+                         splits=tuple(dict.fromkeys(("val", split))))
+    source = splits[split]
+    if source is None: raise ValueError(f"the {dataset} data have no {split} split")
+    y = split_labels(source)
+    p = predict_proba(run.model, as_dataset(source, size, resize, 256))
+    parts = [f"<h2>Metrics on {html.escape(dataset)} {split} (n = {len(y)}, threshold {thr:.4g}, 95% bootstrap intervals)</h2>",
+             _table(evaluate_predictions(y, p, thr, n_boot=n_boot))]
+    if splits.get("val") is not None and len(np.unique(split_labels(splits["val"]))) == 2 and split != "val":
+        vy = split_labels(splits["val"]); vp = predict_proba(run.model, as_dataset(splits["val"], size, resize, 256))
+        parts += ["<h2>Operating points (thresholds chosen on validation)</h2>", _table(operating_points(vy, vp, y, p))]
+    if isinstance(source, pd.DataFrame):
+        parts += ["<h2>Recall by pathogen</h2>", _table(recall_by_pathogen(source.pathogen, p, thr))]
+    figs = {}
+    if len(np.unique(y)) == 2:
+        fig, axes = plt.subplots(1, 4, figsize=(16, 3.6))
+        plot_roc_pr(y, p, thr, axes[:2]); plot_calibration(y, p, ax=axes[2]); plot_threshold_curves(y, p, thr, axes[3])
+        fig.tight_layout(); figs["ROC, precision-recall, calibration, thresholds"] = _png(fig)
+    else:
+        parts.append("<p>Only one class in this split: ROC, PR and calibration curves are undefined.</p>")
+    fig, ax = plt.subplots(figsize=(3.6, 3)); plot_confusion(y, p, thr, ax); figs["Confusion matrix"] = _png(fig)
+    if run.history is not None: figs["Training curves"] = _png(plot_history(run.history))
+    errors = confident_errors(y, p, thr, n=4)
+    by_confidence = np.argsort(-np.abs(p - thr))
+    correct = [i for c in (1, 0) for i in [j for j in by_confidence if y[j] == c and (p[j] >= thr) == bool(c)][:2]]
+    picks = [("correct", i) for i in correct] + [(k[:-1], i) for k, idx in errors.items() for i in idx]
+    if picks:
+        batch = np.stack([load_image_for(source, i, size, resize) for _, i in picks])
+        cams = grad_cam(run.model, batch)
+        fig, axes = plt.subplots(2, -(-len(picks)//2), figsize=(3*-(-len(picks)//2), 6.4), squeeze=False)
+        for ax in axes.flat: ax.axis("off")
+        for ax, (kind, i), img, cam in zip(axes.flat, picks, _originals(source, [i for _, i in picks]), cams):
+            ax.imshow(overlay(img, cam)); ax.set_title(f"{kind}: {'PNEUMONIA' if y[i] else 'NORMAL'}, p = {p[i]:.2f}", fontsize=9)
+        fig.tight_layout(); figs["Grad-CAM: confident correct predictions and the most confident mistakes"] = _png(fig)
+    parts += [f"<h2>{html.escape(t)}</h2><img alt='{html.escape(t)}' src='{src}'>" for t, src in figs.items()]
+    parts += ["<h2>Run configuration</h2>", f"<pre>{html.escape(json.dumps(run.config, indent=1))}</pre>"]
+    title = f"pneumonia_nb report: {run.config['model']} on {dataset} {split}"
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>"
+            "body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222} img{max-width:100%}"
+            "table{border-collapse:collapse} td,th{padding:2px 10px;text-align:right} pre{background:#f4f4f4;padding:1em}"
+            f"</style></head><body><h1>{html.escape(title)}</h1><p>Run <code>{html.escape(str(run_dir))}</code>, "
+            f"threshold {thr:.4g} chosen on validation data by the {run.config.get('threshold_rule', 'youden')} rule.</p>"
+            + "\n".join(parts) + "</body></html>")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(page, encoding="utf-8")
+    return out
+
+def load_image_for(source, i: int, size: int, resize: str) -> np.ndarray:
+    "Image `i` of a split as the model takes it: `(size, size, 1)` uint8."
+    from pneumonia_nb.preprocess import load_image, resize_xray
+    if isinstance(source, pd.DataFrame): return load_image(source.path.iloc[i], size, resize)
+    return resize_xray(np.squeeze(source[0][i]), size, resize)

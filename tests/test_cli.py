@@ -135,3 +135,39 @@ def test_one_class_data_set_stops_before_training(tmp_path):
     r = cli("train", "--dataset", "kermany", "--data-dir", tmp_path / "normal_only", "--size", 32, "--out", tmp_path / "run")
     assert r.returncode == 2 and "only one class" in r.stderr
     assert not (tmp_path / "run").exists()
+
+
+def chromium_driver():
+    "Headless Debian Chromium through its chromedriver (no browser download), or a skip outside CI when absent."
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (chromium and driver):
+        if os.environ.get("CI"): pytest.fail("CI needs Debian's chromium and chromium-driver (see .ci/run)")
+        pytest.skip("Debian's chromium and chromium-driver are not installed")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = chromium
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"):
+        opts.add_argument(flag)
+    return webdriver.Chrome(service=Service(driver), options=opts)
+
+
+def test_report_renders_in_a_real_browser(run_dir, tmp_path):
+    out = tmp_path / "report.html"
+    r = cli("report", run_dir, "--split", "test", "--out", out)
+    assert r.returncode == 0, r.stderr[-2000:]
+    browser = chromium_driver()
+    try:
+        browser.get(out.as_uri())
+        images = browser.execute_script(
+            "return [...document.images].map(i => [i.alt, i.complete, i.naturalWidth, i.naturalHeight])")
+        text = browser.find_element("tag name", "body").text
+    finally:
+        browser.quit()
+    assert len(images) == 4, images
+    assert all(complete and w > 100 and h > 100 for _, complete, w, h in images), images
+    assert "Grad-CAM" in " ".join(alt for alt, *_ in images)
+    assert "roc_auc" in text and "Operating points" in text and "Run configuration" in text
+    r = cli("report", run_dir, "--split", "test", "--out", out)
+    assert r.returncode == 2 and "never written over" in r.stderr
