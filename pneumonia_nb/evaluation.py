@@ -17,7 +17,8 @@ from .training import _check_predictions, binary_metrics
 # %% auto #0
 __all__ = ['METRIC_NAMES', 'expected_calibration_error', 'evaluate_predictions', 'operating_points', 'recall_by_pathogen',
            'plot_confusion', 'plot_roc_pr', 'plot_calibration', 'plot_threshold_curves', 'confident_errors',
-           'plot_error_gallery', 'gradcam_layer', 'grad_cam', 'overlay', 'write_report', 'load_image_for']
+           'plot_error_gallery', 'gradcam_layer', 'grad_cam', 'overlay', 'plot_gradcam_gallery', 'write_report',
+           'load_image_for']
 
 # %% ../nbs/07_evaluation.ipynb #e90e3280
 def expected_calibration_error(y_true: np.ndarray, # labels, 0 and 1
@@ -156,7 +157,7 @@ def plot_error_gallery(images: np.ndarray, y_true, y_prob, threshold: float, n: 
     fig.tight_layout()
     return fig
 
-# %% ../nbs/07_evaluation.ipynb #5d45f300
+# %% ../nbs/07_evaluation.ipynb #7689414e
 def gradcam_layer(model: keras.Model, # a chain of layers with a global pooling before its head
                   name: str|None=None, # a layer to use instead of the automatic choice
                  ) -> str:
@@ -176,14 +177,16 @@ def grad_cam(model: keras.Model, # one sigmoid output, a chain of layers
     "Grad-CAM maps `(N, H, W)` in [0, 1], at the input's size."
     name = gradcam_layer(model, layer)
     x = tf.convert_to_tensor(np.asarray(images, np.float32))
+    layers = [l for l in model.layers if not isinstance(l, keras.layers.InputLayer)]
     with tf.GradientTape() as tape:
         h = x
-        for l in model.layers:
-            if isinstance(l, keras.layers.InputLayer): continue
+        for l in layers[:-1]:
             h = l(h, training=False)
             if l.name == name: features = h; tape.watch(features)
-        score = tf.cast(h[:, 0], tf.float32)
-        if target == "normal": score = 1 - score
+        # The score is the logit, not the probability: a confident sigmoid saturates and its gradient vanishes.
+        head = layers[-1]
+        logit = tf.cast(keras.ops.matmul(h, head.kernel) + head.bias, tf.float32)[:, 0]
+        score = -logit if target == "normal" else logit
     grads = tape.gradient(score, features)
     weights = tf.reduce_mean(tf.cast(grads, tf.float32), axis=(1, 2), keepdims=True)
     cam = tf.nn.relu(tf.reduce_sum(weights*tf.cast(features, tf.float32), axis=-1))
@@ -201,7 +204,7 @@ def overlay(image: np.ndarray, # the original X-ray, (H, W) any size
     colour = plt.get_cmap("jet")(heat)[..., :3]
     return (1 - alpha)*np.repeat(img[..., None], 3, axis=-1) + alpha*colour
 
-# %% ../nbs/07_evaluation.ipynb #0d91a16c
+# %% ../nbs/07_evaluation.ipynb #c166e85b
 def _png(fig: plt.Figure) -> str:
     "A figure as an embeddable PNG data URI (the figure is closed)."
     import base64, io
@@ -217,6 +220,30 @@ def _originals(source, idx) -> list[np.ndarray]:
     from pneumonia_nb.data import read_xray
     if isinstance(source, pd.DataFrame): return [read_xray(source.path.iloc[i]) for i in idx]
     return [np.squeeze(source[0][i]) for i in idx]
+
+def plot_gradcam_gallery(model: keras.Model, # one sigmoid output, a chain of layers
+                         source, # the split: a `scan_kermany` table or (images, labels)
+                         y_true: np.ndarray, # its labels
+                         y_prob: np.ndarray, # the model's probabilities for it
+                         threshold: float, # decision threshold
+                         size: int, # the model's input size
+                         resize: str="squash", # the model's resize mode
+                         n: int=2, # images per kind: correct pneumonia, correct normal, false negative, false positive
+                        ) -> plt.Figure|None:
+    "Grad-CAM over the original images: the most confident correct predictions of each class and the most confident mistakes."
+    y, p = _check_predictions(y_true, y_prob)
+    by_confidence = np.argsort(-np.abs(p - threshold))
+    correct = [i for c in (1, 0) for i in [j for j in by_confidence if y[j] == c and (p[j] >= threshold) == bool(c)][:n]]
+    picks = [("correct", i) for i in correct] + [(k[:-1], i) for k, idx in confident_errors(y, p, threshold, n).items() for i in idx]
+    if not picks: return None
+    cams = grad_cam(model, np.stack([load_image_for(source, i, size, resize) for _, i in picks]))
+    cols = -(-len(picks)//2)
+    fig, axes = plt.subplots(2, cols, figsize=(3*cols, 6.4), squeeze=False)
+    for ax in axes.flat: ax.axis("off")
+    for ax, (kind, i), img, cam in zip(axes.flat, picks, _originals(source, [i for _, i in picks]), cams):
+        ax.imshow(overlay(img, cam)); ax.set_title(f"{kind}: {'PNEUMONIA' if y[i] else 'NORMAL'}, p = {p[i]:.2f}", fontsize=9)
+    fig.tight_layout()
+    return fig
 
 def write_report(run_dir, # a run directory (see `pneumonia_nb.training.save_run`)
                  dataset: str|None=None, # None for the run's own data set
@@ -257,18 +284,8 @@ def write_report(run_dir, # a run directory (see `pneumonia_nb.training.save_run
         parts.append("<p>Only one class in this split: ROC, PR and calibration curves are undefined.</p>")
     fig, ax = plt.subplots(figsize=(3.6, 3)); plot_confusion(y, p, thr, ax); figs["Confusion matrix"] = _png(fig)
     if run.history is not None: figs["Training curves"] = _png(plot_history(run.history))
-    errors = confident_errors(y, p, thr, n=4)
-    by_confidence = np.argsort(-np.abs(p - thr))
-    correct = [i for c in (1, 0) for i in [j for j in by_confidence if y[j] == c and (p[j] >= thr) == bool(c)][:2]]
-    picks = [("correct", i) for i in correct] + [(k[:-1], i) for k, idx in errors.items() for i in idx]
-    if picks:
-        batch = np.stack([load_image_for(source, i, size, resize) for _, i in picks])
-        cams = grad_cam(run.model, batch)
-        fig, axes = plt.subplots(2, -(-len(picks)//2), figsize=(3*-(-len(picks)//2), 6.4), squeeze=False)
-        for ax in axes.flat: ax.axis("off")
-        for ax, (kind, i), img, cam in zip(axes.flat, picks, _originals(source, [i for _, i in picks]), cams):
-            ax.imshow(overlay(img, cam)); ax.set_title(f"{kind}: {'PNEUMONIA' if y[i] else 'NORMAL'}, p = {p[i]:.2f}", fontsize=9)
-        fig.tight_layout(); figs["Grad-CAM: confident correct predictions and the most confident mistakes"] = _png(fig)
+    gallery = plot_gradcam_gallery(run.model, source, y, p, thr, size, resize)
+    if gallery is not None: figs["Grad-CAM: confident correct predictions and the most confident mistakes"] = _png(gallery)
     parts += [f"<h2>{html.escape(t)}</h2><img alt='{html.escape(t)}' src='{src}'>" for t, src in figs.items()]
     parts += ["<h2>Run configuration</h2>", f"<pre>{html.escape(json.dumps(run.config, indent=1))}</pre>"]
     title = f"pneumonia_nb report: {run.config['model']} on {dataset} {split}"
