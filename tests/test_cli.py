@@ -1,43 +1,10 @@
 """The pneumonia-nb command end to end, on real data: train a small run, evaluate it, predict real X-rays, bad input."""
 import json
-import os
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from pathlib import Path
 
-from pneumonia_nb.data import data_home, kermany_dir
-
-# Real data, found by the package's own rule ($PNEUMONIA_NB_DATA, else the default data folder; downloaded if missing).
-HOME = data_home()[0]
-
-
-def kermany_images(cls: str, n: int) -> list[Path]:
-    "The first `n` real training images of class `cls`."
-    return sorted((kermany_dir(download_from="kaggle") / "train" / cls).glob("*.jpeg"))[:n]
-
-
-def fullres_images() -> list[Path]:
-    "Full-resolution originals: the 12 samples of the local copy, or originals from the Kermany folder."
-    return sorted(HOME.glob("chest_xray_fullres/*/*.jpeg")) or kermany_images("NORMAL", 3) + kermany_images("PNEUMONIA", 3)
-
-
-def cli(*args, cwd=None) -> subprocess.CompletedProcess:
-    exe = shutil.which("pneumonia-nb", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
-    assert exe, "the console script pneumonia-nb is not installed"
-    return subprocess.run([exe, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=600,
-                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-
-
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("runs") / "small"
-    r = cli("train", "--epochs", 3, "--max-train-images", 1000, "--out", out)
-    assert r.returncode == 0, r.stderr[-2000:]
-    assert "saved run" in r.stdout and "\ntest: n 624 " in r.stdout, r.stdout
-    return out
+from conftest import chromium_driver, cli, fullres_images, kermany_images
 
 
 def test_help_for_every_verb():
@@ -135,22 +102,6 @@ def test_one_class_data_set_stops_before_training(tmp_path):
     r = cli("train", "--dataset", "kermany", "--data-dir", tmp_path / "normal_only", "--size", 32, "--out", tmp_path / "run")
     assert r.returncode == 2 and "only one class" in r.stderr
     assert not (tmp_path / "run").exists()
-
-
-def chromium_driver():
-    "Headless Debian Chromium through its chromedriver (no browser download), or a skip outside CI when absent."
-    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if not (chromium and driver):
-        if os.environ.get("CI"): pytest.fail("CI needs Debian's chromium and chromium-driver (see .ci/run)")
-        pytest.skip("Debian's chromium and chromium-driver are not installed")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = chromium
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"):
-        opts.add_argument(flag)
-    return webdriver.Chrome(service=Service(driver), options=opts)
 
 
 def test_report_renders_in_a_real_browser(run_dir, tmp_path):

@@ -1,0 +1,62 @@
+"""Shared by the end-to-end tests: real data found by the package's own rule, the console script, one small
+trained run for the whole session, and a headless Chromium."""
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pneumonia_nb.data import data_home, kermany_dir
+
+# Real data, found by the package's own rule ($PNEUMONIA_NB_DATA, else the default data folder; downloaded if missing).
+HOME = data_home()[0]
+
+
+def kermany_images(cls: str, n: int) -> list[Path]:
+    "The first `n` real training images of class `cls`."
+    return sorted((kermany_dir(download_from="kaggle") / "train" / cls).glob("*.jpeg"))[:n]
+
+
+def fullres_images() -> list[Path]:
+    "Full-resolution originals: the 12 samples of the local copy, or originals from the Kermany folder."
+    return sorted(HOME.glob("chest_xray_fullres/*/*.jpeg")) or kermany_images("NORMAL", 3) + kermany_images("PNEUMONIA", 3)
+
+
+def console_script() -> str:
+    "The installed `pneumonia-nb` command."
+    exe = shutil.which("pneumonia-nb", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+    assert exe, "the console script pneumonia-nb is not installed"
+    return exe
+
+
+def cli(*args, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([console_script(), *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=600,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+
+
+@pytest.fixture(scope="session")
+def run_dir(tmp_path_factory) -> Path:
+    "A small real run trained through the command line once per session (CNN, 1000 PneumoniaMNIST images, 3 epochs)."
+    out = tmp_path_factory.mktemp("runs") / "small"
+    r = cli("train", "--epochs", 3, "--max-train-images", 1000, "--out", out)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "saved run" in r.stdout and "\ntest: n 624 " in r.stdout, r.stdout
+    return out
+
+
+def chromium_driver():
+    "Headless Debian Chromium through its chromedriver (no browser download), or a skip outside CI when absent."
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (chromium and driver):
+        if os.environ.get("CI"): pytest.fail("CI needs Debian's chromium and chromium-driver (see .ci/run)")
+        pytest.skip("Debian's chromium and chromium-driver are not installed")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = chromium
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"):
+        opts.add_argument(flag)
+    return webdriver.Chrome(service=Service(driver), options=opts)

@@ -1,0 +1,168 @@
+"""The web app end to end: `pneumonia-nb serve` in its own process on a real run, a real headless Chromium on its
+upload page, every kind of bad upload over HTTP, 50 requests at once, and the production WSGI route (waitress)."""
+import base64
+import os
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import requests
+
+import pneumonia_nb
+from conftest import chromium_driver, console_script, fullres_images
+from pneumonia_nb.data import read_xray, save_dicom
+
+MAX_UPLOAD_MB = 5
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(cmd: list, cwd: Path, url: str, env: dict | None = None) -> subprocess.Popen:
+    "Start a server process and wait until its health check answers."
+    proc = subprocess.Popen([*map(str, cmd)], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})})
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None: pytest.fail(f"the server exited: {proc.stdout.read()[-3000:]}")
+        try:
+            if requests.get(f"{url}/api/health", timeout=2).ok: return proc
+        except requests.ConnectionError: time.sleep(0.5)
+    proc.kill(); pytest.fail(f"no answer from {url} within 120 s: {proc.stdout.read()[-3000:]}")
+
+
+def stop(proc: subprocess.Popen) -> str:
+    proc.terminate()
+    try: out, _ = proc.communicate(timeout=20)
+    except subprocess.TimeoutExpired: proc.kill(); out, _ = proc.communicate()
+    return out
+
+
+@pytest.fixture(scope="module")
+def server(run_dir, tmp_path_factory):
+    "`pneumonia-nb serve RUN` with its default host, started in an empty working directory."
+    work = tmp_path_factory.mktemp("serve-cwd")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = start([console_script(), "serve", run_dir, "--port", port, "--max-upload-mb", MAX_UPLOAD_MB], work, url)
+    yield url, work
+    stop(proc)
+
+
+def post(url: str, data: bytes, name: str = "x.jpeg", mimetype: str = "image/jpeg", **form) -> requests.Response:
+    return requests.post(f"{url}/api/predict", files={"file": (name, data, mimetype)}, data=form, timeout=120)
+
+
+def test_binds_to_this_machine_only(server):
+    url, _ = server
+    assert requests.get(f"{url}/api/health").json()["status"] == "ok"
+    port = int(url.rsplit(":", 1)[1])
+    with socket.socket() as s:   # another loopback address: reachable only if the server listened on every interface
+        assert s.connect_ex(("127.0.1.1", port)) != 0
+
+
+def test_predicts_real_xrays_and_dicom(server, run_dir, tmp_path):
+    url, _ = server
+    from pneumonia_nb.predict import Predictor
+    predictor = Predictor(run_dir)
+    for path in fullres_images()[:3]:
+        answer = post(url, path.read_bytes(), path.name).json()
+        expected = predictor.predict(path, path.name).as_dict()
+        assert answer == {**expected, "probability": pytest.approx(expected["probability"], abs=1e-6)}
+    path = fullres_images()[-1]
+    dcm = save_dicom(read_xray(path), tmp_path / "xray.dcm", photometric="MONOCHROME1", bits=12, rescale=(2.0, -1024.0))
+    r = post(url, dcm.read_bytes(), "xray.dcm", "application/dicom", heatmap="1")
+    assert r.status_code == 200 and r.json()["label"] == predictor.predict(path).label()
+    assert base64.b64decode(r.json()["heatmap_png"])[:4] == b"\x89PNG"
+
+
+def test_every_bad_upload_gets_a_json_error_and_the_server_keeps_serving(server, tmp_path):
+    url, work = server
+    import cv2, numpy as np
+    jpeg = fullres_images()[0].read_bytes()
+    bomb = cv2.imencode(".png", np.zeros((20000, 20000), np.uint8))[1].tobytes()
+    cases = [
+        (lambda: post(url, b"\0" * int((MAX_UPLOAD_MB + 1) * 1e6)), 413, "upload too large"),
+        (lambda: post(url, b"%PDF-1.4 not an image", "scan.jpeg"), 400, "scan.jpeg: not an image file"),
+        (lambda: post(url, jpeg[: len(jpeg) // 2], "cut.jpeg"), 400, "cut.jpeg: corrupt image"),
+        (lambda: post(url, jpeg, "x.jpeg", "text/html"), 400, "content type 'text/html'"),
+        (lambda: requests.post(f"{url}/api/predict", json={"file": "x"}), 400, "expected multipart/form-data"),
+        (lambda: requests.post(f"{url}/api/predict"), 400, "expected multipart/form-data"),
+        (lambda: requests.post(f"{url}/api/predict", files={"image": ("x.jpeg", jpeg)}), 400, "no file"),
+        (lambda: post(url, b"", "empty.png", "image/png"), 400, "empty.png: empty file"),
+        (lambda: post(url, bomb, "bomb.png", "image/png"), 400, "bomb.png: image too large"),
+        (lambda: post(url, jpeg, "../../etc/cron.d/x.jpeg"), 400, "must be a plain name"),
+        (lambda: post(url, jpeg, "/etc/passwd"), 400, "must be a plain name"),
+    ]
+    package_files = sorted(Path(pneumonia_nb.__file__).parent.rglob("*"))
+    for send, status, message in cases:
+        r = send()
+        assert r.status_code == status and message in r.json()["error"], (status, r.status_code, r.text[:300])
+        assert post(url, jpeg).status_code == 200
+    assert list(work.iterdir()) == [], "the server wrote into its working directory"
+    assert sorted(Path(pneumonia_nb.__file__).parent.rglob("*")) == package_files
+
+
+def test_50_concurrent_requests_none_dropped(server):
+    url, _ = server
+    images = fullres_images()
+    solo = {p.name: post(url, p.read_bytes(), p.name).json()["probability"] for p in images}
+    jobs = [images[i % len(images)] for i in range(50)]
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        answers = list(pool.map(lambda i: post(url, jobs[i].read_bytes(), jobs[i].name, heatmap=str(i % 2)), range(50)))
+    assert [r.status_code for r in answers] == [200] * 50
+    for p, r in zip(jobs, answers):
+        assert r.json()["file"] == p.name and r.json()["probability"] == pytest.approx(solo[p.name], abs=1e-6)
+
+
+def test_upload_page_in_a_real_browser(server, tmp_path):
+    url, _ = server
+    xray = fullres_images()[-1]
+    expected = post(url, xray.read_bytes(), xray.name).json()
+    (tmp_path / "notes.txt").write_text("not an x-ray")
+    from selenium.webdriver.support.ui import WebDriverWait
+    browser = chromium_driver()
+    try:
+        browser.get(url + "/")
+        assert "Drop a chest X-ray here" in browser.find_element("id", "drop").text
+        browser.find_element("id", "file").send_keys(str(xray))
+        WebDriverWait(browser, 60).until(lambda b: b.find_element("id", "label").text in ("NORMAL", "PNEUMONIA"))
+        label = browser.find_element("id", "label").text
+        probability = browser.find_element("id", "probability").text
+        size = "const i = document.getElementById(arguments[0]); return i.complete ? [i.naturalWidth, i.naturalHeight] : null"
+        heatmap = WebDriverWait(browser, 30).until(lambda b: b.execute_script(size, "heatmap"))
+        preview = WebDriverWait(browser, 30).until(lambda b: b.execute_script(size, "preview"))
+        browser.find_element("id", "file").send_keys(str(tmp_path / "notes.txt"))
+        WebDriverWait(browser, 60).until(lambda b: b.find_element("id", "status").text.startswith("notes.txt: "))
+        error = browser.find_element("id", "status").text
+    finally:
+        browser.quit()
+    assert label == expected["label"] and probability == f"{expected['probability']:.3f}"
+    from PIL import Image
+    with Image.open(xray) as im: original = im.size
+    assert max(heatmap) == 512 and abs(heatmap[0] / heatmap[1] - original[0] / original[1]) < 0.01, heatmap
+    assert tuple(preview) == original, preview
+    assert error == "notes.txt: content type 'text/plain' is not an X-ray image; send JPEG, PNG or DICOM", error
+
+
+def test_production_wsgi_server_waitress(run_dir, tmp_path):
+    "The README's production route: waitress-serve --call pneumonia_nb.serve:app_from_env."
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    waitress = Path(sys.executable).parent / "waitress-serve"
+    proc = start([waitress, "--host", "127.0.0.1", "--port", port, "--threads", 4, "--call", "pneumonia_nb.serve:app_from_env"],
+                 tmp_path, url, env={"PNEUMONIA_NB_RUN": str(run_dir)})
+    try:
+        xray = fullres_images()[0]
+        r = post(url, xray.read_bytes(), xray.name)
+        assert r.status_code == 200 and r.json()["label"] in ("NORMAL", "PNEUMONIA")
+        assert post(url, b"nope", "bad.png", "image/png").status_code == 400
+    finally:
+        stop(proc)
