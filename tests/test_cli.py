@@ -8,7 +8,7 @@ from conftest import chromium_driver, cli, fullres_images, kermany_images
 
 
 def test_help_for_every_verb():
-    for verb in ([], ["train"], ["evaluate"], ["predict"]):
+    for verb in ([], ["train"], ["evaluate"], ["predict"], ["report"], ["serve"]):
         r = cli(*verb, "--help")
         assert r.returncode == 0 and "usage: pneumonia-nb" in r.stdout
 
@@ -72,6 +72,7 @@ def test_predict_reports_a_bad_image_and_fails(run_dir, tmp_path):
     (["train", "--model", "alexnet", "--out", "x"], "invalid choice: 'alexnet'"),
     (["train", "--dataset", "chexpert", "--out", "x"], "invalid choice: 'chexpert'"),
     (["evaluate", "no_such_run"], "no_such_run: no such run directory"),
+    (["serve", "no_such_run"], "no_such_run: no such run directory"),
 ])
 def test_bad_names_and_paths(tmp_path, args, message):
     r = cli(*args, cwd=tmp_path)
