@@ -31,7 +31,7 @@ def default_run(runs_dir: str|Path="runs", # the folder that holds runs
         train_job(out, **{"verbose": 0, **train_kwargs})
     return out
 
-# %% ../nbs/09_predict.ipynb #a8d20a67
+# %% ../nbs/09_predict.ipynb #5e93aac8
 LABELS = ("NORMAL", "PNEUMONIA")
 
 @dataclass
@@ -71,7 +71,7 @@ class Prediction:
     def heatmap_png(self, alpha: float=0.4, max_side: int=512) -> bytes:
         "`heatmap` encoded as PNG."
         import cv2
-        ok, png = cv2.imencode(".png", cv2.cvtColor(self.heatmap(alpha, max_side), cv2.COLOR_RGB2BGR))
+        _, png = cv2.imencode(".png", cv2.cvtColor(self.heatmap(alpha, max_side), cv2.COLOR_RGB2BGR))
         return png.tobytes()
 
     def as_dict(self) -> dict:
