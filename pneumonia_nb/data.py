@@ -182,15 +182,15 @@ def parse_kermany_name(name: str, # a file name such as `person1_virus_6.jpeg`
     pathogen = next((p for p in ("bacteria", "virus") if p in stem.lower()), None)
     return stem, pathogen
 
-# %% ../nbs/00_data.ipynb #340dc6a4
+# %% ../nbs/00_data.ipynb #329ceada
 MAX_PIXELS = 60_000_000   # the largest image read; chest detectors are at most about 4300 x 4300 = 18.5 million
 
 def _is_dicom(head: bytes) -> bool: return head[128:132] == b"DICM"
 
-def _read_dicom(path: str|Path, data: bytes, pixels: bool=True) -> "pydicom.Dataset":
-    "The DICOM data set in `data`, checked to hold one image; `DataError` naming `path` otherwise."
+def _read_dicom(path: str|Path, data: bytes|None, pixels: bool=True) -> "pydicom.Dataset":
+    "The DICOM data set in `data` (or the file at `path`), checked to hold one image; `DataError` naming `path` otherwise."
     import pydicom
-    try: ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=not pixels)
+    try: ds = pydicom.dcmread(io.BytesIO(data) if data is not None else path, stop_before_pixels=not pixels)
     except Exception as e: raise DataError(f"{path}: corrupt DICOM file ({e})") from e
     if "Rows" not in ds or "Columns" not in ds or (pixels and "PixelData" not in ds):
         kind = getattr(ds.get("SOPClassUID"), "name", None) or "unknown SOP class"
@@ -208,7 +208,7 @@ def _image_header(path: Path, data: bytes|None=None) -> tuple[str, tuple[int, in
         with open(path, "rb") as f: head = f.read(132)
     else: head = data[:132]
     if _is_dicom(head):
-        ds = _read_dicom(path, data if data is not None else path.read_bytes(), pixels=False)
+        ds = _read_dicom(path, data, pixels=False)
         fmt, size = "DICOM", (int(ds.Columns), int(ds.Rows))
     else:
         try:

@@ -48,7 +48,7 @@ def error_html(name: str, message: str) -> str:
     import html
     return f"<b>{html.escape(name)}</b><br><span style='color:#b00'>not predicted: {html.escape(message)}</span>"
 
-# %% ../nbs/11_widget_demo.ipynb #913582b6
+# %% ../nbs/11_widget_demo.ipynb #3e64066f
 class XrayDemo:
     "Upload X-rays and read the model's answers: a run picker, a file upload, threshold and heatmap opacity sliders."
     def __init__(self, runs_dir: str|Path="runs", # where runs are listed (and the default run is trained)
@@ -89,10 +89,10 @@ class XrayDemo:
 
     def load(self, run_dir: str|Path, # the run to predict with
             ) -> None:
-        "Predict with the run in `run_dir`; images already uploaded are predicted again."
-        self.predictor = Predictor(run_dir)
+        "Predict with the run in `run_dir` (chosen in the run picker when listed); images already uploaded are predicted again."
         if self.run_picker.value != str(run_dir) and str(run_dir) in dict(self.run_picker.options).values():
-            self.run_picker.value = str(run_dir)
+            self.run_picker.value = str(run_dir); return   # the picker's observer loads it
+        self.predictor = Predictor(run_dir)
         self.threshold.value = self.predictor.threshold
         self.message.value = f"{self.predictor.model_name}: threshold {self.predictor.threshold:.3f}, chosen on validation data"
         self.items = [self._predict(item.image, item.file) if isinstance(item, Prediction) else item for item in self.items]
@@ -126,5 +126,5 @@ class XrayDemo:
         self.message.value = "Training the default model (CNN on PneumoniaMNIST) ..."
         try: run_dir = default_run(self.runs_dir, **self.train_kwargs)
         finally: self.train_button.disabled = False
-        self.refresh_runs()
-        self.load(run_dir)
+        self.refresh_runs()   # a newly listed run is chosen and loaded by the run picker
+        if self.predictor is None or self.predictor.run.path != run_dir: self.load(run_dir)
