@@ -17,8 +17,8 @@ from .training import _check_predictions, binary_metrics
 # %% auto #0
 __all__ = ['METRIC_NAMES', 'expected_calibration_error', 'evaluate_predictions', 'operating_points', 'recall_by_pathogen',
            'plot_confusion', 'plot_roc_pr', 'plot_calibration', 'plot_threshold_curves', 'confident_errors',
-           'plot_error_gallery', 'gradcam_layer', 'grad_cam', 'overlay', 'plot_gradcam_gallery', 'write_report',
-           'load_image_for']
+           'plot_error_gallery', 'gradcam_layer', 'grad_cam_and_probability', 'grad_cam', 'overlay',
+           'plot_gradcam_gallery', 'write_report', 'load_image_for']
 
 # %% ../nbs/07_evaluation.ipynb #e90e3280
 def expected_calibration_error(y_true: np.ndarray, # labels, 0 and 1
@@ -169,12 +169,12 @@ def gradcam_layer(model: keras.Model, # a chain of layers with a global pooling 
     if not spatial: raise ValueError(f"{model.name} has no layer with a spatial output for Grad-CAM")
     return spatial[-1].name
 
-def grad_cam(model: keras.Model, # one sigmoid output, a chain of layers
-             images: np.ndarray, # (N, H, W, 1) gray 0-255, as the model takes them
-             layer: str|None=None, # see `gradcam_layer`
-             target: str="pneumonia", # explain the "pneumonia" score, or "normal" (1 - score)
-            ) -> np.ndarray:
-    "Grad-CAM maps `(N, H, W)` in [0, 1], at the input's size."
+def grad_cam_and_probability(model: keras.Model, # one sigmoid output, a chain of layers
+                             images: np.ndarray, # (N, H, W, 1) gray 0-255, as the model takes them
+                             layer: str|None=None, # see `gradcam_layer`
+                             target: str="pneumonia", # explain the "pneumonia" score, or "normal" (1 - score)
+                            ) -> tuple[np.ndarray, np.ndarray]:
+    "Grad-CAM maps `(N, H, W)` in [0, 1] at the input's size, and the probabilities of pneumonia `(N,)` of the same forward pass."
     name = gradcam_layer(model, layer)
     x = tf.convert_to_tensor(np.asarray(images, np.float32))
     layers = [l for l in model.layers if not isinstance(l, keras.layers.InputLayer)]
@@ -191,7 +191,16 @@ def grad_cam(model: keras.Model, # one sigmoid output, a chain of layers
     weights = tf.reduce_mean(tf.cast(grads, tf.float32), axis=(1, 2), keepdims=True)
     cam = tf.nn.relu(tf.reduce_sum(weights*tf.cast(features, tf.float32), axis=-1))
     cam = cam/(tf.reduce_max(cam, axis=(1, 2), keepdims=True) + 1e-8)
-    return tf.image.resize(cam[..., None], x.shape[1:3], method="bilinear")[..., 0].numpy().clip(0, 1)
+    cams = tf.image.resize(cam[..., None], x.shape[1:3], method="bilinear")[..., 0].numpy().clip(0, 1)
+    return cams, tf.sigmoid(logit).numpy().astype(np.float64)
+
+def grad_cam(model: keras.Model, # one sigmoid output, a chain of layers
+             images: np.ndarray, # (N, H, W, 1) gray 0-255, as the model takes them
+             layer: str|None=None, # see `gradcam_layer`
+             target: str="pneumonia", # explain the "pneumonia" score, or "normal" (1 - score)
+            ) -> np.ndarray:
+    "Grad-CAM maps `(N, H, W)` in [0, 1], at the input's size."
+    return grad_cam_and_probability(model, images, layer, target)[0]
 
 def overlay(image: np.ndarray, # the original X-ray, (H, W) any size
             cam: np.ndarray, # a Grad-CAM map at any size, [0, 1]

@@ -79,7 +79,7 @@ class Prediction:
         return {"file": self.file, "probability": round(self.probability, 6), "label": self.label(),
                 "threshold": self.threshold, "model": self.model}
 
-# %% ../nbs/09_predict.ipynb #bfe6b4fc
+# %% ../nbs/09_predict.ipynb #eeea299d
 class Predictor:
     "A saved run loaded once, predicting one X-ray at a time; safe to share between threads."
     def __init__(self, run: Run|str|Path, # a run, or its directory
@@ -117,13 +117,13 @@ class Predictor:
                 heatmap: bool=False, # also compute the Grad-CAM map
                ) -> Prediction:
         "The prediction for one X-ray."
-        from pneumonia_nb.evaluation import grad_cam
+        from pneumonia_nb.evaluation import grad_cam_and_probability
         img, name = self.read(image, name)
         x = resize_xray(img, self.size, self.resize)[None].astype(np.float32)
-        with self._lock:
-            probability = float(np.asarray(self.run.model(x, training=False), dtype=np.float64).ravel()[0])
-            cam = grad_cam(self.run.model, x, self.layer)[0] if heatmap else None
-        return Prediction(name, probability, self.threshold, self.model_name, img, self.resize, cam)
+        with self._lock:   # with a heatmap, one forward pass gives both the map and the probability
+            if heatmap: (cam,), (probability,) = grad_cam_and_probability(self.run.model, x, self.layer)
+            else: cam, probability = None, np.asarray(self.run.model(x, training=False), dtype=np.float64).ravel()[0]
+        return Prediction(name, float(probability), self.threshold, self.model_name, img, self.resize, cam)
 
     def predict_files(self, files: list, # image files
                      ) -> list[dict]:
