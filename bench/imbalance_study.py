@@ -20,7 +20,7 @@ def main():
     p.add_argument("--out", default="bench/results/imbalance_study.json")
     args = p.parse_args()
     import tensorflow as tf, keras, pneumonia_nb
-    from pneumonia_nb.study import run_study, summarise_study
+    from pneumonia_nb.imbalance_study import run_study, summarise_study
     from pneumonia_nb.training import setup_device
     device = setup_device()
     runs = run_study(seeds=tuple(range(args.seeds)), epochs=args.epochs, data_dir=args.data_dir)

@@ -36,14 +36,14 @@ def worker(pipeline: str, root: str, size: int, batch: int, epochs: int) -> dict
     "Build one pipeline in this process and time its epochs."
     import tensorflow as tf
     import keras
-    from pneumonia_nb.data import scan_kermany
+    from pneumonia_nb.data import Split, scan_kermany
     from pneumonia_nb.preprocess import make_dataset
     base = rss_mb()
     t0 = time.perf_counter()
     if pipeline.startswith("pneumonia_nb"):
         df = scan_kermany(root, check="none")
         df = df[df.split == "train"]
-        ds = make_dataset(df, size=size, batch_size=batch, cache=pipeline != "pneumonia_nb_uncached",
+        ds = make_dataset(Split.from_table(df), size=size, batch_size=batch, cache=pipeline != "pneumonia_nb_uncached",
                           training=pipeline == "pneumonia_nb_train", seed=0)
     else:
         ds = keras.utils.image_dataset_from_directory(

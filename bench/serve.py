@@ -93,10 +93,9 @@ def main() -> None:
     p.add_argument("--out", required=True)
     args = p.parse_args()
     if len(os.sched_getaffinity(0)) > CORES: os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[:CORES]))
-    from pneumonia_nb.data import data_home
-    from pneumonia_nb.predict import default_run
-    originals = sorted(data_home()[0].glob("chest_xray_fullres/*/*.jpeg"))
-    if not originals: sys.exit("no full-resolution originals in the data folder (chest_xray_fullres/)")
+    from pneumonia_nb.data import sample_originals
+    from pneumonia_nb.runs import default_run
+    originals = sample_originals()
     images = [(f.name, f.read_bytes()) for f in originals]
     runs = {"cnn": Path(args.run) if args.run else default_run("runs")}
     if args.transfer: runs["inceptionv3"] = transfer_run()

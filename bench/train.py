@@ -1,6 +1,6 @@
 """Training benchmark: quality and speed of real training runs on this machine.
 
-For each configuration it runs `pneumonia_nb.cli.train_job` exactly as `pneumonia-nb train` does, then records
+For each configuration it runs `pneumonia_nb.runs.train_run` exactly as `pneumonia-nb train` does, then records
 the validation and test metrics (threshold from validation), training images per second, and the FLOP/s the CNN
 achieves against a float32 matrix-multiply peak measured in the same process. It also times, separately, the
 augmented input pipeline alone and the training step alone, to show which one bounds training.
@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-CONFIGS = {   # name: train_job arguments
+CONFIGS = {   # name: train_run arguments
     "pneumoniamnist": dict(dataset="pneumoniamnist", model="cnn"),          # the main job, as `pneumonia-nb train --out ...`
     "kermany": dict(dataset="kermany", model="cnn", size=128, epochs=12, imbalance="class_weight"),
 }
@@ -49,11 +49,13 @@ def images_per_second(step, batch: int, steps: int) -> float:
 def component_speeds(run, data_dir, batch: int) -> dict:
     "Images/s of the augmented training pipeline alone and of the training step alone, same size and batch."
     import numpy as np
-    from pneumonia_nb.cli import as_dataset, load_splits, build_model
+    from pneumonia_nb.data import load_splits
+    from pneumonia_nb.preprocess import make_dataset
+    from pneumonia_nb.runs import build_model
     from pneumonia_nb.training import compile_model
     cfg = run.config
     train = load_splits(cfg["dataset"], cfg["size"], data_dir, seed=cfg["seed"], splits=("train",))["train"]
-    ds = as_dataset(train, cfg["size"], cfg["resize"], batch, training=True, seed=cfg["seed"])
+    ds = make_dataset(train, cfg["size"], cfg["resize"], batch, training=True, seed=cfg["seed"])
     for _ in ds: pass                                   # fill the cache: later epochs are what training sees
     it = iter(ds.repeat())
     pipeline = images_per_second(lambda: next(it), batch, 30)
@@ -65,12 +67,12 @@ def component_speeds(run, data_dir, batch: int) -> dict:
 
 
 def bench(name: str, args, peak: float) -> dict:
-    from pneumonia_nb.cli import train_job
+    from pneumonia_nb.runs import train_run
     from pneumonia_nb.cnn import forward_flops
     kwargs = dict(CONFIGS[name], data_dir=args.data_dir)
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        run = train_job(Path(tmp) / "run", verbose=2, **kwargs)
+        run = train_run(Path(tmp) / "run", verbose=2, **kwargs)
         wall = time.perf_counter() - t0
     h, cfg = run.history, run.config
     epoch_s = statistics.median(h.epoch_seconds)
@@ -78,7 +80,7 @@ def bench(name: str, args, peak: float) -> dict:
     flops_per_image = 3 * forward_flops(run.model)    # forward + backward
     speeds = component_speeds(run, args.data_dir, cfg["batch_size"])
     return {
-        "train_job_arguments": {k: str(v) for k, v in kwargs.items()},
+        "train_run_arguments": {k: str(v) for k, v in kwargs.items()},
         "command": "pneumonia-nb train " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in kwargs.items()
                                                       if v is not None) + " --out RUN_DIR",
         "wall_seconds": wall, "epochs_run": cfg["epochs_run"], "train_images": cfg["train_images"],

@@ -8,20 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from pneumonia_nb.data import data_home, kermany_dir
+from pneumonia_nb.data import data_home, kermany_dir, sample_originals
 
 # Real data, found by the package's own rule ($PNEUMONIA_NB_DATA, else the default data folder; downloaded if missing).
 HOME = data_home()[0]
+fullres_images = sample_originals   # full-resolution originals: the local samples, else Kermany training images
 
 
 def kermany_images(cls: str, n: int) -> list[Path]:
     "The first `n` real training images of class `cls`."
     return sorted((kermany_dir(download_from="kaggle") / "train" / cls).glob("*.jpeg"))[:n]
-
-
-def fullres_images() -> list[Path]:
-    "Full-resolution originals: the 12 samples of the local copy, or originals from the Kermany folder."
-    return sorted(HOME.glob("chest_xray_fullres/*/*.jpeg")) or kermany_images("NORMAL", 3) + kermany_images("PNEUMONIA", 3)
 
 
 def console_script() -> str:

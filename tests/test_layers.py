@@ -1,0 +1,92 @@
+"""The notebooks are a book: reading order is dependency order, the CLI is the last leaf, and the saved notebooks
+read like the anchors' (small cells, no noise in the outputs)."""
+import ast
+import json
+import re
+import statistics
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[1]
+NOTEBOOKS = sorted((ROOT / "nbs").glob("*.ipynb"))
+
+
+def code_cells(nb: Path) -> list[dict]:
+    return [c for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "code"]
+
+
+def source(cell: dict) -> str:
+    return "".join(cell["source"])
+
+
+def module_order() -> dict[str, int]:
+    "Each exported module's position in reading order (the notebook that exports it)."
+    order = {}
+    for i, nb in enumerate(NOTEBOOKS):
+        for c in code_cells(nb):
+            if m := re.search(r"^#\|\s*default_exp\s+(\S+)", source(c), re.M): order[m.group(1)] = i
+    return order
+
+
+def package_imports(path: Path) -> list[tuple[str, bool]]:
+    "The pneumonia_nb modules `path` imports, each with whether the import sits inside a function body."
+    tree, found = ast.parse(path.read_text()), []
+    def visit(node, in_function):
+        for child in ast.iter_child_nodes(node):
+            inner = in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+            if isinstance(child, ast.ImportFrom):
+                if child.level:   # from .x import y / from . import x
+                    names = [child.module] if child.module else [a.name for a in child.names]
+                elif child.module and child.module.split(".")[0] == "pneumonia_nb":
+                    names = [child.module.split(".")[1]] if "." in child.module else [a.name for a in child.names]
+                else: names = []
+                found.extend((n.split(".")[0], in_function) for n in names if n)
+            elif isinstance(child, ast.Import):
+                found.extend((a.name.split(".")[1], in_function) for a in child.names
+                             if a.name.startswith("pneumonia_nb."))
+            visit(child, inner)
+    visit(tree, False)
+    return found
+
+
+def test_every_module_imports_only_earlier_modules_at_the_top():
+    order = module_order()
+    assert {"data", "metrics", "runs", "gradcam", "cli"} <= set(order), order
+    problems = []
+    for module, position in order.items():
+        for imported, in_function in package_imports(ROOT / "pneumonia_nb" / f"{module}.py"):
+            if imported not in order: continue   # __version__ and the like
+            if module != "cli" and imported == "cli": problems.append(f"{module} imports the CLI")
+            elif order[imported] > position: problems.append(f"{module} imports {imported}, a later notebook's module")
+            elif order[imported] == position and imported != module: problems.append(f"{module} and {imported} share a notebook")
+            if in_function and module != "cli": problems.append(f"{module} imports {imported} inside a function")
+    assert not problems, problems
+
+
+def test_the_cli_is_the_last_notebook():
+    order = module_order()
+    assert order["cli"] == max(order.values())
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
+def test_cells_are_small(nb):
+    lengths = [len(source(c).splitlines()) for c in code_cells(nb)]
+    assert max(lengths) <= 40, f"{nb.name}: a code cell of {max(lengths)} lines"
+    exported = [len(source(c).splitlines()) for c in code_cells(nb) if re.search(r"^#\|\s*export", source(c), re.M)]
+    if exported: assert statistics.median(exported) <= 15, f"{nb.name}: median exported cell {statistics.median(exported)} lines"
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
+def test_saved_outputs_are_clean(nb):
+    for c in code_cells(nb):
+        for out in c.get("outputs", []):
+            if out.get("name") == "stderr":
+                assert len("".join(out["text"]).splitlines()) <= 5, f"{nb.name}: a stderr stream in the saved outputs"
+            text = json.dumps(out)
+            assert not re.search(r"(/work/|/tmp/|/root/|/home/|\\\\u001b\[)", text), f"{nb.name}: a machine path or ANSI codes in an output"
+
+
+def test_no_in_test_branches():
+    for nb in NOTEBOOKS:
+        assert not any("IN_TEST" in source(c) for c in code_cells(nb)), f"{nb.name}: use #| slow, not IN_TEST branches"
