@@ -18,9 +18,10 @@ def test_train_writes_a_complete_run(run_dir):
         "config.json", "history.csv", "metrics.json", "model.keras", "training_curves.png"]
     config = json.loads((run_dir / "config.json").read_text())
     assert (config["dataset"], config["model"], config["size"], config["train_images"]) == ("pneumoniamnist", "cnn", 28, 1000)
+    assert config["resize"] == "crop" and config["temperature"] > 0   # PneumoniaMNIST's own preprocessing; calibrated
     metrics = json.loads((run_dir / "metrics.json").read_text())
     for split in ("val", "test"):
-        assert {"accuracy", "precision", "recall", "specificity", "f1", "roc_auc", "pr_auc", "threshold",
+        assert {"accuracy", "precision", "recall", "specificity", "f1", "roc_auc", "pr_auc", "brier", "ece", "threshold",
                 "confusion_matrix", "n"} <= set(metrics[split])
     assert metrics["val"]["roc_auc"] > 0.8
     assert metrics["test"]["threshold"] == config["threshold"]
@@ -73,6 +74,10 @@ def test_predict_reports_a_bad_image_and_fails(run_dir, tmp_path):
     (["train", "--dataset", "chexpert", "--out", "x"], "invalid choice: 'chexpert'"),
     (["evaluate", "no_such_run"], "no_such_run: no such run directory"),
     (["serve", "no_such_run"], "no_such_run: no such run directory"),
+    (["train", "--epochs", "0", "--out", "x"], "epochs must be a positive whole number, not 0"),
+    (["train", "--size", "0", "--out", "x"], "size must be a positive whole number, not 0"),
+    (["train", "--batch-size", "-1", "--out", "x"], "batch size must be a positive whole number, not -1"),
+    (["train", "--max-train-images", "0", "--out", "x"], "max train images must be a positive whole number, not 0"),
 ])
 def test_bad_names_and_paths(tmp_path, args, message):
     r = cli(*args, cwd=tmp_path)
@@ -117,9 +122,52 @@ def test_report_renders_in_a_real_browser(run_dir, tmp_path):
         text = browser.find_element("tag name", "body").text
     finally:
         browser.quit()
-    assert len(images) == 4, images
+    assert len(images) == 5, images
     assert all(complete and w > 100 and h > 100 for _, complete, w, h in images), images
-    assert "Grad-CAM" in " ".join(alt for alt, *_ in images)
+    assert "Grad-CAM" in " ".join(alt for alt, *_ in images) and "Calibration before and after" in " ".join(alt for alt, *_ in images)
     assert "roc_auc" in text and "Operating points" in text and "Run configuration" in text
     r = cli("report", run_dir, "--split", "test", "--out", out)
     assert r.returncode == 2 and "never written over" in r.stderr
+
+
+def test_overwrite_never_replaces_a_users_folder_or_the_working_directory(tmp_path):
+    (tmp_path / "thesis" / "sub").mkdir(parents=True)
+    (tmp_path / "thesis" / "thesis.txt").write_text("mine")
+    (tmp_path / "thesis" / "sub" / "notes.md").write_text("mine too")
+    r = cli("train", "--overwrite", "--out", tmp_path / "thesis")
+    assert r.returncode == 2 and "is not a pneumonia_nb run" in r.stderr and "Traceback" not in r.stderr
+    r = cli("train", "--overwrite", "--out", ".", cwd=tmp_path / "thesis")
+    assert r.returncode == 2 and "is the working directory" in r.stderr
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == [
+        "thesis", "thesis/sub", "thesis/sub/notes.md", "thesis/thesis.txt"]
+
+
+def test_two_trainings_into_one_directory_never_lose_a_run(tmp_path):
+    import subprocess
+    from conftest import console_script
+    cmd = [console_script(), "train", "--epochs", "1", "--max-train-images", "200", "--out", str(tmp_path / "run")]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [(p.wait(300), p.stderr.read()) for p in procs]
+    assert sorted(rc for rc, _ in results) == [0, 2], results
+    assert "already exists" in next(err for rc, err in results if rc == 2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+    assert {"config.json", "model.keras", "metrics.json"} <= {p.name for p in (tmp_path / "run").iterdir()}
+
+
+def test_sigterm_during_training_leaves_nothing_behind(tmp_path):
+    import os, signal, subprocess, time
+    from conftest import console_script
+    (tmp_path / "tmp").mkdir()
+    proc = subprocess.Popen([console_script(), "train", "--epochs", "30", "--out", str(tmp_path / "runs" / "run")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "TMPDIR": str(tmp_path / "tmp"), "TF_CPP_MIN_LOG_LEVEL": "3"})
+    deadline = time.time() + 120
+    while time.time() < deadline and not any((tmp_path / "tmp").iterdir()): time.sleep(0.2)   # fitting has begun
+    time.sleep(2)
+    proc.send_signal(signal.SIGTERM)
+    rc, err = proc.wait(120), proc.stderr.read()
+    assert rc == 130, err[-2000:]
+    assert err.strip().splitlines()[-1] == "pneumonia-nb: interrupted; nothing half-written was left behind"
+    assert "Traceback" not in err
+    assert list((tmp_path / "tmp").iterdir()) == []
+    assert not (tmp_path / "runs").exists() or list((tmp_path / "runs").iterdir()) == []

@@ -147,7 +147,7 @@ def test_upload_page_in_a_real_browser(server, tmp_path):
     assert label == expected["label"] and probability == f"{expected['probability']:.3f}"
     from PIL import Image
     with Image.open(xray) as im: original = im.size
-    assert max(heatmap) == 512 and abs(heatmap[0] / heatmap[1] - original[0] / original[1]) < 0.01, heatmap
+    assert heatmap == [512, 512], heatmap   # a PneumoniaMNIST run crops: the heatmap covers the centre square the model saw
     assert tuple(preview) == original, preview
     assert error == "notes.txt: content type 'text/plain' is not an X-ray image; send JPEG, PNG or DICOM", error
 
