@@ -78,6 +78,8 @@ def test_predict_reports_a_bad_image_and_fails(run_dir, tmp_path):
     (["train", "--size", "0", "--out", "x"], "size must be a positive whole number, not 0"),
     (["train", "--batch-size", "-1", "--out", "x"], "batch size must be a positive whole number, not -1"),
     (["train", "--max-train-images", "0", "--out", "x"], "max train images must be a positive whole number, not 0"),
+    (["serve", "no_such_run", "--port", "70000"], "port must be 1 to 65535, not 70000"),
+    (["serve", "no_such_run", "--max-upload-mb", "inf"], "upload limit must be a number of megabytes"),
 ])
 def test_bad_names_and_paths(tmp_path, args, message):
     r = cli(*args, cwd=tmp_path)
