@@ -173,3 +173,17 @@ def test_sigterm_during_training_leaves_nothing_behind(tmp_path):
     assert "Traceback" not in err
     assert list((tmp_path / "tmp").iterdir()) == []
     assert not (tmp_path / "runs").exists() or list((tmp_path / "runs").iterdir()) == []
+
+
+def test_predict_refuses_what_is_not_a_chest_xray(run_dir, tmp_path):
+    import cv2, numpy as np
+    cv2.imwrite(str(tmp_path / "black.png"), np.zeros((512, 512), np.uint8))
+    cv2.imwrite(str(tmp_path / "stripe.png"), np.tile(np.arange(256, dtype=np.uint8), (1, 20)))
+    gradient = np.dstack([*np.meshgrid(np.linspace(0, 255, 300), np.linspace(0, 255, 200)), np.full((200, 300), 128.0)])
+    cv2.imwrite(str(tmp_path / "gradient.jpeg"), gradient.astype(np.uint8))
+    good = fullres_images()[0]
+    r = cli("predict", run_dir, good, tmp_path / "black.png", tmp_path / "stripe.png", tmp_path / "gradient.jpeg")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    first, *others = map(json.loads, r.stdout.splitlines())
+    assert "probability" in first
+    assert [o["error"].split(": ", 1)[1].startswith("not recognised as a chest X-ray") for o in others] == [True] * 3, others
