@@ -20,7 +20,7 @@ from .training import Run
 
 # %% auto #0
 __all__ = ['UPLOAD_TYPES', 'RUN_ENV_VAR', 'MAX_UPLOAD_ENV_VAR', 'UploadError', 'upload_name', 'check_content_type', 'upload_page',
-           'predict_upload', 'create_app', 'app_from_env', 'serve']
+           'predict_upload', 'create_app', 'app_from_env', 'check_listen', 'serve']
 
 # %% ../nbs/10_serve.ipynb #9f3c85f5
 UPLOAD_TYPES = ("image/jpeg", "image/png", "application/dicom", "application/octet-stream", "")
@@ -111,7 +111,19 @@ def app_from_env() -> Flask:
     if not run_dir: raise RuntimeError(f"set ${RUN_ENV_VAR} to the run directory to serve, e.g. {RUN_ENV_VAR}=runs/main")
     return create_app(run_dir, float(os.environ.get(MAX_UPLOAD_ENV_VAR, 20)))
 
-# %% ../nbs/10_serve.ipynb #ff62b886
+# %% ../nbs/10_serve.ipynb #68cbf9e6
+def check_listen(host: str, # address to listen on
+                 port: int, # port to listen on
+                ) -> None:
+    "Refuse, in one line, an address this machine cannot listen on or a port another program holds."
+    import socket
+    try: infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as e: raise ValueError(f"cannot listen on {host}:{port}: unknown host ({e.strerror})") from None
+    with socket.socket(infos[0][0], socket.SOCK_STREAM) as s:
+        try: s.bind(infos[0][4])
+        except OSError as e: raise ValueError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+
+# %% ../nbs/10_serve.ipynb #0f197e36
 def serve(run_dir: str|Path, # the run to serve
           host: str="127.0.0.1", # address to listen on; "0.0.0.0" exposes it to the network
           port: int=5000, # port to listen on
@@ -119,6 +131,7 @@ def serve(run_dir: str|Path, # the run to serve
          ) -> None:
     "Serve the app on Werkzeug's threaded server until interrupted."
     if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535: raise ValueError(f"port must be 1 to 65535, not {port!r}")
+    check_listen(host, port)
     app = create_app(run_dir, max_upload_mb)
     print(f"serving {app.extensions['pneumonia_nb.predictor'].model_name} at http://{host}:{port}/ (Ctrl+C stops)", flush=True)
     app.run(host, port, threaded=True)

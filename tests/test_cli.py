@@ -187,3 +187,18 @@ def test_predict_refuses_what_is_not_a_chest_xray(run_dir, tmp_path):
     first, *others = map(json.loads, r.stdout.splitlines())
     assert "probability" in first
     assert [o["error"].split(": ", 1)[1].startswith("not recognised as a chest X-ray") for o in others] == [True] * 3, others
+
+
+def test_serve_on_a_busy_port_says_so_in_one_line(run_dir):
+    import socket
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0)); busy.listen()
+        r = cli("serve", run_dir, "--port", busy.getsockname()[1])
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines()[-1].startswith("pneumonia-nb: error: cannot listen on 127.0.0.1:"), r.stderr[-500:]
+
+
+def test_evaluate_out_in_an_impossible_folder_fails_before_any_work(run_dir, tmp_path):
+    (tmp_path / "file.txt").write_text("a file, not a folder")
+    r = cli("evaluate", run_dir, "--out", tmp_path / "file.txt" / "metrics.json")
+    assert r.returncode == 2 and "its folder cannot be created" in r.stderr and "Traceback" not in r.stderr
