@@ -218,16 +218,17 @@ def report_tables(run, # a loaded run
     if len(np.unique(y)) < 2: parts.append("<p>Only one class in this split: ROC, PR and calibration curves are undefined.</p>")
     return parts
 
-# %% ../nbs/07_evaluation.ipynb #25c304bf
+# %% ../nbs/07_evaluation.ipynb #4472fb96
 def write_report(run_dir, # a run directory (see `pneumonia_nb.training.save_run`)
                  dataset: str|None=None, # None for the run's own data set
                  data_dir=None, # see `pneumonia_nb.data.data_home`
                  split: str="test", # the split to report on
                  out=None, # the HTML file; default RUN_DIR/report-DATASET-SPLIT.html (never written over)
                  n_boot: int=1000, # bootstrap resamples for the intervals
+                 tta: bool=False, # add test-time augmentation to a run trained without it
                 ) -> Path:
     "A self-contained HTML report of a run on one split."
-    run = load_run(run_dir)
+    run = load_run(run_dir, tta=tta)
     dataset = dataset or run.config["dataset"]
     out = Path(out) if out is not None else Path(run_dir)/f"report-{dataset}-{split}.html"
     check_new_file(out, "reports")

@@ -202,3 +202,45 @@ def test_evaluate_out_in_an_impossible_folder_fails_before_any_work(run_dir, tmp
     (tmp_path / "file.txt").write_text("a file, not a folder")
     r = cli("evaluate", run_dir, "--out", tmp_path / "file.txt" / "metrics.json")
     assert r.returncode == 2 and "its folder cannot be created" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_ensemble_with_tta_through_every_verb(tmp_path):
+    out = tmp_path / "ens"
+    r = cli("train", "--epochs", 1, "--max-train-images", 400, "--ensemble", 2, "--tta", "--augment", "acquisition", "--out", out)
+    assert r.returncode == 0, r.stderr[-2000:]
+    config = json.loads((out / "config.json").read_text())
+    assert (config["ensemble"], config["tta"], config["augment"]) == (2, True, "acquisition")
+    r = cli("evaluate", out, "--split", "val")
+    assert r.returncode == 0 and r.stdout.startswith("pneumoniamnist val: n 524 "), r.stderr
+    r = cli("predict", out, fullres_images()[0])
+    assert r.returncode == 0, r.stderr
+    assert "ensemble of 2, TTA" in json.loads(r.stdout)["model"]
+    r = cli("report", out, "--split", "val", "--out", tmp_path / "report.html")
+    assert r.returncode == 0 and (tmp_path / "report.html").stat().st_size > 10_000, r.stderr
+    r = cli("evaluate", out, "--tta")   # the run already averages over views
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "already averages over test-time views" in r.stderr
+
+
+def test_tta_added_when_predicting(run_dir):
+    r = cli("predict", run_dir, "--tta", fullres_images()[0])
+    assert r.returncode == 0, r.stderr
+    assert "TTA" in json.loads(r.stdout)["model"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--ensemble", "0"], "ensemble size must be a positive whole number"),
+    (["--augment", "heavy"], "invalid choice: 'heavy'"),
+])
+def test_bad_ensemble_and_augmentation(tmp_path, args, message):
+    r = cli("train", *args, "--out", tmp_path / "x")
+    assert r.returncode == 2 and message in r.stderr and not (tmp_path / "x").exists()
+
+
+def test_help_needs_no_tensorflow_and_commands_print_no_tensorflow_logs(run_dir):
+    import subprocess, sys
+    code = "import sys, pneumonia_nb.cli as c; c.parser(); assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+    r = cli("evaluate", run_dir, "--split", "val")
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    r = cli("evaluate", "no-such-run")
+    assert r.stderr.splitlines() == ["pneumonia-nb: error: no-such-run: no such run directory"], r.stderr
