@@ -244,7 +244,7 @@ def plot_history(history: pd.DataFrame, # `fit`'s history
     fig.tight_layout()
     return fig
 
-# %% ../nbs/03_training.ipynb #eefe40c8
+# %% ../nbs/03_training.ipynb #7cbdb35d
 @dataclass
 class Run:
     "A trained model with its configuration, history and metrics, as saved in a run directory."
@@ -253,6 +253,7 @@ class Run:
     history: pd.DataFrame|None = None # `fit`'s history, one row per epoch
     metrics: dict = field(default_factory=dict) # validation and test metrics at the threshold
     path: Path|None = None # the run directory, once saved or loaded
+    ood: dict|None = None # the out-of-distribution score's arrays (see `pneumonia_nb.ood.fit_ood`), saved as ood.npz
 
 # %% ../nbs/03_training.ipynb #45f5d514
 @patch(as_prop=True)
@@ -305,7 +306,7 @@ def _move_into_place(tmp: Path, run_dir: Path, overwrite: bool) -> None:
         raise RunError(f"{run_dir}: already exists (saved by another process meanwhile); this run was not saved") from e
     if old is not None: shutil.rmtree(old, ignore_errors=True)
 
-# %% ../nbs/03_training.ipynb #394efd76
+# %% ../nbs/03_training.ipynb #9954a71e
 def save_run(run: Run, # the model, config (with "threshold"), history and metrics
              run_dir: str|Path, # the directory to create
              overwrite: bool=False, # replace an existing run directory
@@ -317,11 +318,14 @@ def save_run(run: Run, # the model, config (with "threshold"), history and metri
     check_run_target(run_dir, overwrite)
     run_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{run_dir.name}.", dir=run_dir.parent))
+    umask = os.umask(0); os.umask(umask)
+    tmp.chmod(0o777 & ~umask)   # mkdtemp makes it private (0700); a run folder is made like any other folder
     try:
         run.model.save(tmp/"model.keras")
         config = {"format": RUN_FORMAT, **run.config, "versions": library_versions()}
         (tmp/"config.json").write_text(json.dumps(config, indent=1))
         (tmp/"metrics.json").write_text(json.dumps(run.metrics, indent=1))
+        if run.ood is not None: np.savez(tmp/"ood.npz", **run.ood)
         if run.history is not None:
             run.history.to_csv(tmp/"history.csv", index=False)
             fig = plot_history(run.history); fig.savefig(tmp/"training_curves.png", dpi=100); plt.close(fig)
@@ -344,7 +348,7 @@ def check_run_config(config: dict, # a run's config.json
     if not isinstance(temperature, (int, float)) or not temperature > 0: raise RunError(f"{run_dir}/config.json: temperature must be positive, not {temperature!r}")
     if config.get("resize", "squash") not in ("squash", "pad", "crop"): raise RunError(f"{run_dir}/config.json: unknown resize {config['resize']!r}")
 
-# %% ../nbs/03_training.ipynb #84a187f2
+# %% ../nbs/03_training.ipynb #2de0945c
 def load_run(run_dir: str|Path, # a directory written by `save_run`
              tta: bool=False, # add test-time augmentation (see `with_tta`) to a run trained without it
             ) -> Run:
@@ -365,7 +369,9 @@ def load_run(run_dir: str|Path, # a directory written by `save_run`
         model, config = with_tta(model), {**config, "tta_added_at_loading": True}
     history = pd.read_csv(run_dir/"history.csv") if (run_dir/"history.csv").is_file() else None
     metrics = json.loads((run_dir/"metrics.json").read_text()) if (run_dir/"metrics.json").is_file() else {}
-    return Run(model, config, history, metrics, run_dir)
+    try: ood = dict(np.load(run_dir/"ood.npz", allow_pickle=False)) if (run_dir/"ood.npz").is_file() else None
+    except (OSError, ValueError) as e: raise RunError(f"{run_dir}/ood.npz: damaged ({e})") from None
+    return Run(model, config, history, metrics, run_dir, ood)
 
 # %% ../nbs/03_training.ipynb #7ad3ac47
 def is_run(path: str|Path, # any path

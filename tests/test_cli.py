@@ -15,7 +15,7 @@ def test_help_for_every_verb():
 
 def test_train_writes_a_complete_run(run_dir):
     assert sorted(p.name for p in run_dir.iterdir()) == [
-        "config.json", "history.csv", "metrics.json", "model.keras", "training_curves.png"]
+        "config.json", "history.csv", "metrics.json", "model.keras", "ood.npz", "training_curves.png"]
     config = json.loads((run_dir / "config.json").read_text())
     assert (config["dataset"], config["model"], config["size"], config["train_images"]) == ("pneumoniamnist", "cnn", 28, 1000)
     assert config["resize"] == "crop" and config["temperature"] > 0   # PneumoniaMNIST's own preprocessing; calibrated

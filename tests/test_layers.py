@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).parents[1]
-NOTEBOOKS = sorted((ROOT / "nbs").glob("*.ipynb"))
+NOTEBOOKS = sorted(nb for nb in (ROOT / "nbs").glob("*.ipynb") if nb.name != "index.ipynb")   # index: the docs home page, prose only
 
 
 def code_cells(nb: Path) -> list[dict]:
