@@ -14,7 +14,7 @@ import tensorflow as tf
 from .training import ensemble_members, has_tta, without_tta
 
 # %% auto #0
-__all__ = ['gradcam_layer', 'gradcam_model', 'grad_cam_and_probability', 'grad_cam', 'overlay']
+__all__ = ['gradcam_layer', 'gradcam_model', 'grad_cam_and_probability', 'grad_cam', 'overlay', 'plot_overlay']
 
 # %% ../nbs/06a_gradcam.ipynb #89db8218
 def gradcam_layer(model: keras.Model, # a functional model with a global pooling before its head (for an ensemble: its members)
@@ -87,15 +87,31 @@ def grad_cam(model: keras.Model, # one sigmoid output (a Dense head)
     "Grad-CAM maps `(N, H, W)` in [0, 1], at the input's size."
     return grad_cam_and_probability(model, images, layer, target)[0]
 
-# %% ../nbs/06a_gradcam.ipynb #7bbb6c1a
+# %% ../nbs/06a_gradcam.ipynb #dd0e4399
 def overlay(image: np.ndarray, # the original X-ray, (H, W) any size
             cam: np.ndarray, # a Grad-CAM map at any size, [0, 1]
-            alpha: float=0.4, # opacity of the heatmap
+            alpha: float=0.6, # opacity of the heatmap where the map is 1
            ) -> np.ndarray:
-    "RGB float image in [0, 1]: the X-ray with the heatmap (jet colours) laid over it at its own size."
+    "RGB float image in [0, 1]: the X-ray with the heatmap (jet colours, opacity following the map) laid over it at its own size."
     import cv2
     from matplotlib import colormaps
     img = np.squeeze(image).astype(np.float32); img = (img - img.min())/max(1e-8, float(img.max() - img.min()))
     heat = cv2.resize(cam.astype(np.float32), (img.shape[1], img.shape[0]), interpolation=cv2.INTER_LINEAR)
     colour = colormaps["jet"](np.clip(heat, 0, 1))[..., :3]
-    return np.clip((1 - alpha)*np.repeat(img[..., None], 3, axis=-1) + alpha*colour, 0, 1)
+    a = alpha*np.clip(heat, 0, 1)[..., None]
+    return np.clip((1 - a)*np.repeat(img[..., None], 3, axis=-1) + a*colour, 0, 1)
+
+# %% ../nbs/06a_gradcam.ipynb #e00a7ebe
+def plot_overlay(image: np.ndarray, # the original X-ray, (H, W)
+                 cam: np.ndarray, # its Grad-CAM map (see `grad_cam_and_probability`)
+                 ax=None, # a matplotlib axis (default: a new figure)
+                 title: str="", # the axis title
+                 colorbar: bool=True, # draw the colour scale beside the image
+                ):
+    "The overlay with its colour scale: the share of the pneumonia score a region raised, weighted by the probability."
+    import matplotlib.pyplot as plt
+    from matplotlib.cm import ScalarMappable
+    ax = ax or plt.subplots(figsize=(4, 4))[1]
+    ax.imshow(overlay(image, cam)); ax.set_title(title, fontsize=10); ax.axis("off")
+    if colorbar: plt.colorbar(ScalarMappable(cmap="jet"), ax=ax, fraction=0.046, pad=0.02, label="raised the pneumonia score")
+    return ax

@@ -60,18 +60,18 @@ def view(self: Prediction, max_side: int=512, # longest side of the result
     if scale >= 1: return self.image
     return cv2.resize(self.image, (max(1, round(w*scale)), max(1, round(h*scale))), interpolation=cv2.INTER_AREA)
 
-# %% ../nbs/09_predict.ipynb #40ec65da
+# %% ../nbs/09_predict.ipynb #8fc0cf9f
 @patch
-def heatmap(self: Prediction, alpha: float=0.4, # opacity of the heatmap, 0 shows the X-ray alone
+def heatmap(self: Prediction, alpha: float=0.6, # opacity of the heatmap where the map is 1; 0 shows the X-ray alone
             max_side: int=512, # longest side of the result
            ) -> np.ndarray:
     "The Grad-CAM map over `view`: RGB uint8."
     if self.cam is None: raise ValueError(f"{self.file}: predicted without a heatmap; pass heatmap=True")
     return np.round(overlay(self.view(max_side), self.cam, alpha)*255).astype(np.uint8)
 
-# %% ../nbs/09_predict.ipynb #89319e6d
+# %% ../nbs/09_predict.ipynb #d4ebec49
 @patch
-def heatmap_png(self: Prediction, alpha: float=0.4, # opacity of the heatmap
+def heatmap_png(self: Prediction, alpha: float=0.6, # opacity of the heatmap where the map is 1
                 max_side: int=512, # longest side of the result
                ) -> bytes:
     "`heatmap` encoded as PNG."

@@ -228,3 +228,39 @@ def test_stalled_clients_are_dropped_and_real_requests_served(run_dir, tmp_path)
             s.close()
     finally:
         stop(proc)
+
+
+OVERLAPS = """
+const boxes = [...document.querySelectorAll(arguments[0])].filter(e => e.offsetParent !== null)
+  .map(e => [e.id || e.tagName, e.getBoundingClientRect()]);
+const hits = [];
+for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+  const [a, r] = boxes[i], [b, s] = boxes[j];
+  if (r.left < s.right - 1 && s.left < r.right - 1 && r.top < s.bottom - 1 && s.top < r.bottom - 1) hits.push(a + " / " + b);
+}
+return hits;"""
+
+
+@pytest.mark.parametrize("width", [1280, 375])
+def test_upload_page_boxes_never_overlap(server, tmp_path, width):
+    "At desktop and phone width, with a prediction and then an error shown, no two boxes of the page overlap."
+    url, _ = server
+    from selenium.webdriver.support.ui import WebDriverWait
+    (tmp_path / "notes.txt").write_text("not an x-ray")
+    browser = chromium_driver()
+    try:
+        browser.set_window_size(width, 900)
+        browser.get(url + "/")
+        browser.find_element("id", "file").send_keys(str(fullres_images()[-1]))
+        WebDriverWait(browser, 60).until(lambda b: b.find_element("id", "label").text in ("NORMAL", "PNEUMONIA"))
+        WebDriverWait(browser, 30).until(lambda b: b.execute_script("return document.getElementById('heatmap').complete"))
+        boxes = "h1, body > p, #drop, #status, #result > p, figure"
+        assert browser.execute_script(OVERLAPS, boxes) == []
+        assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")   # no sideways scrolling
+        browser.save_screenshot(str(tmp_path / f"prediction-{width}.png"))
+        browser.find_element("id", "file").send_keys(str(tmp_path / "notes.txt"))
+        WebDriverWait(browser, 60).until(lambda b: b.find_element("id", "status").text.startswith("notes.txt: "))
+        assert browser.execute_script(OVERLAPS, boxes) == []
+        browser.save_screenshot(str(tmp_path / f"error-{width}.png"))
+    finally:
+        browser.quit()
