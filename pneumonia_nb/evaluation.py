@@ -26,9 +26,9 @@ from .gradcam import grad_cam, plot_overlay
 from .runs import check_new_file, predict_split, run_splits
 
 # %% auto #0
-__all__ = ['plot_confusion', 'plot_roc_pr', 'plot_calibration', 'plot_threshold_curves', 'plot_calibration_change',
-           'confident_errors', 'plot_error_gallery', 'gallery_picks', 'plot_gradcam_gallery', 'report_figures',
-           'report_tables', 'write_report']
+__all__ = ['PLAIN_NAMES', 'HOW_TO_READ', 'plot_confusion', 'plot_roc_pr', 'plot_calibration', 'plot_threshold_curves',
+           'plot_calibration_change', 'confident_errors', 'plot_error_gallery', 'gallery_picks', 'plot_gradcam_gallery',
+           'report_figures', 'plain_metrics', 'report_tables', 'model_card', 'write_report']
 
 # %% ../nbs/07_evaluation.ipynb #103481eb
 def plot_confusion(y_true, # labels, 0 and 1
@@ -176,10 +176,10 @@ def _png(fig: plt.Figure) -> str:
     buf = io.BytesIO(); fig.savefig(buf, format="png", dpi=80, bbox_inches="tight"); plt.close(fig)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
-# %% ../nbs/07_evaluation.ipynb #93776311
+# %% ../nbs/07_evaluation.ipynb #957bbab8
 def _table(df: pd.DataFrame, digits: int=3) -> str:
     "A small DataFrame as an HTML table, NaN printed as 'undefined'."
-    return df.map(lambda v: "undefined" if isinstance(v, float) and np.isnan(v) else (f"{v:.{digits}f}" if isinstance(v, float) else v)).to_html(border=0)
+    return df.map(lambda v: "undefined" if isinstance(v, float) and np.isnan(v) else (f"{v:.{digits}f}" if isinstance(v, float) else v)).to_html(border=0, index=False)
 
 # %% ../nbs/07_evaluation.ipynb #eebc208b
 def report_figures(run, # a loaded run
@@ -201,25 +201,89 @@ def report_figures(run, # a loaded run
     if gallery is not None: figs["Grad-CAM: confident correct predictions and the most confident mistakes"] = _png(gallery)
     return figs
 
-# %% ../nbs/07_evaluation.ipynb #93771605
+# %% ../nbs/07_evaluation.ipynb #8cb32472
+PLAIN_NAMES = {   # one term per idea, as a clinician reads them: the report's names and their one-line meanings
+    "accuracy": ("Accuracy", "share of all X-rays labelled correctly"),
+    "recall": ("Sensitivity", "of the X-rays with pneumonia, the share labelled PNEUMONIA"),
+    "specificity": ("Specificity", "of the normal X-rays, the share labelled NORMAL"),
+    "precision": ("Positive predictive value", "of the X-rays labelled PNEUMONIA, the share that had it (depends on how common pneumonia is)"),
+    "f1": ("F1 score", "one number balancing sensitivity and positive predictive value"),
+    "roc_auc": ("ROC AUC", "chance that a random pneumonia X-ray gets a higher probability than a random normal one (0.5 guessing, 1 perfect)"),
+    "pr_auc": ("Precision-recall AUC", "average positive predictive value over all sensitivities"),
+    "brier": ("Brier score", "mean squared gap between probability and truth (0 perfect, lower is better)"),
+    "ece": ("Calibration error", "average gap between the stated probability and how often pneumonia was present (lower is better)"),
+}
+
+# %% ../nbs/07_evaluation.ipynb #0690230f
+def plain_metrics(table: pd.DataFrame, # `evaluate_predictions`' table
+                 ) -> pd.DataFrame:
+    "The metrics table with plain names, what each means, and its interval."
+    return pd.DataFrame({"measure": [PLAIN_NAMES[k][0] for k in table.index], "value": table.value, "95% interval from": table.low,
+                         "to": table.high, "what it means": [PLAIN_NAMES[k][1] for k in table.index]})
+
+# %% ../nbs/07_evaluation.ipynb #78708300
 def report_tables(run, # a loaded run
                   split: Split, # the split reported on
                   y_prob: np.ndarray, # the run's probabilities for it
                   val: Split|None, # the run's validation split, for operating points (None: left out)
                   n_boot: int=1000, # bootstrap resamples for the intervals
                  ) -> list[str]:
-    "The report's tables as HTML, each under its heading."
+    "The report's tables as HTML, each under its heading, in plain words."
     y, thr = split.labels, run.threshold
-    parts = [f"<h2>Metrics on {html.escape(split.name)} (n = {len(y)}, threshold {thr:.4g}, 95% bootstrap intervals)</h2>",
-             _table(evaluate_predictions(y, y_prob, thr, n_boot=n_boot))]
+    parts = [f"<h2>How well it did on {html.escape(split.name)} ({len(y)} X-rays, threshold {thr:.3f})</h2>",
+             _table(plain_metrics(evaluate_predictions(y, y_prob, thr, n_boot=n_boot)))]
     if val is not None and len(np.unique(val.labels)) == 2:
         val_prob = predict_split(run.model, val, run.size, run.resize)
-        parts += ["<h2>Operating points (thresholds chosen on validation)</h2>", _table(operating_points(val.labels, val_prob, y, y_prob))]
-    if split.pathogens is not None: parts += ["<h2>Recall by pathogen</h2>", _table(recall_by_pathogen(split.pathogens, y_prob, thr))]
-    if len(np.unique(y)) < 2: parts.append("<p>Only one class in this split: ROC, PR and calibration curves are undefined.</p>")
+        points = operating_points(val.labels, val_prob, y, y_prob).set_axis(
+            ["aimed-for sensitivity", "threshold", "sensitivity (validation)", "specificity (validation)", "sensitivity", "specificity",
+             "pneumonia missed", "false alarms"], axis=1)
+        parts += ["<h2>Other thresholds</h2><p>Each row sets the threshold on validation X-rays so that a given share of "
+                  "pneumonia is found, then shows what that threshold does here.</p>", _table(points)]
+    if split.pathogens is not None:
+        by = recall_by_pathogen(split.pathogens, y_prob, thr).reset_index().set_axis(["cause", "X-rays", "share labelled PNEUMONIA"], axis=1)
+        parts += ["<h2>By cause</h2><p>For bacterial and viral pneumonia this is the sensitivity; for normal X-rays, the "
+                  "false-alarm rate (1 - specificity).</p>", _table(by)]
+    if len(np.unique(y)) < 2: parts.append("<p>Only one class in this split: ROC, precision-recall and calibration curves are undefined.</p>")
     return parts
 
-# %% ../nbs/07_evaluation.ipynb #4472fb96
+# %% ../nbs/07_evaluation.ipynb #07e478e3
+def model_card(run, # a loaded run
+               dataset: str, # the data set reported on
+              ) -> str:
+    "What the model is, what it was made from, how its threshold was chosen, what it is for and what it is not: HTML."
+    c, e = run.config, html.escape
+    made = ", ".join([f"{c['model']}", *([f"ensemble of {c['ensemble']}"] if c.get("ensemble", 1) > 1 else []),
+                      *(["test-time augmentation"] if c.get("tta") or c.get("tta_added_at_loading") else [])])
+    rule = {"youden": "the threshold that best balances sensitivity and specificity (Youden's J)",
+            "sensitivity": "the highest threshold that still finds 95% of pneumonia", "specificity": "the lowest threshold that keeps 95% specificity"}
+    facts = [("What it is", f"{e(made)} trained from {c.get('train_images', '?')} X-rays of {e(c['dataset'])} at {c['size']} px "
+                            f"(seed {c.get('seed', '?')}, {c.get('epochs_run', '?')} epochs)"),
+             ("The X-rays it learned from", "pediatric chest X-rays (children aged 1 to 5, front views) from one hospital, Guangzhou Women and "
+                                            "Children's Medical Center (Kermany et al., 2018), labelled NORMAL or PNEUMONIA by physicians"),
+             ("Intended use", "research and teaching: studying how such models behave. It is <b>a research tool, not a diagnosis</b>, "
+                              "and must not guide the care of a patient"),
+             ("Threshold", f"{run.threshold:.3f}, chosen on validation X-rays (patients not used for training) as "
+                           f"{e(rule.get(c.get('threshold_rule', 'youden'), c.get('threshold_rule', '')))}"),
+             ("Probabilities", "calibrated on the validation X-rays (temperature scaling): among X-rays given 0.8, about 80% had "
+                               "pneumonia there. Elsewhere, where pneumonia is more or less common, they shift"),
+             ("What it refuses", "images that cannot be a chest X-ray (blank, colour, odd shapes) and images unlike every X-ray it "
+                                 "learned from (an out-of-distribution score), answered 'not recognised' instead of a probability"),
+             ("Limits", "one hospital, children only, front views; not tested on adults, other hospitals or other machines. Its "
+                        "figures on validation X-rays are better than on the official test X-rays, which were taken later: expect "
+                        "worse on X-rays from elsewhere")]
+    rows = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in facts)
+    return f"<h2>About this model</h2><table class='card'>{rows}</table>"
+
+# %% ../nbs/07_evaluation.ipynb #07d5790c
+HOW_TO_READ = ("<h2>How to read this report</h2><ul>"
+               "<li>Each X-ray gets a probability of pneumonia; at or above the threshold it is labelled PNEUMONIA, below it NORMAL.</li>"
+               "<li><b>Sensitivity</b> is the share of pneumonia found; <b>specificity</b> the share of normal X-rays left alone. "
+               "A lower threshold raises the first and lowers the second: the table of other thresholds shows the trade.</li>"
+               "<li>The 95% intervals show how much each figure could move with another sample of the same size.</li>"
+               "<li>The heatmaps colour the regions that raised the pneumonia score. They show what the model used, which may be "
+               "a shortcut (a marker, a border); they are not findings.</li></ul>")
+
+# %% ../nbs/07_evaluation.ipynb #a28b6da8
 def write_report(run_dir, # a run directory (see `pneumonia_nb.training.save_run`)
                  dataset: str|None=None, # None for the run's own data set
                  data_dir=None, # see `pneumonia_nb.data.data_home`
@@ -243,8 +307,9 @@ def write_report(run_dir, # a run directory (see `pneumonia_nb.training.save_run
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>"
             "body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222} img{max-width:100%}"
             "table{border-collapse:collapse} td,th{padding:2px 10px;text-align:right} pre{background:#f4f4f4;padding:1em}"
-            f"</style></head><body><h1>{html.escape(title)}</h1><p>Run <code>{html.escape(str(run_dir))}</code>, "
-            f"threshold {run.threshold:.4g} chosen on validation data by the {run.config.get('threshold_rule', 'youden')} rule.</p>"
+            "table.card th,table.card td{text-align:left;vertical-align:top} td:last-child{text-align:left}"
+            f"</style></head><body><h1>{html.escape(title)}</h1><p><b>A research tool, not a diagnosis.</b> Run "
+            f"<code>{html.escape(Path(run_dir).name)}</code>.</p>" + model_card(run, dataset) + HOW_TO_READ
             + "\n".join(parts) + "</body></html>")
     out.write_text(page, encoding="utf-8")
     return out

@@ -127,7 +127,7 @@ def test_report_renders_in_a_real_browser(run_dir, tmp_path):
     assert len(images) == 5, images
     assert all(complete and w > 100 and h > 100 for _, complete, w, h in images), images
     assert "Grad-CAM" in " ".join(alt for alt, *_ in images) and "Calibration before and after" in " ".join(alt for alt, *_ in images)
-    assert "roc_auc" in text and "Operating points" in text and "Run configuration" in text
+    assert "Sensitivity" in text and "Other thresholds" in text and "About this model" in text and "Run configuration" in text
     r = cli("report", run_dir, "--split", "test", "--out", out)
     assert r.returncode == 2 and "never written over" in r.stderr
 
