@@ -23,7 +23,7 @@ MODEL_NAMES = ("cnn", "inceptionv3", "mobilenetv2", "resnet50", "densenet121", "
 IMBALANCE_NAMES = ("none", "class_weight", "smote", "oversample", "undersample")   # `preprocess.IMBALANCE_METHODS`
 AUGMENTATION_NAMES = ("default", "acquisition", "none")   # `runs.AUGMENTATIONS`
 
-# %% ../nbs/12_cli.ipynb #342fc9ff
+# %% ../nbs/12_cli.ipynb #9cdd160d
 def _train_parser(sub) -> None:
     t = sub.add_parser("train", help="train a model and save a run directory",
                        description="Train a model, choose its threshold on validation data, score validation and test, save a run.")
@@ -41,8 +41,9 @@ def _train_parser(sub) -> None:
     t.add_argument("--allow-random-weights", action="store_true", help="transfer models: train from scratch if ImageNet weights cannot be had")
     t.add_argument("--max-train-images", type=int, help="train on a seeded subset of this many images (quick trials)")
     t.add_argument("--augment", default="default", choices=AUGMENTATION_NAMES, help="training augmentation: framing (default), framing and acquisition, or none")
-    t.add_argument("--ensemble", type=int, default=1, help="train this many models (seeds SEED, SEED+1, ...) and average them")
-    t.add_argument("--tta", action="store_true", help="average each image over fixed test-time views, in validation, test and every later prediction")
+    t.add_argument("--ensemble", type=int, help="train this many models (seeds SEED, SEED+1, ...) and average them (default: 3 for the CNN on PneumoniaMNIST, else 1)")
+    t.add_argument("--tta", action=argparse.BooleanOptionalAction, help="average each image over fixed test-time views, in validation, "
+                   "test and every later prediction (default: on for the CNN on PneumoniaMNIST, else off)")
     t.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
     t.add_argument("--out", required=True, help="the run directory to create")
 

@@ -25,10 +25,10 @@ __all__ = ['DATA_ENV_VAR', 'MEDMNIST_RECORD', 'PNEUMONIAMNIST_MD5', 'SPLITS', 'C
            'MAX_DICOM_INFLATED', 'MAX_FILE_BYTES', 'KAGGLE_DATASET', 'MENDELEY_URL', 'RESIZE_MODES', 'DATASETS',
            'DataError', 'DataNotFoundError', 'default_data_dir', 'data_home', 'download', 'pneumoniamnist_filename',
            'pneumoniamnist_path', 'load_pneumoniamnist', 'find_kermany_root', 'parse_kermany_name', 'decode_xray',
-           'read_file', 'read_xray', 'save_dicom', 'scan_kermany', 'kermany_dir', 'download_kermany_kaggle',
-           'download_kermany_mendeley', 'sample_originals', 'check_plausible_xray', 'resize_xray', 'load_image',
-           'add_content_hash', 'leakage_groups', 'patient_split', 'find_leaks', 'duplicate_images', 'Split',
-           'source_size', 'load_splits', 'default_resize']
+           'decode_cost', 'read_file', 'read_xray', 'save_dicom', 'scan_kermany', 'kermany_dir',
+           'download_kermany_kaggle', 'download_kermany_mendeley', 'sample_originals', 'check_plausible_xray',
+           'resize_xray', 'load_image', 'add_content_hash', 'leakage_groups', 'patient_split', 'find_leaks',
+           'duplicate_images', 'Split', 'source_size', 'load_splits', 'default_resize']
 
 # %% ../nbs/00_data.ipynb #609f1cc0
 class DataError(ValueError):
@@ -284,19 +284,20 @@ def _decode_jpeg(name: str|Path, data: bytes) -> np.ndarray|None:
         raise DataError(f"{name}: corrupt image ({warning})") from None
     return pixels.reshape(pixels.shape[:2])
 
-# %% ../nbs/00_data.ipynb #a2cb8454
+# %% ../nbs/00_data.ipynb #b49ad15a
 def _colour_spread(data: bytes, fmt: str) -> float:
     "Mean absolute difference, in grey levels, between the colour channels of a JPEG or PNG (0 for gray files)."
     import cv2, simplejpeg
     if fmt not in ("JPEG", "PNG"): return 0.0
     if fmt == "JPEG":
         if simplejpeg.decode_jpeg_header(data)[2] == "Gray": return 0.0
-        rgb = simplejpeg.decode_jpeg(data, colorspace="RGB", min_height=32, min_width=32).astype(np.int16)
+        rgb = simplejpeg.decode_jpeg(data, colorspace="RGB", min_height=32, min_width=32)
     else:
-        rgb = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-        if rgb is None or rgb.ndim < 3 or rgb.shape[2] < 3: return 0.0
-        rgb = rgb[..., :3].astype(np.int32)
-    return float(max(np.abs(rgb[..., 0] - rgb[..., 1]).mean(), np.abs(rgb[..., 1] - rgb[..., 2]).mean()))
+        if data[25] in (0, 4): return 0.0   # the PNG header's colour type: gray, with or without alpha; nothing to decode
+        rgb = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)   # 8-bit, whatever the depth
+        if rgb is None: return 0.0
+    c = cv2.split(rgb)   # no wider copies: the mean absolute difference of 8-bit channels, in one OpenCV pass each
+    return float(max(cv2.mean(cv2.absdiff(c[0], c[1]))[0], cv2.mean(cv2.absdiff(c[1], c[2]))[0]))
 
 # %% ../nbs/00_data.ipynb #2577c53c
 def decode_xray(data: bytes, # the bytes of a JPEG, PNG or DICOM file
@@ -313,7 +314,16 @@ def decode_xray(data: bytes, # the bytes of a JPEG, PNG or DICOM file
     if arr.dtype not in (np.uint8, np.uint16): raise DataError(f"{name}: unsupported pixel type {arr.dtype}")
     return arr
 
-# %% ../nbs/00_data.ipynb #98d911e6
+# %% ../nbs/00_data.ipynb #dddd1ece
+def decode_cost(data: bytes, # the bytes of a JPEG, PNG or DICOM file
+                name: str|Path="image", # what error messages call it
+               ) -> int:
+    "An upper bound of the memory, in bytes, that decoding `data` takes, from its header alone (for admission control)."
+    if _is_dicom(data[:132]): return 2*(MAX_DICOM_INFLATED if b"1.2.840.10008.1.2.1.99" in data[132:2048] else len(data))
+    _, (w, h) = _image_header(name, data)
+    return 4*w*h   # OpenCV decodes a 16-bit PNG through a second buffer: about 4 bytes a pixel at the peak
+
+# %% ../nbs/00_data.ipynb #b7f9b0de
 MAX_FILE_BYTES = 256*2**20   # the largest file read: an uncompressed 16-bit image at `MAX_PIXELS` is 120 MB
 
 def read_file(path: str|Path, # an image file
@@ -334,7 +344,7 @@ def read_xray(path: str|Path, # a JPEG, PNG or DICOM file
     "The image at `path` as one gray channel (see `decode_xray` and `read_file`)."
     return decode_xray(read_file(path), path)
 
-# %% ../nbs/00_data.ipynb #93b27601
+# %% ../nbs/00_data.ipynb #651accfa
 def save_dicom(image: np.ndarray, # (H, W) gray uint8 or uint16, bright = dense (bone)
                path: str|Path, # the .dcm file to write
                photometric: str="MONOCHROME2", # "MONOCHROME2", or "MONOCHROME1" to store the image inverted
@@ -361,7 +371,7 @@ def save_dicom(image: np.ndarray, # (H, W) gray uint8 or uint16, bright = dense 
     ds.save_as(path, enforce_file_format=True)
     return Path(path)
 
-# %% ../nbs/00_data.ipynb #d5226cb2
+# %% ../nbs/00_data.ipynb #4fcac48e
 def _check_image(path: Path, check: str) -> tuple[int, int]:
     "Width and height of the image at `path`, read as `check` says; `DataError` naming the file if it is unusable."
     if check == "none": return (0, 0)
@@ -369,7 +379,7 @@ def _check_image(path: Path, check: str) -> tuple[int, int]:
     h, w = read_xray(path).shape
     return (w, h)
 
-# %% ../nbs/00_data.ipynb #796991ea
+# %% ../nbs/00_data.ipynb #0fa25483
 def scan_kermany(folder: str|Path, # a Kermany root or a folder up to two levels above one
                  check: str="header", # "none", "header" (size, catches non-images) or "decode" (catches truncation)
                  on_error: str="raise", # "raise" on the first bad file, or "skip" it with a warning
@@ -402,7 +412,7 @@ def scan_kermany(folder: str|Path, # a Kermany root or a folder up to two levels
     df.attrs.update(root=str(root), skipped=skipped)
     return df
 
-# %% ../nbs/00_data.ipynb #4d4a63bc
+# %% ../nbs/00_data.ipynb #a51c1449
 def kermany_dir(data_dir: str|Path|None=None, # folder to look in (see `data_home`)
                 download_from: str|None=None, # when missing: "kaggle" (kagglehub) or "mendeley" (the archive)
                ) -> Path:
@@ -418,7 +428,7 @@ def kermany_dir(data_dir: str|Path|None=None, # folder to look in (see `data_hom
     if download_from == "mendeley": return download_kermany_mendeley(home)
     raise DataError(f"unknown download source {download_from!r}; choose 'kaggle' or 'mendeley'")
 
-# %% ../nbs/00_data.ipynb #02484f15
+# %% ../nbs/00_data.ipynb #f5883555
 KAGGLE_DATASET = "paultimothymooney/chest-xray-pneumonia"
 MENDELEY_URL = ("https://data.mendeley.com/public-files/datasets/rscbjbr9sj/files/"
                 "f12eaf6d-6023-432f-acc9-80c9d7393433/file_downloaded")
@@ -432,7 +442,7 @@ def download_kermany_kaggle(dataset: str=KAGGLE_DATASET, # the Kaggle data set h
     except Exception as e: raise DataError(f"Kaggle download of {dataset} failed ({type(e).__name__}: {e})") from e
     return find_kermany_root(path)
 
-# %% ../nbs/00_data.ipynb #ace497a5
+# %% ../nbs/00_data.ipynb #4bc9d2fe
 def download_kermany_mendeley(data_dir: str|Path|None=None, # folder to download to (see `data_home`)
                               url: str=MENDELEY_URL, # where ChestXRay2017.zip comes from
                              ) -> Path:
@@ -452,7 +462,7 @@ def download_kermany_mendeley(data_dir: str|Path|None=None, # folder to download
         shutil.rmtree(target, ignore_errors=True); raise
     return find_kermany_root(target)
 
-# %% ../nbs/00_data.ipynb #be150249
+# %% ../nbs/00_data.ipynb #c95d3e3a
 def sample_originals(per_class: int|None=None, # at most this many images per class; None for all samples
                      data_dir: str|Path|None=None, # see `data_home`
                     ) -> list[Path]:
@@ -464,7 +474,7 @@ def sample_originals(per_class: int|None=None, # at most this many images per cl
         per_class_files = [sorted((train/c).glob("*.jp*g"))[:per_class or 6] for c in CLASS_NAMES]
     return [p for files in per_class_files for p in files[:per_class]]
 
-# %% ../nbs/00_data.ipynb #196f2fb0
+# %% ../nbs/00_data.ipynb #c6e726f1
 def check_plausible_xray(image: np.ndarray, # a gray `(H, W)` image as read
                          name: str|Path="image", # what the message calls it
                          data: bytes|None=None, # the file's bytes, to refuse colour images (channels that differ)
@@ -479,16 +489,19 @@ def check_plausible_xray(image: np.ndarray, # a gray `(H, W)` image as read
     spread = float(cv2.meanStdDev(_to_uint8(image))[1][0, 0])   # OpenCV's single pass: a millisecond for a 2-megapixel X-ray
     if spread < 4: raise DataError(f"{name}: not recognised as a chest X-ray (blank or nearly constant, grey-level spread {spread:.1f})")
 
-# %% ../nbs/00_data.ipynb #9fa245ed
+# %% ../nbs/00_data.ipynb #40a869d7
 RESIZE_MODES = ("squash", "pad", "crop")
 
 def _to_uint8(x: np.ndarray) -> np.ndarray:
     "16-bit X-rays use 10, 12 or 16 of their bits: stretch them from their own min to max; 8-bit stays as it is."
     if x.dtype != np.uint16: return x
-    lo, hi = float(x.min()), float(x.max())
-    return np.rint((x - lo)*(255.0/(hi - lo))).astype(np.uint8) if hi > lo else np.zeros(x.shape, np.uint8)
+    import cv2
+    lo, hi = cv2.minMaxLoc(x)[:2]
+    if hi <= lo: return np.zeros(x.shape, np.uint8)
+    # One pass into uint8, rounded: no float64 copies (a 15-megapixel 16-bit X-ray would need 240 MB of them).
+    return cv2.convertScaleAbs(x, alpha=255.0/(hi - lo), beta=-lo*255.0/(hi - lo))
 
-# %% ../nbs/00_data.ipynb #64028325
+# %% ../nbs/00_data.ipynb #d5b89a18
 def resize_xray(image: np.ndarray, # a `read_xray` image, (H, W) uint8 or uint16
                 size: int=224, # side of the square result
                 resize: str="squash", # "squash", "pad" (keep aspect, black borders) or "crop" (keep aspect, centre)
@@ -507,7 +520,7 @@ def resize_xray(image: np.ndarray, # a `read_xray` image, (H, W) uint8 or uint16
         x = cv2.resize(x, (size, size), interpolation=cv2.INTER_AREA if max(x.shape) >= size else cv2.INTER_LINEAR)
     return np.ascontiguousarray(x)[..., None]
 
-# %% ../nbs/00_data.ipynb #a86fb54f
+# %% ../nbs/00_data.ipynb #40b3226d
 def load_image(path: str|Path, # a JPEG, PNG or DICOM chest X-ray
                size: int=224, # side of the square result
                resize: str="squash", # "squash", "pad" or "crop"
@@ -515,7 +528,7 @@ def load_image(path: str|Path, # a JPEG, PNG or DICOM chest X-ray
     "The image at `path` read with `read_xray` and resized with `resize_xray`: `(size, size, 1)` uint8."
     return resize_xray(read_xray(path), size, resize)
 
-# %% ../nbs/00_data.ipynb #e31a7945
+# %% ../nbs/00_data.ipynb #833e10d7
 def add_content_hash(df: pd.DataFrame, # a table with a `path` column
                     ) -> pd.DataFrame:
     "A copy of `df` with an `md5` column: the hash of each file's bytes, to find identical images."
@@ -524,7 +537,7 @@ def add_content_hash(df: pd.DataFrame, # a table with a `path` column
     out["md5"] = [hashlib.md5(Path(p).read_bytes()).hexdigest() for p in out.path]
     return out
 
-# %% ../nbs/00_data.ipynb #e6bd509e
+# %% ../nbs/00_data.ipynb #c0953dcd
 def leakage_groups(df: pd.DataFrame, # a table with `patient_id` (and optionally `md5`) columns
                   ) -> np.ndarray:
     "One group number per row; rows that share a patient or identical bytes share a group."
@@ -538,7 +551,7 @@ def leakage_groups(df: pd.DataFrame, # a table with `patient_id` (and optionally
     graph = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
     return connected_components(graph, directed=False)[1]
 
-# %% ../nbs/00_data.ipynb #b8892aa1
+# %% ../nbs/00_data.ipynb #edba53db
 def patient_split(df: pd.DataFrame, # a `scan_kermany` table
                   val_frac: float=0.2, # share of the training patients that go to validation (1/k for k folds)
                   seed: int=42, # seed of the shuffled assignment
@@ -562,7 +575,7 @@ def patient_split(df: pd.DataFrame, # a `scan_kermany` table
     out.loc[pool[val_idx], "split"] = "val"
     return out
 
-# %% ../nbs/00_data.ipynb #46046f17
+# %% ../nbs/00_data.ipynb #172f4cc1
 def find_leaks(df: pd.DataFrame, # a table with `split`, `patient_id` (and optionally `md5`) columns
               ) -> pd.DataFrame:
     "Patients and byte-identical images found in more than one split: `kind, key, splits, n_images`."
@@ -575,7 +588,7 @@ def find_leaks(df: pd.DataFrame, # a table with `split`, `patient_id` (and optio
         parts.append(g.assign(kind=kind)[["kind", "key", "splits", "n_images"]])
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["kind", "key", "splits", "n_images"])
 
-# %% ../nbs/00_data.ipynb #bd8f1fd5
+# %% ../nbs/00_data.ipynb #9afd8063
 def duplicate_images(df: pd.DataFrame, # a table with an `md5` column (see `add_content_hash`)
                     ) -> pd.DataFrame:
     "Groups of byte-identical images: `md5, n_images, patients, splits, paths`."
@@ -584,7 +597,7 @@ def duplicate_images(df: pd.DataFrame, # a table with an `md5` column (see `add_
                                    splits=("split", lambda s: ", ".join(sorted(set(s)))), paths=("path", list))
             .sort_values("n_images", ascending=False).reset_index())
 
-# %% ../nbs/00_data.ipynb #a1862d73
+# %% ../nbs/00_data.ipynb #6da80397
 @dataclass
 class Split:
     "One split of a data set: labels with either a `scan_kermany` table of files or an array of gray images."
@@ -601,7 +614,7 @@ class Split:
 
     def __len__(self) -> int: return len(self.labels)
 
-# %% ../nbs/00_data.ipynb #bbb6a728
+# %% ../nbs/00_data.ipynb #fd06a9d3
 @patch(cls_method=True)
 def from_table(cls: Split, df: pd.DataFrame, # a `scan_kermany` table
                name: str="split", # what messages call it
@@ -609,7 +622,7 @@ def from_table(cls: Split, df: pd.DataFrame, # a `scan_kermany` table
     "The split of the images listed in `df`."
     return cls(df.label.to_numpy(), table=df.reset_index(drop=True), name=name)
 
-# %% ../nbs/00_data.ipynb #10ab73a8
+# %% ../nbs/00_data.ipynb #3434fe86
 @patch
 def subset(self: Split, idx, # positions of the images to keep
           ) -> Split:
@@ -618,7 +631,7 @@ def subset(self: Split, idx, # positions of the images to keep
     if self.table is not None: return Split(self.labels[idx], table=self.table.iloc[idx].reset_index(drop=True), name=self.name)
     return Split(self.labels[idx], images=self.images[idx], name=self.name)
 
-# %% ../nbs/00_data.ipynb #5651ad1f
+# %% ../nbs/00_data.ipynb #373d182d
 @patch
 def sample(self: Split, n: int|None, # how many images to keep; None (or more than there are) keeps all
            seed: int=0, # seed of the draw
@@ -627,14 +640,14 @@ def sample(self: Split, n: int|None, # how many images to keep; None (or more th
     if n is None or n >= len(self): return self
     return self.subset(np.sort(np.random.default_rng(seed).choice(len(self), n, replace=False)))
 
-# %% ../nbs/00_data.ipynb #7d2d40a1
+# %% ../nbs/00_data.ipynb #6dec106b
 @patch
 def original(self: Split, i: int, # position of the image
             ) -> np.ndarray:
     "Image `i` at its own size, `(H, W)`: the file read with `read_xray`, or the array."
     return read_xray(self.table.path.iloc[i]) if self.table is not None else self.images[i]
 
-# %% ../nbs/00_data.ipynb #cae3f204
+# %% ../nbs/00_data.ipynb #e292e959
 @patch
 def image(self: Split, i: int, # position of the image
           size: int, # side of the square result
@@ -643,13 +656,13 @@ def image(self: Split, i: int, # position of the image
     "Image `i` as a model takes it: `(size, size, 1)` uint8."
     return resize_xray(self.original(i), size, resize)
 
-# %% ../nbs/00_data.ipynb #45bbc297
+# %% ../nbs/00_data.ipynb #84df36b6
 @patch(as_prop=True)
 def pathogens(self: Split) -> np.ndarray|None:
     "Per image normal, bacteria, virus or unknown (Kermany tables); None for arrays."
     return None if self.table is None or "pathogen" not in self.table else self.table.pathogen.to_numpy()
 
-# %% ../nbs/00_data.ipynb #e9b3bbca
+# %% ../nbs/00_data.ipynb #e61dcaf4
 DATASETS = ("pneumoniamnist", "kermany")
 
 def source_size(dataset: str, # one of `DATASETS`
@@ -658,7 +671,7 @@ def source_size(dataset: str, # one of `DATASETS`
     "The size to load a data set at for a model of `size` px: PneumoniaMNIST's 224 px file when no file has that size."
     return size if dataset != "pneumoniamnist" or size in PNEUMONIAMNIST_MD5 else 224
 
-# %% ../nbs/00_data.ipynb #bfb80af0
+# %% ../nbs/00_data.ipynb #01e6e861
 def load_splits(dataset: str, # "pneumoniamnist" or "kermany"
                 size: int, # image size (PneumoniaMNIST: 28, 64, 128 or 224)
                 data_dir: str|Path|None=None, # see `data_home`; for Kermany also a Kermany folder itself
@@ -678,7 +691,7 @@ def load_splits(dataset: str, # "pneumoniamnist" or "kermany"
     if {"train", "val"} & set(splits) and {"train", "val"} & set(df.split): df = patient_split(df, val_frac, seed)
     return {s: Split.from_table(df[df.split == s], f"{dataset} {s}") if (df.split == s).any() else None for s in splits}
 
-# %% ../nbs/00_data.ipynb #253aa9a0
+# %% ../nbs/00_data.ipynb #2e099515
 def default_resize(dataset: str, # one of `DATASETS`
                   ) -> str:
     "How a data set's training images were made square, hence how a run on it must resize new images."

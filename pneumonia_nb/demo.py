@@ -87,7 +87,7 @@ def _make_widgets(self: XrayDemo) -> None:
     self.widget = widgets.VBox([self.message, self.train_button, self.run_picker, self.upload,
                                 widgets.HBox([self.threshold, self.opacity]), self.cards])
 
-# %% ../nbs/11_widget_demo.ipynb #47ba731c
+# %% ../nbs/11_widget_demo.ipynb #28e87aa6
 @patch
 def refresh_runs(self: XrayDemo) -> None:
     "List the runs again and choose the newest; with none, say how to make one."
@@ -95,7 +95,7 @@ def refresh_runs(self: XrayDemo) -> None:
     self.train_button.layout.display = "none" if runs else None
     self.message.value = "" if runs else (
         f"<b>No trained run in <code>{self.runs_dir}</code>.</b> Train the default model with the button "
-        f"(about two minutes on a CPU, under one on a GPU), or in a terminal: "
+        f"(about seven minutes on a CPU, one or two on a GPU), or in a terminal: "
         f"<code>pneumonia-nb train --out {self.runs_dir/DEFAULT_RUN_NAME}</code>; then run this cell again.")
     self.run_picker.options = [(p.name, str(p)) for p in runs]
     self.run_picker.disabled = self.upload.disabled = not runs

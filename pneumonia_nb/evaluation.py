@@ -246,7 +246,7 @@ def report_tables(run, # a loaded run
     if len(np.unique(y)) < 2: parts.append("<p>Only one class in this split: ROC, precision-recall and calibration curves are undefined.</p>")
     return parts
 
-# %% ../nbs/07_evaluation.ipynb #07e478e3
+# %% ../nbs/07_evaluation.ipynb #c6030f76
 def model_card(run, # a loaded run
                dataset: str, # the data set reported on
               ) -> str:
@@ -269,7 +269,7 @@ def model_card(run, # a loaded run
              ("What it refuses", "images that cannot be a chest X-ray (blank, colour, odd shapes) and images unlike every X-ray it "
                                  "learned from (an out-of-distribution score), answered 'not recognised' instead of a probability"),
              ("Limits", "one hospital, children only, front views; not tested on adults, other hospitals or other machines. Its "
-                        "figures on validation X-rays are better than on the official test X-rays, which were taken later: expect "
+                        "figures on validation X-rays are better than on the official test X-rays, which were collected separately: expect "
                         "worse on X-rays from elsewhere")]
     rows = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in facts)
     return f"<h2>About this model</h2><table class='card'>{rows}</table>"

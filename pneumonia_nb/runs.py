@@ -29,8 +29,8 @@ from .transfer import build_transfer, fine_tune
 
 # %% auto #0
 __all__ = ['MODELS', 'AUGMENTATIONS', 'DEFAULT_RUN_NAME', 'check_choice', 'check_positive', 'build_model', 'default_size',
-           'default_epochs', 'Fitted', 'fit_and_score', 'predict_split', 'score_split', 'train_run', 'run_splits',
-           'check_new_file', 'evaluate_run', 'default_run']
+           'default_epochs', 'default_ensemble', 'Fitted', 'fit_and_score', 'predict_split', 'score_split', 'train_run',
+           'run_splits', 'check_new_file', 'evaluate_run', 'default_run']
 
 # %% ../nbs/06_runs.ipynb #f98103fe
 MODELS = ("cnn", *BACKBONES)
@@ -74,7 +74,14 @@ def default_epochs(model: str, # one of `MODELS`
     "The most epochs a model trains for unless told otherwise (transfer models: both stages together)."
     return 30 if model == "cnn" else 15
 
-# %% ../nbs/06_runs.ipynb #1bdc1a34
+# %% ../nbs/06_runs.ipynb #2cefee7f
+def default_ensemble(dataset: str, # one of `DATASETS`
+                     model: str, # one of `MODELS`
+                    ) -> tuple[int, bool]:
+    "Members and test-time augmentation unless told otherwise: 3 and TTA for the CNN on PneumoniaMNIST (chosen on validation by `bench/quality.py`), else 1 and none."
+    return (3, True) if (dataset, model) == ("pneumoniamnist", "cnn") else (1, False)
+
+# %% ../nbs/06_runs.ipynb #e3fbaa18
 class Fitted(NamedTuple):
     "A trained model with its history and validation predictions (see `fit_and_score`)."
     model: keras.Model # the trained model
@@ -84,17 +91,17 @@ class Fitted(NamedTuple):
     temperature: float # the temperature fitted on validation and written into the model (1: none)
     ood: dict # the out-of-distribution score fitted on training features, cut on validation (see `fit_ood`)
 
-# %% ../nbs/06_runs.ipynb #c23a4bb5
+# %% ../nbs/06_runs.ipynb #7ea1151b
 def _check_two_classes(split: Split|None, role: str) -> None:
     "Refuse a missing split or one whose labels hold one class only."
     if split is None or len(np.unique(split.labels)) < 2:
         where = split.name if split is not None else "the data"
         raise DataError(f"the {role} data ({where}) hold only one class (or none): a classifier needs both NORMAL and PNEUMONIA")
 
-# %% ../nbs/06_runs.ipynb #1d4dad03
+# %% ../nbs/06_runs.ipynb #575ea915
 AUGMENTATIONS = {"default": Augmentation(), "acquisition": ACQUISITION, "none": None}
 
-# %% ../nbs/06_runs.ipynb #6f43b22f
+# %% ../nbs/06_runs.ipynb #c511445e
 def _fit_member(train: Split, val_ds, model, size, resize, class_weight, augment, seed, epochs, batch_size, patience,
                 weights, allow_random_weights, verbose) -> tuple[keras.Model, pd.DataFrame]:
     "Build and train one model with `seed`; the best validation epoch is kept."
@@ -107,13 +114,13 @@ def _fit_member(train: Split, val_ds, model, size, resize, class_weight, augment
         return net, fine_tune(net, model, train_ds, val_ds, work, head_epochs=head, tune_epochs=max(1, epochs - head),
                               class_weight=class_weight, patience=patience, verbose=verbose)
 
-# %% ../nbs/06_runs.ipynb #68244b60
+# %% ../nbs/06_runs.ipynb #9d6877e0
 def _fit_ood(net: keras.Model, train: Split, val_ds, size: int, resize: str, seed: int, most: int=4000) -> dict:
     "The out-of-distribution score of `net`: fitted on (at most `most`) training images, cut on validation."
     train = train.sample(most, seed)
     return fit_ood(predict_features(net, make_dataset(train, size, resize, 256)), train.labels, predict_features(net, val_ds))
 
-# %% ../nbs/06_runs.ipynb #9bbd1271
+# %% ../nbs/06_runs.ipynb #7c6c00fa
 def fit_and_score(train: Split, # the training split
                   val: Split, # the validation split: the best epoch is chosen on it, and it is predicted
                   model: str="cnn", # one of `MODELS`
@@ -147,7 +154,7 @@ def fit_and_score(train: Split, # the training split
     apply_temperature(net, temperature)
     return Fitted(net, history, 1/(1 + np.exp(-logits/temperature)), len(train), temperature, _fit_ood(net, train, val_ds, size, resize, seed))
 
-# %% ../nbs/06_runs.ipynb #22ecca0e
+# %% ../nbs/06_runs.ipynb #48854084
 def predict_split(model: keras.Model, # one sigmoid output
                   split: Split, # the images to predict
                   size: int, # the model's input size
@@ -157,7 +164,7 @@ def predict_split(model: keras.Model, # one sigmoid output
     "Probabilities of pneumonia for every image of `split`, in order."
     return predict_proba(model, make_dataset(split, size, resize, batch_size))
 
-# %% ../nbs/06_runs.ipynb #cb79d7ed
+# %% ../nbs/06_runs.ipynb #dc494f37
 def score_split(model: keras.Model, # one sigmoid output
                 split: Split|None, # the split to score; None gives None
                 size: int, # the model's input size
@@ -167,20 +174,20 @@ def score_split(model: keras.Model, # one sigmoid output
     "`binary_metrics` of `model` on `split` at `threshold`."
     return None if split is None else binary_metrics(split.labels, predict_split(model, split, size, resize), threshold)
 
-# %% ../nbs/06_runs.ipynb #a0d5ac1c
+# %% ../nbs/06_runs.ipynb #35e54f4b
 def _run_config(dataset, data_dir, size, resize, model, epochs, imbalance, seed, batch_size, max_train_images,
                 fitted, threshold, threshold_rule, device, seconds, augment, ensemble, tta) -> dict:
     "What a run's config.json records."
     return {"dataset": dataset, "data_dir": str(data_dir if data_dir is not None else data_home()[0]), "size": size,
             "resize": resize, "model": model, "imagenet_weights": bool(getattr(fitted.model, "imagenet_weights", False)),
-            "epochs": epochs, "epochs_run": len(fitted.history), "imbalance": imbalance, "augment": augment, "ensemble": ensemble,
+            "epochs": epochs, "epochs_run": int(fitted.history.groupby("member").size().max() if "member" in fitted.history else len(fitted.history)), "imbalance": imbalance, "augment": augment, "ensemble": ensemble,
             "tta": tta, "seed": seed, "batch_size": batch_size, "max_train_images": max_train_images,
             "train_images": fitted.train_images, "temperature": fitted.temperature, "threshold": threshold,
             "threshold_rule": threshold_rule, "ood_cutoff": float(fitted.ood["cutoff"]), "ood_percentile": float(fitted.ood["percentile"]),
             "device": device, "train_seconds": round(seconds, 1),
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
 
-# %% ../nbs/06_runs.ipynb #4285bb40
+# %% ../nbs/06_runs.ipynb #c0ed62b5
 def _check_resize(dataset: str, resize: str|None) -> str:
     "The resize mode a run on `dataset` must use: `default_resize` unless chosen, and never other than PneumoniaMNIST's crop."
     check_choice("resize mode", resize or default_resize(dataset), RESIZE_MODES)
@@ -188,7 +195,7 @@ def _check_resize(dataset: str, resize: str|None) -> str:
         raise ValueError(f"PneumoniaMNIST's images are centre crops, so its runs resize new images with 'crop', not {resize!r}")
     return resize or default_resize(dataset)
 
-# %% ../nbs/06_runs.ipynb #5c969b36
+# %% ../nbs/06_runs.ipynb #e45e71ae
 def _check_train_args(out, dataset, model, imbalance, threshold_rule, augment, size, epochs, batch_size, max_train_images,
                       ensemble, overwrite) -> None:
     "Refuse unknown names, non-positive counts and an occupied `out` before any work: a typo should cost a second."
@@ -200,7 +207,7 @@ def _check_train_args(out, dataset, model, imbalance, threshold_rule, augment, s
         check_positive(what, value)
     check_run_target(out, overwrite)
 
-# %% ../nbs/06_runs.ipynb #03408ce0
+# %% ../nbs/06_runs.ipynb #b24c5c6d
 def train_run(out: str|Path, # the run directory to create
               dataset: str="pneumoniamnist", # one of `DATASETS`
               size: int|None=None, # image size; None for `default_size`
@@ -216,8 +223,8 @@ def train_run(out: str|Path, # the run directory to create
               allow_random_weights: bool=False, # transfer models: random weights if ImageNet weights cannot be had
               max_train_images: int|None=None, # train on a seeded subset (for quick trials)
               augment: str="default", # one of `AUGMENTATIONS`
-              ensemble: int=1, # models trained with seeds `seed`, `seed + 1`, ... and averaged
-              tta: bool=False, # average each image's test-time views, in validation, test and every later prediction
+              ensemble: int|None=None, # models trained with seeds `seed`, `seed + 1`, ... and averaged; None for `default_ensemble`
+              tta: bool|None=None, # average each image's test-time views, in validation, test and every later prediction; None for `default_ensemble`
               overwrite: bool=False, # replace an existing run directory
               verbose: int|str=0, # Keras' progress bar
              ) -> Run:
@@ -226,6 +233,7 @@ def train_run(out: str|Path, # the run directory to create
     resize, device, t0 = _check_resize(dataset, resize), setup_device(), time.perf_counter()
     size, epochs = size if size is not None else default_size(dataset, model), epochs if epochs is not None else default_epochs(model)
     batch_size = batch_size if batch_size is not None else (256 if device["device"] == "GPU" else 64)
+    ensemble, tta = ensemble if ensemble is not None else default_ensemble(dataset, model)[0], tta if tta is not None else default_ensemble(dataset, model)[1]
     splits = load_splits(dataset, size, data_dir, seed=seed)
     train = splits["train"].sample(max_train_images, seed) if splits["train"] is not None else None
     print(f"training {model} on {dataset} at {size} px, {device['device']}", file=sys.stderr)
@@ -241,7 +249,7 @@ def train_run(out: str|Path, # the run directory to create
     save_run(run, out, overwrite=overwrite)
     return run
 
-# %% ../nbs/06_runs.ipynb #ea3f3695
+# %% ../nbs/06_runs.ipynb #c1c1a410
 def run_splits(run: Run, # a loaded run
                dataset: str|None=None, # None for the run's own data set
                data_dir: str|Path|None=None, # see `data_home`; for Kermany also a Kermany folder itself
@@ -252,7 +260,7 @@ def run_splits(run: Run, # a loaded run
     for s in splits: check_choice("split", s, SPLITS)
     return load_splits(dataset, source_size(dataset, run.size), data_dir, seed=run.seed, splits=splits)
 
-# %% ../nbs/06_runs.ipynb #04ae6aa3
+# %% ../nbs/06_runs.ipynb #9cf9a745
 def check_new_file(path: str|Path, # a file about to be written
                    what: str="results", # what it holds, for the message
                   ) -> Path:
@@ -264,7 +272,7 @@ def check_new_file(path: str|Path, # a file about to be written
     if not os.access(path.parent, os.W_OK): raise RunError(f"{path}: its folder is not writable")
     return path
 
-# %% ../nbs/06_runs.ipynb #7334f8f3
+# %% ../nbs/06_runs.ipynb #274e9728
 def evaluate_run(run_dir: str|Path, # a run directory
                  dataset: str|None=None, # None for the run's own data set
                  data_dir: str|Path|None=None, # see `data_home`; for Kermany also a Kermany folder itself
@@ -286,7 +294,7 @@ def evaluate_run(run_dir: str|Path, # a run directory
     if out is not None: Path(out).write_text(json.dumps(metrics, indent=1))
     return metrics
 
-# %% ../nbs/06_runs.ipynb #e2736a8a
+# %% ../nbs/06_runs.ipynb #95bb356b
 DEFAULT_RUN_NAME = "pneumoniamnist-cnn"
 
 def default_run(runs_dir: str|Path="runs", # the folder that holds runs

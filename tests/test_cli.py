@@ -221,10 +221,18 @@ def test_ensemble_with_tta_through_every_verb(tmp_path):
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "already averages over test-time views" in r.stderr
 
 
-def test_tta_added_when_predicting(run_dir):
+def test_main_job_recipe_and_round_2_recipe(run_dir, tmp_path):
+    "The default is three CNNs with TTA; --ensemble 1 --no-tta gives one plain CNN, to which predict can add TTA."
+    config = json.loads((run_dir / "config.json").read_text())
+    assert (config["ensemble"], config["tta"]) == (3, True)
     r = cli("predict", run_dir, "--tta", fullres_images()[0])
-    assert r.returncode == 0, r.stderr
-    assert "TTA" in json.loads(r.stdout)["model"]
+    assert r.returncode == 2 and "already averages over test-time views" in r.stderr
+    single = tmp_path / "single"
+    r = cli("train", "--epochs", 1, "--max-train-images", 300, "--ensemble", 1, "--no-tta", "--out", single)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert (json.loads((single / "config.json").read_text())["ensemble"], json.loads((single / "config.json").read_text())["tta"]) == (1, False)
+    r = cli("predict", single, "--tta", fullres_images()[0])
+    assert r.returncode == 0 and "TTA" in json.loads(r.stdout)["model"], r.stderr
 
 
 @pytest.mark.parametrize("args, message", [
