@@ -207,7 +207,7 @@ def _check_train_args(out, dataset, model, imbalance, threshold_rule, augment, s
         check_positive(what, value)
     check_run_target(out, overwrite)
 
-# %% ../nbs/06_runs.ipynb #b24c5c6d
+# %% ../nbs/06_runs.ipynb #48be8d16
 def train_run(out: str|Path, # the run directory to create
               dataset: str="pneumoniamnist", # one of `DATASETS`
               size: int|None=None, # image size; None for `default_size`
@@ -245,8 +245,7 @@ def train_run(out: str|Path, # the run directory to create
     if metrics["test"] is None: metrics["test_note"] = f"no test split in the {dataset} data used"
     config = _run_config(dataset, data_dir, size, resize, model, epochs, imbalance, seed, batch_size, max_train_images, fitted,
                          threshold, threshold_rule, device, time.perf_counter() - t0, augment, ensemble, tta)
-    run = Run(fitted.model, config, fitted.history, metrics, ood=fitted.ood)
-    save_run(run, out, overwrite=overwrite)
+    save_run(run := Run(fitted.model, config, fitted.history, metrics, ood=fitted.ood), out, overwrite=overwrite)
     return run
 
 # %% ../nbs/06_runs.ipynb #c1c1a410
