@@ -31,7 +31,7 @@ def gradcam_layer(model: keras.Model, # a functional model with a global pooling
     if not spatial: raise ValueError(f"{model.name} has no layer with a spatial output for Grad-CAM")
     return spatial[-1].name
 
-# %% ../nbs/06a_gradcam.ipynb #d7a766e8
+# %% ../nbs/06a_gradcam.ipynb #6bce53c2
 _SUBMODELS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 def _maps_in_graph(model: keras.Model, name: str):
@@ -49,9 +49,9 @@ def gradcam_model(model: keras.Model, # a functional model whose last layer is a
         members = ensemble_members(base)
         if not members: outputs = [_maps_in_graph(base, name), base.layers[-1].input]
         else:
-            branches = [keras.Model(m.inputs, [_maps_in_graph(m, name), m.output])(base.inputs[0]) for m in members]
+            branches = [keras.Model(m.inputs[0], [_maps_in_graph(m, name), m.output])(base.inputs[0]) for m in members]
             outputs = [maps for maps, _ in branches] + [keras.layers.Concatenate()([pooled for _, pooled in branches])]
-        cache[name] = keras.Model(base.inputs, outputs), base.layers[-1]
+        cache[name] = keras.Model(base.inputs[0], outputs), base.layers[-1]   # one input, not a list: no structure warning per call
     return cache[name]
 
 # %% ../nbs/06a_gradcam.ipynb #de730202

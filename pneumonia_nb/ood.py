@@ -15,12 +15,12 @@ from .training import without_tta
 # %% auto #0
 __all__ = ['feature_model', 'predict_features', 'fit_ood', 'ood_scores', 'synthetic_non_xrays']
 
-# %% ../nbs/03a_ood.ipynb #9b625396
+# %% ../nbs/03a_ood.ipynb #d340a251
 def feature_model(model: keras.Model, # a model with a one-unit Dense head (an ensemble or TTA model too)
                  ) -> keras.Model:
     "The model from its input to what its head reads (for TTA: of the image itself)."
     base = without_tta(model)
-    return keras.Model(base.input, base.layers[-1].input, name="features")
+    return keras.Model(base.inputs[0], base.layers[-1].input, name="features")
 
 # %% ../nbs/03a_ood.ipynb #8035f9eb
 def predict_features(model: keras.Model, # a model with a one-unit Dense head

@@ -118,13 +118,13 @@ def dataset_labels(ds: tf.data.Dataset, # batches of (images, labels), not shuff
     "The labels of `ds` in order."
     return np.concatenate([np.asarray(y) for _, y in ds]).astype(int)
 
-# %% ../nbs/03_training.ipynb #2fda6d78
+# %% ../nbs/03_training.ipynb #82c34630
 def predict_logits(model: keras.Model, # its last layer a one-unit Dense head with a sigmoid
                    ds: tf.data.Dataset, # batches of (images, labels) or of images
                   ) -> np.ndarray:
     "The head's logits (before the sigmoid) for every image of `ds`, in order."
     head = model.layers[-1]
-    features = keras.Model(model.inputs, head.input)
+    features = keras.Model(model.inputs[0], head.input)
     with clear_data_errors(): h = np.asarray(features.predict(ds, verbose=0), np.float64)
     return (h @ np.asarray(head.kernel, np.float64) + np.asarray(head.bias, np.float64)).ravel()
 
@@ -138,10 +138,10 @@ def apply_temperature(model: keras.Model, # its last layer a one-unit Dense head
     head.kernel.assign(head.kernel/temperature); head.bias.assign(head.bias/temperature)
     return model
 
-# %% ../nbs/03_training.ipynb #39d4fba5
+# %% ../nbs/03_training.ipynb #a260756d
 def _features(model: keras.Model, name: str) -> keras.Model:
     "The part of `model` before its Dense head."
-    return keras.Model(model.inputs, model.layers[-1].input, name=name)
+    return keras.Model(model.inputs[0], model.layers[-1].input, name=name)
 
 def _with_head(inputs, features, kernel: np.ndarray, bias: np.ndarray, name: str) -> keras.Model:
     "A model from `inputs` through `features` to a new sigmoid head holding `kernel` and `bias`."
@@ -211,12 +211,12 @@ def ensemble_members(model: keras.Model, # any model with a one-unit Dense head
     layers = model.get_layer("views_features").layers if has_tta(model) else model.layers
     return [l for l in layers if isinstance(l, keras.Model) and l.name.startswith("member")]
 
-# %% ../nbs/03_training.ipynb #328bdc1f
+# %% ../nbs/03_training.ipynb #f6995447
 def without_tta(model: keras.Model) -> keras.Model:
     "`model` on the image alone (the first view), with the same head: what Grad-CAM explains."
     if not has_tta(model): return model
     head, features = model.layers[-1], model.get_layer("views_features")
-    return _with_head(features.inputs, features.output, np.asarray(head.kernel), np.asarray(head.bias), "without_tta")
+    return _with_head(features.inputs[0], features.output, np.asarray(head.kernel), np.asarray(head.bias), "without_tta")
 
 # %% ../nbs/03_training.ipynb #79f7a875
 RUN_FORMAT = "pneumonia_nb.run/1"
