@@ -24,14 +24,14 @@ from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['DATA_ENV_VAR', 'MEDMNIST_RECORD', 'PNEUMONIAMNIST_MD5', 'SPLITS', 'CLASS_NAMES', 'IMAGE_SUFFIXES', 'MAX_PIXELS',
-           'MAX_DICOM_INFLATED', 'MAX_FILE_BYTES', 'KAGGLE_DATASET', 'MENDELEY_URL', 'RESIZE_MODES', 'DATASETS',
-           'DataError', 'DataNotFoundError', 'quiet_stderr', 'import_tensorflow_quietly', 'default_data_dir',
-           'data_home', 'download', 'pneumoniamnist_filename', 'pneumoniamnist_path', 'load_pneumoniamnist',
-           'find_kermany_root', 'parse_kermany_name', 'decode_xray', 'decode_cost', 'read_file', 'read_xray',
-           'save_dicom', 'scan_kermany', 'kermany_dir', 'download_kermany_kaggle', 'download_kermany_mendeley',
-           'sample_originals', 'check_plausible_xray', 'resize_xray', 'load_image', 'add_content_hash',
-           'leakage_groups', 'patient_split', 'find_leaks', 'duplicate_images', 'Split', 'source_size', 'load_splits',
-           'default_resize']
+           'MAX_DICOM_INFLATED', 'MAX_FILE_BYTES', 'KAGGLE_DATASET', 'MENDELEY_URL', 'RESIZE_MODES', 'TASKS',
+           'DATASETS', 'DataError', 'DataNotFoundError', 'quiet_stderr', 'import_tensorflow_quietly',
+           'default_data_dir', 'data_home', 'download', 'pneumoniamnist_filename', 'pneumoniamnist_path',
+           'load_pneumoniamnist', 'find_kermany_root', 'parse_kermany_name', 'decode_xray', 'decode_cost', 'read_file',
+           'read_xray', 'save_dicom', 'scan_kermany', 'kermany_dir', 'download_kermany_kaggle',
+           'download_kermany_mendeley', 'sample_originals', 'check_plausible_xray', 'resize_xray', 'load_image',
+           'add_content_hash', 'leakage_groups', 'patient_split', 'find_leaks', 'duplicate_images', 'Split',
+           'check_task', 'source_size', 'load_splits', 'default_resize']
 
 # %% ../nbs/00_data.ipynb #609f1cc0
 class DataError(ValueError):
@@ -78,13 +78,14 @@ def data_home(data_dir: str|Path|None=None, # an explicit folder; wins over ever
     if os.environ.get(DATA_ENV_VAR): return Path(os.environ[DATA_ENV_VAR]).expanduser(), f"${DATA_ENV_VAR}"
     return default_data_dir(), "the default data folder"
 
-# %% ../nbs/00_data.ipynb #5980ccd7
+# %% ../nbs/00_data.ipynb #c57ba275
 def download(url: str, # where the file comes from (http(s):// or file://)
              dest: str|Path, # the file to write
              md5: str|None=None, # the expected md5; `None` skips the check
              extract: bool=False, # unpack a zip/tar archive beside `dest`
             ) -> Path:
     "Download `url` to `dest` with Keras' `get_file`, verify `md5`; return the file (or extracted folder)."
+    import_tensorflow_quietly()
     from keras.utils import get_file
     dest = Path(dest)
     try: dest.parent.mkdir(parents=True, exist_ok=True)
@@ -686,7 +687,31 @@ def pathogens(self: Split) -> np.ndarray|None:
     "Per image normal, bacteria, virus or unknown (Kermany tables); None for arrays."
     return None if self.table is None or "pathogen" not in self.table else self.table.pathogen.to_numpy()
 
-# %% ../nbs/00_data.ipynb #406efc20
+# %% ../nbs/00_data.ipynb #07f6f223
+TASKS = {"pneumonia": ("NORMAL", "PNEUMONIA"), "pathogen": ("BACTERIAL", "VIRAL")}
+
+def check_task(task: str) -> str:
+    "`task` when it is one of `TASKS`, else one clear ValueError."
+    if task not in TASKS: raise ValueError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+    return task
+
+# %% ../nbs/00_data.ipynb #35903814
+@patch
+def for_task(self: Split, task: str="pneumonia", # one of `TASKS`
+            ) -> Split:
+    "The split as `task` sees it: every image with 1 for pneumonia, or the pneumonia images with 1 for viral."
+    if check_task(task) == "pneumonia": return self
+    pathogens = self.pathogens
+    named = np.isin(pathogens, ("bacteria", "virus")) if pathogens is not None else np.zeros(len(self), bool)
+    if pathogens is None or not named[self.labels == 1].all():
+        raise DataError(f"{self.name}: the pathogen task needs file names that name the pathogen, as Kermany's do "
+                        f"(person<id>_bacteria_<n>.jpeg, person<id>_virus_<n>.jpeg); {int((~named[self.labels == 1]).sum())} "
+                        f"of its {int(self.labels.sum())} pneumonia images do not")
+    keep = np.flatnonzero(named)
+    table = self.table.iloc[keep].assign(label=(pathogens[keep] == "virus").astype(np.int64))
+    return Split.from_table(table, f"{self.name} ({task})")
+
+# %% ../nbs/00_data.ipynb #a05558b6
 DATASETS = ("pneumoniamnist", "kermany")
 
 def source_size(dataset: str, # one of `DATASETS`
@@ -695,27 +720,29 @@ def source_size(dataset: str, # one of `DATASETS`
     "The size to load a data set at for a model of `size` px: PneumoniaMNIST's 224 px file when no file has that size."
     return size if dataset != "pneumoniamnist" or size in PNEUMONIAMNIST_MD5 else 224
 
-# %% ../nbs/00_data.ipynb #24cbb815
+# %% ../nbs/00_data.ipynb #449e9eca
 def load_splits(dataset: str, # "pneumoniamnist" or "kermany"
                 size: int, # image size (PneumoniaMNIST: 28, 64, 128 or 224)
                 data_dir: str|Path|None=None, # see `data_home`; for Kermany also a Kermany folder itself
                 val_frac: float=0.2, # Kermany: share of training patients held out for validation
                 seed: int=42, # Kermany: seed of the patient split
                 splits: tuple=SPLITS, # which splits to return
+                task: str="pneumonia", # one of `TASKS`: which images and labels (see `Split.for_task`)
                ) -> dict[str, Split|None]:
-    "Each split of `dataset` as a `Split`; splits the data do not have are None."
+    "Each split of `dataset` as a `Split` for `task`; splits the data do not have are None."
     if dataset not in DATASETS: raise ValueError(f"unknown data set {dataset!r}; choose one of {', '.join(DATASETS)}")
+    check_task(task)
     if dataset == "pneumoniamnist":
         if size not in PNEUMONIAMNIST_MD5: raise ValueError(f"PneumoniaMNIST comes in sizes {sorted(PNEUMONIAMNIST_MD5)}, not {size}")
         arrays = {s: load_pneumoniamnist(s, size, data_dir) for s in splits}
-        return {s: Split(y, images=x, name=f"{dataset} {s}") for s, (x, y) in arrays.items()}
+        return {s: Split(y, images=x, name=f"{dataset} {s}").for_task(task) for s, (x, y) in arrays.items()}
     # An explicit folder must hold the data (a wrong path is an error, not a 1.2 GB download)
     root = find_kermany_root(data_dir) if data_dir is not None else kermany_dir(download_from="kaggle")
     df = scan_kermany(root)
     if {"train", "val"} & set(splits) and {"train", "val"} & set(df.split): df = patient_split(df, val_frac, seed)
-    return {s: Split.from_table(df[df.split == s], f"{dataset} {s}") if (df.split == s).any() else None for s in splits}
+    return {s: Split.from_table(df[df.split == s], f"{dataset} {s}").for_task(task) if (df.split == s).any() else None for s in splits}
 
-# %% ../nbs/00_data.ipynb #2bc868c7
+# %% ../nbs/00_data.ipynb #83e6feab
 def default_resize(dataset: str, # one of `DATASETS`
                   ) -> str:
     "How a data set's training images were made square, hence how a run on it must resize new images."

@@ -34,7 +34,7 @@ def uploaded_files(value, # a `FileUpload.value` (ipywidgets 8: tuple of dicts; 
     if isinstance(value, dict): return [(name, bytes(f["content"])) for name, f in value.items()]
     return [(f["name"], bytes(f["content"])) for f in value]
 
-# %% ../nbs/11_widget_demo.ipynb #4e864ff0
+# %% ../nbs/11_widget_demo.ipynb #edbb9bd0
 def verdict_html(prediction: Prediction, # a prediction
                  threshold: float|None=None, # None for the run's threshold
                 ) -> str:
@@ -43,8 +43,8 @@ def verdict_html(prediction: Prediction, # a prediction
     t = prediction.threshold if threshold is None else threshold
     label = prediction.label(t)
     note = "" if abs(t - prediction.threshold) < 5e-4 else f" (the run's threshold is {prediction.threshold:.3f})"
-    colour = "#b00" if label == "PNEUMONIA" else "#070"
-    return (f"<b>{html.escape(prediction.file)}</b><br>probability of pneumonia <b>{prediction.probability:.3f}</b><br>"
+    colour = "#b00" if label == prediction.class_names[1] else "#070"
+    return (f"<b>{html.escape(prediction.file)}</b><br>probability of {prediction.class_names[1].lower()} <b>{prediction.probability:.3f}</b><br>"
             f"<span style='font-size:1.4em;font-weight:bold;color:{colour}'>{label}</span> at threshold {t:.3f}{note}")
 
 # %% ../nbs/11_widget_demo.ipynb #8b722f54

@@ -285,7 +285,7 @@ HOW_TO_READ = ("<h2>How to read this report</h2><ul>"
                "<li>The heatmaps colour the regions that raised the pneumonia score. They show what the model used, which may be "
                "a shortcut (a marker, a border); they are not findings.</li></ul>")
 
-# %% ../nbs/07_evaluation.ipynb #a28b6da8
+# %% ../nbs/07_evaluation.ipynb #825efdcc
 def write_report(run_dir, # a run directory (see `pneumonia_nb.training.save_run`)
                  dataset: str|None=None, # None for the run's own data set
                  data_dir=None, # see `pneumonia_nb.data.data_home`
@@ -296,6 +296,9 @@ def write_report(run_dir, # a run directory (see `pneumonia_nb.training.save_run
                 ) -> Path:
     "A self-contained HTML report of a run on one split."
     run = load_run(run_dir, tta=tta)
+    if run.task != "pneumonia":   # its plain-language text and model card explain pneumonia vs normal
+        raise ValueError(f"{run_dir}: the HTML report is written for pneumonia vs normal runs; this run tells "
+                         f"{' from '.join(n.lower() for n in run.class_names)}: use `pneumonia-nb evaluate` for its metrics")
     dataset = dataset or run.config["dataset"]
     out = Path(out) if out is not None else Path(run_dir)/f"report-{dataset}-{split}.html"
     check_new_file(out, "reports")

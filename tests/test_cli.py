@@ -252,3 +252,30 @@ def test_help_needs_no_tensorflow_and_commands_print_no_tensorflow_logs(run_dir)
     assert r.returncode == 0 and r.stderr == "", r.stderr
     r = cli("evaluate", "no-such-run")
     assert r.stderr.splitlines() == ["pneumonia-nb: error: no-such-run: no such run directory"], r.stderr
+
+
+def test_pathogen_task_through_every_verb(tmp_path):
+    "Bacterial vs viral on real Kermany images: train, evaluate (a folder with only test/), predict, the web API; the report says it does not cover it."
+    run = tmp_path / "kinds"
+    r = cli("train", "--dataset", "kermany", "--task", "pathogen", "--size", 32, "--epochs", 2, "--max-train-images", 400, "--out", run)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert json.loads((run / "config.json").read_text())["class_names"] == ["BACTERIAL", "VIRAL"]
+    pneumonia = kermany_images("PNEUMONIA", 40)
+    (tmp_path / "official" / "test" / "PNEUMONIA").mkdir(parents=True)
+    for f in pneumonia: (tmp_path / "official" / "test" / "PNEUMONIA" / f.name).symlink_to(f)
+    (tmp_path / "official" / "test" / "NORMAL").mkdir()
+    for f in kermany_images("NORMAL", 5): (tmp_path / "official" / "test" / "NORMAL" / f.name).symlink_to(f)
+    r = cli("evaluate", run, "--data-dir", tmp_path / "official", "--split", "test")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("kermany test: n 40 "), r.stdout   # the pneumonia images only; normal ones are not this task's
+    r = cli("predict", run, pneumonia[0])
+    answer = json.loads(r.stdout)
+    assert r.returncode == 0 and answer["probability_of"] == "VIRAL" and answer["label"] in ("BACTERIAL", "VIRAL"), (r.stdout, r.stderr)
+    r = cli("report", run)
+    assert r.returncode == 2 and "written for pneumonia vs normal runs" in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    r = cli("train", "--task", "pathogen", "--epochs", 1, "--out", tmp_path / "mnist-kinds")
+    assert r.returncode == 2 and "the pathogen task needs file names that name the pathogen" in r.stderr, r.stderr
+    from pneumonia_nb.serve import create_app
+    client = create_app(run).test_client()
+    reply = client.post("/api/predict", data={"file": (open(pneumonia[0], "rb"), pneumonia[0].name)})
+    assert reply.status_code == 200 and reply.json["probability_of"] == "VIRAL", reply.json
