@@ -1,4 +1,5 @@
 """The pneumonia-nb command end to end, on real data: train a small run, evaluate it, predict real X-rays, bad input."""
+import csv
 import json
 
 import pytest
@@ -279,3 +280,21 @@ def test_pathogen_task_through_every_verb(tmp_path):
     client = create_app(run).test_client()
     reply = client.post("/api/predict", data={"file": (open(pneumonia[0], "rb"), pneumonia[0].name)})
     assert reply.status_code == 200 and reply.json["probability_of"] == "VIRAL", reply.json
+
+
+def test_predict_a_folder_to_csv(run_dir, tmp_path):
+    folder = tmp_path / "ward"
+    (folder / "day1").mkdir(parents=True)
+    images = fullres_images()[:4]
+    for f in images: (folder / "day1" / f.name).symlink_to(f)
+    (folder / "broken.png").write_bytes(b"\x89PNG not really")
+    (folder / "notes.txt").write_text("not an image, not listed")
+    out = tmp_path / "results" / "predictions.csv"
+    r = cli("predict", run_dir, folder, "--out", out)
+    assert r.returncode == 2 and "1 of 5 images were not predicted" in r.stderr and r.stdout == "", (r.stdout, r.stderr)
+    rows = list(csv.DictReader(out.open()))
+    assert [Path(x["file"]).name for x in rows] == ["broken.png", *sorted(f.name for f in images)]
+    assert "not an image file" in rows[0]["error"] and all(x["label"] in ("NORMAL", "PNEUMONIA") and not x["error"] for x in rows[1:])
+    r = cli("predict", run_dir, folder, "--out", out)
+    assert r.returncode == 2 and "already exists" in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    assert sorted(p.name for p in out.parent.iterdir()) == ["predictions.csv"]
