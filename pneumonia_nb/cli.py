@@ -15,12 +15,13 @@ from .data import DATASETS, RESIZE_MODES, SPLITS, TASKS, DataError
 from .metrics import THRESHOLD_RULES
 
 # %% auto #0
-__all__ = ['MODEL_NAMES', 'IMBALANCE_NAMES', 'AUGMENTATION_NAMES', 'VERBS', 'parser', 'main']
+__all__ = ['MODEL_NAMES', 'IMBALANCE_NAMES', 'AUGMENTATION_NAMES', 'EXPORT_FORMAT_NAMES', 'VERBS', 'parser', 'main']
 
-# %% ../nbs/12_cli.ipynb #849059b8
+# %% ../nbs/12_cli.ipynb #e2d4ba92
 MODEL_NAMES = ("cnn", "inceptionv3", "mobilenetv2", "resnet50", "densenet121", "efficientnetb0")   # `runs.MODELS`
 IMBALANCE_NAMES = ("none", "class_weight", "smote", "oversample", "undersample")   # `preprocess.IMBALANCE_METHODS`
 AUGMENTATION_NAMES = ("default", "acquisition", "none")   # `runs.AUGMENTATIONS`
+EXPORT_FORMAT_NAMES = ("savedmodel", "onnx", "litert")   # `export.EXPORT_FORMATS`
 
 # %% ../nbs/12_cli.ipynb #41499921
 def _train_parser(sub) -> None:
@@ -78,16 +79,25 @@ def _serve_parser(sub) -> None:
     w.add_argument("--max-upload-mb", type=float, default=20, help="largest upload accepted (default: 20 MB)")
     w.add_argument("--tta", action="store_true", help="add test-time augmentation to a run trained without it")
 
-# %% ../nbs/12_cli.ipynb #23ccf057
+# %% ../nbs/12_cli.ipynb #afb4aa13
+def _export_parser(sub) -> None:
+    x = sub.add_parser("export", help="export a run's model to use without this package",
+                       description="A TensorFlow SavedModel (a folder), an ONNX file or a LiteRT file (.tflite) taking uint8 gray images "
+                                   "at the run's size; OUT.json beside it holds the task, classes, threshold and input.")
+    x.add_argument("run_dir")
+    x.add_argument("--format", required=True, choices=EXPORT_FORMAT_NAMES)
+    x.add_argument("--out", required=True, help="the model's file or folder (refuses an existing one)")
+
+# %% ../nbs/12_cli.ipynb #b4383bae
 def parser() -> argparse.ArgumentParser:
     "The `pneumonia-nb` argument parser: one sub-command per verb."
     p = argparse.ArgumentParser(prog="pneumonia-nb", description="Pneumonia detection on pediatric chest X-rays: train, evaluate, predict.")
     p.add_argument("--verbose", action="store_true", help="show TensorFlow's own log lines")
-    sub = p.add_subparsers(dest="command", required=True, metavar="{train,evaluate,predict,report,serve}")
-    for add in (_train_parser, _scoring_parsers, _serve_parser): add(sub)
+    sub = p.add_subparsers(dest="command", required=True, metavar="{train,evaluate,predict,report,serve,export}")
+    for add in (_train_parser, _scoring_parsers, _serve_parser, _export_parser): add(sub)
     return p
 
-# %% ../nbs/12_cli.ipynb #18d3a63a
+# %% ../nbs/12_cli.ipynb #59606597
 def _print_metrics(title: str, m: dict|None) -> None:
     if m is None: return
     keys = ["n", "threshold", "accuracy", "precision", "recall", "specificity", "f1", "roc_auc", "pr_auc"]
@@ -95,7 +105,7 @@ def _print_metrics(title: str, m: dict|None) -> None:
     print(f"{title}: " + "  ".join(f"{k} {fmt(m.get(k))}" for k in keys))
     print(f"{' '*len(title)}  confusion matrix {m['confusion_matrix']}")
 
-# %% ../nbs/12_cli.ipynb #9775b6f3
+# %% ../nbs/12_cli.ipynb #a6ca83a6
 def _train(args) -> int:
     from pneumonia_nb.runs import train_run
     options = {k: getattr(args, k) for k in ("dataset", "task", "size", "data_dir", "model", "epochs", "imbalance", "seed", "batch_size", "resize",
@@ -108,20 +118,20 @@ def _train(args) -> int:
     _print_metrics("test", run.metrics["test"])
     return 0
 
-# %% ../nbs/12_cli.ipynb #9d8623cd
+# %% ../nbs/12_cli.ipynb #d1bae059
 def _evaluate(args) -> int:
     from pneumonia_nb.runs import evaluate_run
     m = evaluate_run(args.run_dir, dataset=args.dataset, data_dir=args.data_dir, split=args.split, out=args.out, tta=args.tta)
     _print_metrics(f"{m['dataset']} {m['split']}", m)
     return 0
 
-# %% ../nbs/12_cli.ipynb #1beb6883
+# %% ../nbs/12_cli.ipynb #87b9a5fe
 def _report(args) -> int:
     from pneumonia_nb.evaluation import write_report
     print(f"wrote {write_report(args.run_dir, dataset=args.dataset, data_dir=args.data_dir, split=args.split, out=args.out, tta=args.tta)}")
     return 0
 
-# %% ../nbs/12_cli.ipynb #4a07d6e7
+# %% ../nbs/12_cli.ipynb #17b40f47
 def _predict(args) -> int:
     from tqdm import tqdm
     from pneumonia_nb.runs import check_new_file
@@ -135,14 +145,21 @@ def _predict(args) -> int:
     if failed: print(f"pneumonia-nb: {failed} of {len(files)} images were not predicted (each result says why)", file=sys.stderr)
     return 2 if failed else 0
 
-# %% ../nbs/12_cli.ipynb #73f0eeae
+# %% ../nbs/12_cli.ipynb #63cd1c1a
 def _serve(args) -> int:
     from pneumonia_nb.serve import serve
     serve(args.run_dir, host=args.host, port=args.port, max_upload_mb=args.max_upload_mb, tta=args.tta)
     return 0
 
-# %% ../nbs/12_cli.ipynb #406d0f87
-VERBS = {"train": _train, "evaluate": _evaluate, "predict": _predict, "report": _report, "serve": _serve}
+# %% ../nbs/12_cli.ipynb #d89c9f65
+def _export(args) -> int:
+    from pneumonia_nb.export import export_run
+    out = export_run(args.run_dir, args.format, args.out)
+    print(f"exported {out} with {out}.json beside it")
+    return 0
+
+# %% ../nbs/12_cli.ipynb #4dcb15b6
+VERBS = {"train": _train, "evaluate": _evaluate, "predict": _predict, "report": _report, "serve": _serve, "export": _export}
 
 def main(argv: list[str]|None=None, # arguments (default: the command line)
         ) -> int:

@@ -9,7 +9,7 @@ from conftest import chromium_driver, cli, fullres_images, kermany_images
 
 
 def test_help_for_every_verb():
-    for verb in ([], ["train"], ["evaluate"], ["predict"], ["report"], ["serve"]):
+    for verb in ([], ["train"], ["evaluate"], ["predict"], ["report"], ["serve"], ["export"]):
         r = cli(*verb, "--help")
         assert r.returncode == 0 and "usage: pneumonia-nb" in r.stdout
 
@@ -298,3 +298,22 @@ def test_predict_a_folder_to_csv(run_dir, tmp_path):
     r = cli("predict", run_dir, folder, "--out", out)
     assert r.returncode == 2 and "already exists" in r.stderr and r.stderr.count("\n") == 1, r.stderr
     assert sorted(p.name for p in out.parent.iterdir()) == ["predictions.csv"]
+
+
+def test_export_to_onnx_answers_as_predict(run_dir, tmp_path):
+    "The exported ONNX model, run with ONNX Runtime alone on a real X-ray made square as the metadata says, gives predict's probability."
+    import numpy as np
+    import onnxruntime as ort
+    from pneumonia_nb.data import read_xray, resize_xray
+    out = tmp_path / "exports" / "model.onnx"
+    r = cli("export", run_dir, "--format", "onnx", "--out", out)
+    assert r.returncode == 0 and r.stdout.startswith("exported "), r.stderr
+    meta = json.loads(out.with_name("model.onnx.json").read_text())
+    xray = fullres_images()[0]
+    x = resize_xray(read_xray(xray), meta["input"]["shape"][1], meta["input"]["resize"])[None]
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    probability = float(session.run(None, {session.get_inputs()[0].name: x})[0].ravel()[0])
+    predicted = json.loads(cli("predict", run_dir, xray).stdout)
+    assert abs(probability - predicted["probability"]) < 1e-4 and meta["threshold"] == predicted["threshold"]
+    r = cli("export", run_dir, "--format", "onnx", "--out", out)
+    assert r.returncode == 2 and "already exists" in r.stderr and r.stderr.count("\n") == 1, r.stderr
