@@ -15,7 +15,7 @@ from .preprocess import clear_data_errors
 from .training import without_tta
 
 # %% auto #0
-__all__ = ['feature_model', 'predict_features', 'fit_ood', 'ood_scores', 'synthetic_non_xrays']
+__all__ = ['feature_model', 'predict_features', 'predict_with_features', 'fit_ood', 'ood_scores', 'synthetic_non_xrays']
 
 # %% ../nbs/03a_ood.ipynb #d340a251
 def feature_model(model: keras.Model, # a model with a one-unit Dense head (an ensemble or TTA model too)
@@ -31,7 +31,16 @@ def predict_features(model: keras.Model, # a model with a one-unit Dense head
     "The head's input features `(N, D)` for every image of `ds`, in order."
     with clear_data_errors(): return np.asarray(feature_model(model).predict(ds, verbose=0), np.float64)
 
-# %% ../nbs/03a_ood.ipynb #1e497165
+# %% ../nbs/03a_ood.ipynb #b2f1b384
+def predict_with_features(model: keras.Model, # a model with a one-unit Dense head
+                          ds: tf.data.Dataset, # batches of (images, labels) or of images
+                         ) -> tuple[np.ndarray, np.ndarray]:
+    "The probabilities `(N,)` and the head's input features `(N, D)` of every image of `ds`, from one pass over it."
+    image = keras.Input(model.inputs[0].shape[1:], name="image")
+    with clear_data_errors(): probability, features = keras.Model(image, [model(image), feature_model(model)(image)]).predict(ds, verbose=0)
+    return np.asarray(probability, np.float64).ravel(), np.asarray(features, np.float64)
+
+# %% ../nbs/03a_ood.ipynb #9b67e8ac
 def fit_ood(features: np.ndarray, # training features `(N, D)`
             labels: np.ndarray, # their labels, 0 and 1
             val_features: np.ndarray, # validation features: the cut-off is chosen on them
@@ -49,7 +58,7 @@ def fit_ood(features: np.ndarray, # training features `(N, D)`
     ood["cutoff"] = np.float64(np.percentile(ood_scores(ood, val_features), percentile))
     return ood
 
-# %% ../nbs/03a_ood.ipynb #e3cdf42b
+# %% ../nbs/03a_ood.ipynb #b5509cba
 def ood_scores(ood: dict, # the arrays of `fit_ood` (a run's `ood`)
                features: np.ndarray, # features `(N, D)` from `predict_features`
               ) -> np.ndarray:
@@ -57,7 +66,7 @@ def ood_scores(ood: dict, # the arrays of `fit_ood` (a run's `ood`)
     d = np.asarray(features, np.float64)[:, None, :] - ood["means"][None]   # (N, classes, D)
     return np.sqrt(np.einsum("ncd,de,nce->nc", d, ood["precision"], d).clip(0)).min(axis=1)
 
-# %% ../nbs/03a_ood.ipynb #278459ce
+# %% ../nbs/03a_ood.ipynb #6384e7de
 def synthetic_non_xrays(n: int=32, # images of each kind
                         size: int=28, # their side
                         seed: int=0, # seed of the draws
