@@ -8,7 +8,8 @@ reported with its range. Parity is the largest absolute difference from the Kera
 Part 2, many files: the 12 originals (1-3 MB JPEGs of 1300-2900 px) repeated to N files, predicted by
 `Predictor.predict` one file at a time (the obvious loop) and by `Predictor.predict_files` (threads read the next
 batch while the model predicts the current one), each in its own fresh process so that its peak memory (ru_maxrss)
-is its own; `predict_files` runs at two N to show whether memory grows with the number of files.
+is its own, in interleaved rounds (median and range); `predict_files` runs at two N to show whether memory grows
+with the number of files.
 
 Runs on 2 CPU cores (pinned with sched_setaffinity when the machine has more).
 
@@ -115,15 +116,22 @@ def many_files_child(run_dir: str, mode: str, n: int) -> None:
                       "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024), "predicted": len(results)}))
 
 
-def many_files(run_dir: Path, sizes: list[int]) -> dict:
+def many_files(run_dir: Path, sizes: list[int], rounds: int) -> dict:
     def child(mode, n):
         r = subprocess.run([sys.executable, __file__, "--child", str(run_dir), mode, str(n)], capture_output=True, text=True,
                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
         if r.returncode: raise RuntimeError(r.stderr[-2000:])
         return json.loads(r.stdout.strip().splitlines()[-1])
-    rows = [child("per_image", sizes[0])] + [child("predict_files", n) for n in sizes]
-    return {"rows": rows, "speedup_predict_files_vs_per_image": round(rows[1]["images_per_s"]/rows[0]["images_per_s"], 2),
-            "peak_rss_mb_growth_from_fewest_to_most_files": rows[-1]["peak_rss_mb"] - rows[1]["peak_rss_mb"]}
+    modes = [("per_image", sizes[0])] + [("predict_files", n) for n in sizes]
+    runs = {m: [] for m in modes}
+    for _ in range(rounds):   # interleaved rounds, each mode in a fresh process
+        for mode, n in modes: runs[(mode, n)].append(child(mode, n))
+    median = lambda m, key: statistics.median(r[key] for r in runs[m])
+    rows = [{"mode": mode, "files": n, "images_per_s": {"median": median((mode, n), "images_per_s"), "min": min(r["images_per_s"] for r in runs[(mode, n)]),
+                                                     "max": max(r["images_per_s"] for r in runs[(mode, n)])},
+             "peak_rss_mb": median((mode, n), "peak_rss_mb"), "rounds": rounds} for mode, n in modes]
+    return {"rows": rows, "speedup_predict_files_vs_per_image": round(median(modes[1], "images_per_s")/median(modes[0], "images_per_s"), 2),
+            "peak_rss_mb_growth_from_fewest_to_most_files": median(modes[-1], "peak_rss_mb") - median(modes[1], "peak_rss_mb")}
 
 
 def main():
@@ -140,7 +148,7 @@ def main():
     run_dir = args.run or default_run("runs")
     import keras, onnxruntime, tensorflow as tf
     config = json.loads((run_dir/"config.json").read_text())
-    result = {"run": {k: config.get(k) for k in ("model", "dataset", "size", "ensemble", "tta", "train_images", "epochs_run")}, "exports": exports(run_dir, args.rounds, args.repeats), "many_files": many_files(run_dir, args.files),
+    result = {"run": {k: config.get(k) for k in ("model", "dataset", "size", "ensemble", "tta", "train_images", "epochs_run")}, "exports": exports(run_dir, args.rounds, args.repeats), "many_files": many_files(run_dir, args.files, args.rounds),
               "machine": {"cores": CORES, "python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
                           "onnxruntime": onnxruntime.__version__, "processor": platform.processor() or platform.machine()}}
     args.out.parent.mkdir(parents=True, exist_ok=True)

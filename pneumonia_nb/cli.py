@@ -131,15 +131,13 @@ def _report(args) -> int:
     print(f"wrote {write_report(args.run_dir, dataset=args.dataset, data_dir=args.data_dir, split=args.split, out=args.out, tta=args.tta)}")
     return 0
 
-# %% ../nbs/12_cli.ipynb #17b40f47
+# %% ../nbs/12_cli.ipynb #f462eb05
 def _predict(args) -> int:
     from tqdm import tqdm
-    from pneumonia_nb.runs import check_new_file
     from pneumonia_nb.predict import Predictor, image_files, results_writer
     files = list(image_files(args.images))
-    if args.out is not None: check_new_file(args.out, "results")   # before the model is loaded
-    predictor, failed = Predictor(args.run_dir, tta=args.tta), 0
-    with results_writer(args.out) as write:   # a progress bar when results go to a file and stderr is a terminal
+    with results_writer(args.out) as write:   # an existing --out is refused before the model is loaded
+        predictor, failed = Predictor(args.run_dir, tta=args.tta), 0
         for r in tqdm(predictor.predict_files(files), total=len(files), unit="image", file=sys.stderr, disable=True if args.out is None else None):
             write(r); failed += "error" in r
     if failed: print(f"pneumonia-nb: {failed} of {len(files)} images were not predicted (each result says why)", file=sys.stderr)
