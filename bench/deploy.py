@@ -5,11 +5,16 @@ Keras' `model.predict` on the same real X-rays (the 12 full-resolution originals
 them): single-image p50/p95 latency and batch-64 throughput, in interleaved rounds; the median over rounds is
 reported with its range. Parity is the largest absolute difference from the Keras probabilities.
 
-Part 2, many files: the 12 originals (1-3 MB JPEGs of 1300-2900 px) repeated to N files, predicted by
+Part 2, many files: the 12 originals (27 KB-1 MB JPEGs, 856-2268 px on the long side) repeated to N files, predicted by
 `Predictor.predict` one file at a time (the obvious loop) and by `Predictor.predict_files` (threads read the next
 batch while the model predicts the current one), each in its own fresh process so that its peak memory (ru_maxrss)
 is its own, in interleaved rounds (median and range); `predict_files` runs at two N to show whether memory grows
-with the number of files.
+with the number of files. Both decode JPEGs at twice the model's size (Part 3).
+
+Part 3, reduced decoding: the 12 originals decoded and made square at the run's size, from a full decode and from a
+decode at twice the run's size (libjpeg's DCT scaling, `decode_xray(min_side=...)`), in interleaved rounds: milliseconds
+per image (median over rounds, with the range), how far the model inputs differ (grey levels RMS), and whether the
+run gives the same labels and how far its probabilities move.
 
 Runs on 2 CPU cores (pinned with sched_setaffinity when the machine has more).
 
@@ -134,6 +139,29 @@ def many_files(run_dir: Path, sizes: list[int], rounds: int) -> dict:
             "peak_rss_mb_growth_from_fewest_to_most_files": median(modes[-1], "peak_rss_mb") - median(modes[1], "peak_rss_mb")}
 
 
+def reduced_decoding(run_dir: Path, rounds: int, repeats: int=10) -> dict:
+    "Full decoding against decoding at twice the run's size: milliseconds per original, input difference, labels."
+    import numpy as np
+    from pneumonia_nb.data import decode_xray, resize_xray, sample_originals
+    from pneumonia_nb.training import load_run
+    run = load_run(run_dir)
+    blobs = [(f.name, f.read_bytes()) for f in sample_originals()]
+    sides = {"full": None, "reduced": 2*run.size}
+    ms, inputs = {m: [] for m in sides}, {}
+    for _ in range(rounds):   # interleaved, so that a slow moment of the machine touches both alike
+        for mode, side in sides.items():
+            t0 = time.perf_counter()
+            for _ in range(repeats): inputs[mode] = np.stack([resize_xray(decode_xray(b, n, side), run.size, run.resize) for n, b in blobs])
+            ms[mode].append(1000*(time.perf_counter() - t0)/repeats/len(blobs))
+    prob = {m: run.model.predict(x.astype(np.float32), verbose=0).ravel() for m, x in inputs.items()}
+    spread = lambda v: {"median": round(statistics.median(v), 3), "min": round(min(v), 3), "max": round(max(v), 3)}
+    return {"images": len(blobs), "rounds": rounds, "ms_per_image": {m: spread(v) for m, v in ms.items()},
+            "speedup": round(statistics.median(ms["full"])/statistics.median(ms["reduced"]), 2),
+            "input_rms_grey_levels_max": round(float(np.sqrt(((inputs["full"].astype(float) - inputs["reduced"])**2).mean(axis=(1, 2, 3))).max()), 2),
+            "same_labels": int(((prob["full"] >= run.threshold) == (prob["reduced"] >= run.threshold)).sum()),
+            "probability_difference_max": round(float(np.abs(prob["full"] - prob["reduced"]).max()), 4)}
+
+
 def main():
     if len(sys.argv) > 1 and sys.argv[1] == "--child": return many_files_child(sys.argv[2], sys.argv[3], int(sys.argv[4]))
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -141,6 +169,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--repeats", type=int, default=200)
     ap.add_argument("--files", type=int, nargs="+", default=[300, 1000])
+    ap.add_argument("--parts", nargs="+", default=["exports", "many_files", "reduced_decoding"],
+                    help="which parts to run (the others are kept from an existing --out file)")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
     pin_cores()
@@ -148,9 +178,13 @@ def main():
     run_dir = args.run or default_run("runs")
     import keras, onnxruntime, tensorflow as tf
     config = json.loads((run_dir/"config.json").read_text())
-    result = {"run": {k: config.get(k) for k in ("model", "dataset", "size", "ensemble", "tta", "train_images", "epochs_run")}, "exports": exports(run_dir, args.rounds, args.repeats), "many_files": many_files(run_dir, args.files, args.rounds),
-              "machine": {"cores": CORES, "python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
-                          "onnxruntime": onnxruntime.__version__, "processor": platform.processor() or platform.machine()}}
+    parts = {"exports": lambda: exports(run_dir, args.rounds, args.repeats), "many_files": lambda: many_files(run_dir, args.files, args.rounds),
+             "reduced_decoding": lambda: reduced_decoding(run_dir, args.rounds)}
+    result = json.loads(args.out.read_text()) if args.out.exists() else {}
+    result.update({"run": {k: config.get(k) for k in ("model", "dataset", "size", "ensemble", "tta", "train_images", "epochs_run")},
+                   **{name: parts[name]() for name in args.parts},
+                   "machine": {"cores": CORES, "python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
+                               "onnxruntime": onnxruntime.__version__, "processor": platform.processor() or platform.machine()}})
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1))
     print(json.dumps(result, indent=1))

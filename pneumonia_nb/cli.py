@@ -15,41 +15,76 @@ from .data import DATASETS, RESIZE_MODES, SPLITS, TASKS, DataError
 from .metrics import THRESHOLD_RULES
 
 # %% auto #0
-__all__ = ['MODEL_NAMES', 'IMBALANCE_NAMES', 'AUGMENTATION_NAMES', 'EXPORT_FORMAT_NAMES', 'VERBS', 'parser', 'main']
+__all__ = ['MODEL_NAMES', 'IMBALANCE_NAMES', 'AUGMENTATION_NAMES', 'EXPORT_FORMAT_NAMES', 'DISTRIBUTE_NAMES',
+           'HYPERPARAMETER_OPTIONS', 'VERBS', 'parser', 'main']
 
-# %% ../nbs/12_cli.ipynb #e2d4ba92
+# %% ../nbs/12_cli.ipynb #c7fc7668
 MODEL_NAMES = ("cnn", "inceptionv3", "mobilenetv2", "resnet50", "densenet121", "efficientnetb0")   # `runs.MODELS`
 IMBALANCE_NAMES = ("none", "class_weight", "smote", "oversample", "undersample")   # `preprocess.IMBALANCE_METHODS`
 AUGMENTATION_NAMES = ("default", "acquisition", "none")   # `runs.AUGMENTATIONS`
 EXPORT_FORMAT_NAMES = ("savedmodel", "onnx", "litert")   # `export.EXPORT_FORMATS`
+DISTRIBUTE_NAMES = ("auto", "mirrored", "tpu", "none")   # `training.DISTRIBUTE_MODES`
 
-# %% ../nbs/12_cli.ipynb #41499921
+# %% ../nbs/12_cli.ipynb #f87b8f5e
+def _training_options(p: argparse.ArgumentParser) -> None:
+    "The options `train` and `tune` share: what is trained, on what, on which devices."
+    p.add_argument("--dataset", default="pneumoniamnist", choices=DATASETS)
+    p.add_argument("--task", default="pneumonia", choices=TASKS, help="pneumonia vs normal (default), or pathogen: bacterial vs viral "
+                   "pneumonia (Kermany data only: its file names name the pathogen)")
+    p.add_argument("--data-dir", help="data folder (default: $PNEUMONIA_NB_DATA, else the default data folder; missing data is downloaded)")
+    p.add_argument("--model", default="cnn", choices=MODEL_NAMES)
+    p.add_argument("--epochs", type=int, help="most epochs (default: 30 for the CNN, 15 for transfer)")
+    p.add_argument("--imbalance", default="none", choices=IMBALANCE_NAMES)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--batch-size", type=int, help="images per batch on each device (default: 64 on a CPU, 256 on a GPU)")
+    p.add_argument("--weights", default="imagenet", help="transfer models: 'imagenet' (download or Keras cache) or a local weights file")
+    p.add_argument("--allow-random-weights", action="store_true", help="transfer models: train from scratch if ImageNet weights cannot be had")
+    p.add_argument("--max-train-images", type=int, help="train on a seeded subset of this many images (quick trials)")
+    p.add_argument("--augment", default="default", choices=AUGMENTATION_NAMES, help="training augmentation: framing (default), framing and acquisition, or none")
+    p.add_argument("--distribute", default="auto", choices=DISTRIBUTE_NAMES, help="devices: mirrored (every GPU of this machine), "
+                   "tpu (a Cloud TPU), none (one device), auto (default: a TPU if there is one, else every GPU when there are several)")
+
+# %% ../nbs/12_cli.ipynb #dbc3cd8e
+HYPERPARAMETER_OPTIONS = {   # `runs.Hyperparameters`: flag, type, help
+    "learning_rate": (float, "the optimiser's first step size (default: 1e-3)"),
+    "weight_decay": (float, "AdamW's decoupled weight decay (default: 0, Adam)"),
+    "label_smoothing": (float, "pull training targets this far towards 0.5 (default: 0)"),
+    "dropout": (float, "dropout before the output (default: 0.3 for the CNN, 0.2 for transfer)"),
+    "width": (int, "the CNN's first-block filters, doubling per block (default: 32)"),
+    "augment_strength": (float, "multiply every augmentation limit by this (default: 1)")}
+
 def _train_parser(sub) -> None:
     t = sub.add_parser("train", help="train a model and save a run directory",
                        description="Train a model, choose its threshold on validation data, score validation and test, save a run.")
-    t.add_argument("--dataset", default="pneumoniamnist", choices=DATASETS)
-    t.add_argument("--task", default="pneumonia", choices=TASKS, help="pneumonia vs normal (default), or pathogen: bacterial vs viral "
-                   "pneumonia (Kermany data only: its file names name the pathogen)")
+    _training_options(t)
     t.add_argument("--size", type=int, help="image size (default: 28 for the CNN on PneumoniaMNIST, 128 on Kermany, the backbone's size for transfer)")
-    t.add_argument("--data-dir", help="data folder (default: $PNEUMONIA_NB_DATA, else the default data folder; missing data is downloaded)")
-    t.add_argument("--model", default="cnn", choices=MODEL_NAMES)
-    t.add_argument("--epochs", type=int, help="most epochs (default: 30 for the CNN, 15 for transfer)")
-    t.add_argument("--imbalance", default="none", choices=IMBALANCE_NAMES)
-    t.add_argument("--seed", type=int, default=42)
-    t.add_argument("--batch-size", type=int)
     t.add_argument("--resize", choices=RESIZE_MODES, help="default: as the data set made its images square (crop for PneumoniaMNIST, squash for Kermany)")
     t.add_argument("--threshold-rule", default="youden", choices=THRESHOLD_RULES)
-    t.add_argument("--weights", default="imagenet", help="transfer models: 'imagenet' (download or Keras cache) or a local weights file")
-    t.add_argument("--allow-random-weights", action="store_true", help="transfer models: train from scratch if ImageNet weights cannot be had")
-    t.add_argument("--max-train-images", type=int, help="train on a seeded subset of this many images (quick trials)")
-    t.add_argument("--augment", default="default", choices=AUGMENTATION_NAMES, help="training augmentation: framing (default), framing and acquisition, or none")
     t.add_argument("--ensemble", type=int, help="train this many models (seeds SEED, SEED+1, ...) and average them (default: 3 for the CNN on PneumoniaMNIST, else 1)")
     t.add_argument("--tta", action=argparse.BooleanOptionalAction, help="average each image over fixed test-time views, in validation, "
                    "test and every later prediction (default: on for the CNN on PneumoniaMNIST, else off)")
+    for name, (kind, text) in HYPERPARAMETER_OPTIONS.items(): t.add_argument("--" + name.replace("_", "-"), type=kind, help=text)
     t.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
     t.add_argument("--out", required=True, help="the run directory to create")
 
-# %% ../nbs/12_cli.ipynb #925c7ca6
+# %% ../nbs/12_cli.ipynb #fa23fffc
+def _tune_parser(sub) -> None:
+    t = sub.add_parser("tune", help="search training settings with Optuna; the best becomes a run",
+                       description="Search the learning rate, weight decay, label smoothing, dropout, width, image size and augmentation "
+                                   "strength, scored on validation data only. The study lives in a database: a search that is stopped "
+                                   "resumes where it stopped, and several processes can share one. The best trial's settings are then "
+                                   "trained as the run directory --out.")
+    _training_options(t)
+    t.add_argument("--trials", type=int, default=20, help="finished trials the study should hold, counting earlier sessions' (default: 20)")
+    t.add_argument("--storage", default="sqlite:///runs/study.db", help="the study's database URL (default: sqlite:///runs/study.db; "
+                   "postgresql://USER:PASSWORD@HOST/DB for several machines)")
+    t.add_argument("--study", help="the study's name in the database (default: DATASET-TASK-MODEL)")
+    t.add_argument("--ensemble", type=int, default=1, help="models per trial (default: 1)")
+    t.add_argument("--tta", action=argparse.BooleanOptionalAction, default=False, help="test-time augmentation in every trial (default: off)")
+    t.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
+    t.add_argument("--out", required=True, help="the run directory for the best trial's settings")
+
+# %% ../nbs/12_cli.ipynb #7540d2ca
 def _scoring_parsers(sub) -> None:
     e = sub.add_parser("evaluate", help="score a saved run on a split", description="Score a saved run at its stored threshold.")
     h = sub.add_parser("report", help="write a self-contained HTML report of a run",
@@ -68,7 +103,7 @@ def _scoring_parsers(sub) -> None:
     r.add_argument("--out", help="write the results to this file: CSV for .csv, else JSON lines (default: standard output; refuses an existing file)")
     for p in (e, h, r): p.add_argument("--tta", action="store_true", help="add test-time augmentation to a run trained without it")
 
-# %% ../nbs/12_cli.ipynb #9141f822
+# %% ../nbs/12_cli.ipynb #02b90e6f
 def _serve_parser(sub) -> None:
     w = sub.add_parser("serve", help="serve the upload page and the prediction API",
                        description="The web app: an upload page at / and a JSON API (POST /api/predict, GET /api/health). "
@@ -79,7 +114,7 @@ def _serve_parser(sub) -> None:
     w.add_argument("--max-upload-mb", type=float, default=20, help="largest upload accepted (default: 20 MB)")
     w.add_argument("--tta", action="store_true", help="add test-time augmentation to a run trained without it")
 
-# %% ../nbs/12_cli.ipynb #afb4aa13
+# %% ../nbs/12_cli.ipynb #a9a4c9c1
 def _export_parser(sub) -> None:
     x = sub.add_parser("export", help="export a run's model to use without this package",
                        description="A TensorFlow SavedModel (a folder), an ONNX file or a LiteRT file (.tflite) taking uint8 gray images "
@@ -88,16 +123,16 @@ def _export_parser(sub) -> None:
     x.add_argument("--format", required=True, choices=EXPORT_FORMAT_NAMES)
     x.add_argument("--out", required=True, help="the model's file or folder (refuses an existing one)")
 
-# %% ../nbs/12_cli.ipynb #b4383bae
+# %% ../nbs/12_cli.ipynb #46f1824f
 def parser() -> argparse.ArgumentParser:
     "The `pneumonia-nb` argument parser: one sub-command per verb."
     p = argparse.ArgumentParser(prog="pneumonia-nb", description="Pneumonia detection on pediatric chest X-rays: train, evaluate, predict.")
     p.add_argument("--verbose", action="store_true", help="show TensorFlow's own log lines")
-    sub = p.add_subparsers(dest="command", required=True, metavar="{train,evaluate,predict,report,serve,export}")
-    for add in (_train_parser, _scoring_parsers, _serve_parser, _export_parser): add(sub)
+    sub = p.add_subparsers(dest="command", required=True, metavar="{train,tune,evaluate,predict,report,serve,export}")
+    for add in (_train_parser, _tune_parser, _scoring_parsers, _serve_parser, _export_parser): add(sub)
     return p
 
-# %% ../nbs/12_cli.ipynb #59606597
+# %% ../nbs/12_cli.ipynb #afc7798e
 def _print_metrics(title: str, m: dict|None) -> None:
     if m is None: return
     keys = ["n", "threshold", "accuracy", "precision", "recall", "specificity", "f1", "roc_auc", "pr_auc"]
@@ -105,33 +140,34 @@ def _print_metrics(title: str, m: dict|None) -> None:
     print(f"{title}: " + "  ".join(f"{k} {fmt(m.get(k))}" for k in keys))
     print(f"{' '*len(title)}  confusion matrix {m['confusion_matrix']}")
 
-# %% ../nbs/12_cli.ipynb #a6ca83a6
+# %% ../nbs/12_cli.ipynb #4ac29855
 def _train(args) -> int:
-    from pneumonia_nb.runs import train_run
+    from pneumonia_nb.runs import Hyperparameters, train_run
     options = {k: getattr(args, k) for k in ("dataset", "task", "size", "data_dir", "model", "epochs", "imbalance", "seed", "batch_size", "resize",
                                              "threshold_rule", "weights", "allow_random_weights", "max_train_images", "augment", "ensemble",
-                                             "tta", "overwrite")}
-    run = train_run(args.out, **options, verbose=1 if sys.stdout.isatty() else 2)   # a progress bar in a terminal, a line per epoch in logs
+                                             "tta", "overwrite", "distribute")}
+    hyper = Hyperparameters(**{k: getattr(args, k) for k in HYPERPARAMETER_OPTIONS if getattr(args, k) is not None})   # the rest: the recipe's
+    run = train_run(args.out, **options, hyper=hyper, verbose=1 if sys.stdout.isatty() else 2)   # a progress bar in a terminal, a line per epoch in logs
     print(f"saved run {args.out} ({run.config['epochs_run']} epochs, {run.config['train_seconds']:.0f} s)")
     _print_metrics("validation", run.metrics["val"])
     if run.metrics["test"] is None: print(run.metrics["test_note"])
     _print_metrics("test", run.metrics["test"])
     return 0
 
-# %% ../nbs/12_cli.ipynb #d1bae059
+# %% ../nbs/12_cli.ipynb #7f42ab32
 def _evaluate(args) -> int:
     from pneumonia_nb.runs import evaluate_run
     m = evaluate_run(args.run_dir, dataset=args.dataset, data_dir=args.data_dir, split=args.split, out=args.out, tta=args.tta)
     _print_metrics(f"{m['dataset']} {m['split']}", m)
     return 0
 
-# %% ../nbs/12_cli.ipynb #87b9a5fe
+# %% ../nbs/12_cli.ipynb #7f5ebeca
 def _report(args) -> int:
     from pneumonia_nb.evaluation import write_report
     print(f"wrote {write_report(args.run_dir, dataset=args.dataset, data_dir=args.data_dir, split=args.split, out=args.out, tta=args.tta)}")
     return 0
 
-# %% ../nbs/12_cli.ipynb #f462eb05
+# %% ../nbs/12_cli.ipynb #dc1503d2
 def _predict(args) -> int:
     from tqdm import tqdm
     from pneumonia_nb.predict import Predictor, image_files, results_writer
@@ -143,21 +179,40 @@ def _predict(args) -> int:
     if failed: print(f"pneumonia-nb: {failed} of {len(files)} images were not predicted (each result says why)", file=sys.stderr)
     return 2 if failed else 0
 
-# %% ../nbs/12_cli.ipynb #63cd1c1a
+# %% ../nbs/12_cli.ipynb #d378dc6b
 def _serve(args) -> int:
     from pneumonia_nb.serve import serve
     serve(args.run_dir, host=args.host, port=args.port, max_upload_mb=args.max_upload_mb, tta=args.tta)
     return 0
 
-# %% ../nbs/12_cli.ipynb #d89c9f65
+# %% ../nbs/12_cli.ipynb #78455401
 def _export(args) -> int:
     from pneumonia_nb.export import export_run
     out = export_run(args.run_dir, args.format, args.out)
     print(f"exported {out} with {out}.json beside it")
     return 0
 
-# %% ../nbs/12_cli.ipynb #4dcb15b6
-VERBS = {"train": _train, "evaluate": _evaluate, "predict": _predict, "report": _report, "serve": _serve, "export": _export}
+# %% ../nbs/12_cli.ipynb #65be2d0f
+def _tune(args) -> int:
+    from pneumonia_nb.training import check_run_target
+    from pneumonia_nb.tune import best_run, finished_trials, tune
+    check_run_target(args.out, args.overwrite)   # before the search, not after it
+    options = {k: getattr(args, k) for k in ("dataset", "task", "model", "epochs", "imbalance", "seed", "batch_size", "weights",
+                                             "allow_random_weights", "max_train_images", "augment", "ensemble", "tta")}
+    study = tune(args.trials, args.storage, args.study, args.data_dir, args.distribute, **options)
+    best = study.best_trial
+    print(f"study {study.study_name}: {len(finished_trials(study))} finished trials; best: trial {best.number}, "
+          f"validation log loss {best.value:.4f}, AUC {best.user_attrs['val_roc_auc']:.4f}")
+    flags = " ".join(f"--{k.replace('_', '-')} {v:.3g}" if isinstance(v, float) else f"--{k.replace('_', '-')} {v}" for k, v in best.params.items())
+    print(f"its settings: {flags}")
+    run = best_run(study, args.out, args.data_dir, args.distribute, args.overwrite)
+    print(f"saved run {args.out} ({run.config['epochs_run']} epochs, {run.config['train_seconds']:.0f} s)")
+    _print_metrics("validation", run.metrics["val"])
+    _print_metrics("test", run.metrics["test"])
+    return 0
+
+# %% ../nbs/12_cli.ipynb #1d7b856b
+VERBS = {"train": _train, "tune": _tune, "evaluate": _evaluate, "predict": _predict, "report": _report, "serve": _serve, "export": _export}
 
 def main(argv: list[str]|None=None, # arguments (default: the command line)
         ) -> int:
@@ -175,6 +230,7 @@ def main(argv: list[str]|None=None, # arguments (default: the command line)
         print(f"pneumonia-nb: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("pneumonia-nb: interrupted; nothing half-written was left behind", file=sys.stderr)
+        resume = "; the study keeps its finished trials, and the same command resumes it" if args.command == "tune" else ""
+        print(f"pneumonia-nb: interrupted; nothing half-written was left behind{resume}", file=sys.stderr)
         return 130
     finally: signal.signal(signal.SIGTERM, previous)

@@ -15,12 +15,13 @@ from .preprocess import input_normalization
 # %% auto #0
 __all__ = ['default_filters', 'build_cnn', 'forward_flops']
 
-# %% ../nbs/04_cnn_baseline.ipynb #400690dd
+# %% ../nbs/04_cnn_baseline.ipynb #a69acc8c
 def default_filters(size: int, # input image side
+                    width: int=32, # filters of the first block
                    ) -> tuple[int, ...]:
-    "Filters per block: 32, doubling up to 256; one block per halving of `size` that leaves at least 3 px (at most 5)."
+    "Filters per block: `width`, doubling up to 8 x `width`; one block per halving of `size` that leaves at least 3 px (at most 5)."
     n_blocks = min(5, max(1, int(np.log2(size/3))))
-    return tuple(min(256, 32*2**i) for i in range(n_blocks))
+    return tuple(min(8*width, width*2**i) for i in range(n_blocks))
 
 # %% ../nbs/04_cnn_baseline.ipynb #677f81fd
 def build_cnn(size: int=28, # input image side (square, one gray channel, values 0-255)

@@ -298,11 +298,11 @@ def _decode_dicom(path: str|Path, data: bytes) -> np.ndarray:
     gray = np.round((arr - lo)/max(hi - lo, 1e-12)*255).astype(np.uint8)
     return 255 - gray if ds.get("PhotometricInterpretation") == "MONOCHROME1" else gray
 
-# %% ../nbs/00_data.ipynb #d0e16a6a
-def _decode_jpeg(name: str|Path, data: bytes) -> np.ndarray|None:
+# %% ../nbs/00_data.ipynb #243d88c6
+def _decode_jpeg(name: str|Path, data: bytes, min_side: int=0) -> np.ndarray|None:
     "A JPEG's pixels as `(H, W)` gray uint8, refusing data that decodes only with warnings; None for a variant simplejpeg cannot read."
     import simplejpeg
-    try: pixels = simplejpeg.decode_jpeg(data, colorspace="GRAY", strict=True)
+    try: pixels = simplejpeg.decode_jpeg(data, colorspace="GRAY", strict=True, min_height=min_side, min_width=min_side)
     except ValueError as warning:
         try: simplejpeg.decode_jpeg(data, colorspace="GRAY", strict=False)
         except ValueError: return None   # an error, not a warning: a variant for OpenCV
@@ -324,16 +324,17 @@ def _colour_spread(data: bytes, fmt: str) -> float:
     c = cv2.split(rgb)   # no wider copies: the mean absolute difference of 8-bit channels, in one OpenCV pass each
     return float(max(cv2.mean(cv2.absdiff(c[0], c[1]))[0], cv2.mean(cv2.absdiff(c[1], c[2]))[0]))
 
-# %% ../nbs/00_data.ipynb #21ed4d49
+# %% ../nbs/00_data.ipynb #a85170c5
 def decode_xray(data: bytes, # the bytes of a JPEG, PNG or DICOM file
                 name: str|Path="image", # what error messages call it (a file name)
+                min_side: int|None=None, # JPEGs: decode at the smallest of libjpeg's scales (1/8 to 1) that keeps both sides this long
                ) -> np.ndarray:
     "The X-ray in `data` as one gray channel: `(H, W)` uint8, or uint16 for 16-bit JPEG/PNG files."
     import cv2
     if _is_dicom(data[:132]): return _decode_dicom(name, data)
     fmt, _ = _image_header(name, data)
     if _truncated(data, fmt): raise DataError(f"{name}: corrupt image (truncated {fmt} file)")
-    arr = _decode_jpeg(name, data) if fmt == "JPEG" else None
+    arr = _decode_jpeg(name, data, min_side or 0) if fmt == "JPEG" else None
     if arr is None: arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE | cv2.IMREAD_ANYDEPTH)
     if arr is None: raise DataError(f"{name}: corrupt image ({fmt} data could not be decoded)")
     if arr.dtype not in (np.uint8, np.uint16): raise DataError(f"{name}: unsupported pixel type {arr.dtype}")
@@ -553,7 +554,7 @@ def load_image(path: str|Path, # a JPEG, PNG or DICOM chest X-ray
     "The image at `path` read with `read_xray` and resized with `resize_xray`: `(size, size, 1)` uint8."
     return resize_xray(read_xray(path), size, resize)
 
-# %% ../nbs/00_data.ipynb #2ec69321
+# %% ../nbs/00_data.ipynb #65f8b839
 def add_content_hash(df: pd.DataFrame, # a table with a `path` column
                     ) -> pd.DataFrame:
     "A copy of `df` with an `md5` column: the hash of each file's bytes, to find identical images."
@@ -562,7 +563,7 @@ def add_content_hash(df: pd.DataFrame, # a table with a `path` column
     out["md5"] = [hashlib.md5(Path(p).read_bytes()).hexdigest() for p in out.path]
     return out
 
-# %% ../nbs/00_data.ipynb #9ff26755
+# %% ../nbs/00_data.ipynb #af4ac697
 def leakage_groups(df: pd.DataFrame, # a table with `patient_id` (and optionally `md5`) columns
                   ) -> np.ndarray:
     "One group number per row; rows that share a patient or identical bytes share a group."
@@ -576,7 +577,7 @@ def leakage_groups(df: pd.DataFrame, # a table with `patient_id` (and optionally
     graph = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
     return connected_components(graph, directed=False)[1]
 
-# %% ../nbs/00_data.ipynb #fb90c31d
+# %% ../nbs/00_data.ipynb #ba6b4c8d
 def patient_split(df: pd.DataFrame, # a `scan_kermany` table
                   val_frac: float=0.2, # share of the training patients that go to validation (1/k for k folds)
                   seed: int=42, # seed of the shuffled assignment
@@ -600,7 +601,7 @@ def patient_split(df: pd.DataFrame, # a `scan_kermany` table
     out.loc[pool[val_idx], "split"] = "val"
     return out
 
-# %% ../nbs/00_data.ipynb #40478e9a
+# %% ../nbs/00_data.ipynb #05683ea9
 def find_leaks(df: pd.DataFrame, # a table with `split`, `patient_id` (and optionally `md5`) columns
               ) -> pd.DataFrame:
     "Patients and byte-identical images found in more than one split: `kind, key, splits, n_images`."
@@ -613,7 +614,7 @@ def find_leaks(df: pd.DataFrame, # a table with `split`, `patient_id` (and optio
         parts.append(g.assign(kind=kind)[["kind", "key", "splits", "n_images"]])
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["kind", "key", "splits", "n_images"])
 
-# %% ../nbs/00_data.ipynb #bae09182
+# %% ../nbs/00_data.ipynb #e8c55389
 def duplicate_images(df: pd.DataFrame, # a table with an `md5` column (see `add_content_hash`)
                     ) -> pd.DataFrame:
     "Groups of byte-identical images: `md5, n_images, patients, splits, paths`."
@@ -622,7 +623,7 @@ def duplicate_images(df: pd.DataFrame, # a table with an `md5` column (see `add_
                                    splits=("split", lambda s: ", ".join(sorted(set(s)))), paths=("path", list))
             .sort_values("n_images", ascending=False).reset_index())
 
-# %% ../nbs/00_data.ipynb #a25a5145
+# %% ../nbs/00_data.ipynb #c74e0aae
 @dataclass
 class Split:
     "One split of a data set: labels with either a `scan_kermany` table of files or an array of gray images."
@@ -639,7 +640,7 @@ class Split:
 
     def __len__(self) -> int: return len(self.labels)
 
-# %% ../nbs/00_data.ipynb #0fa90c45
+# %% ../nbs/00_data.ipynb #4ca57d95
 @patch(cls_method=True)
 def from_table(cls: Split, df: pd.DataFrame, # a `scan_kermany` table
                name: str="split", # what messages call it
@@ -647,7 +648,7 @@ def from_table(cls: Split, df: pd.DataFrame, # a `scan_kermany` table
     "The split of the images listed in `df`."
     return cls(df.label.to_numpy(), table=df.reset_index(drop=True), name=name)
 
-# %% ../nbs/00_data.ipynb #dbcf1040
+# %% ../nbs/00_data.ipynb #2e6dd01d
 @patch
 def subset(self: Split, idx, # positions of the images to keep
           ) -> Split:
@@ -656,7 +657,7 @@ def subset(self: Split, idx, # positions of the images to keep
     if self.table is not None: return Split(self.labels[idx], table=self.table.iloc[idx].reset_index(drop=True), name=self.name)
     return Split(self.labels[idx], images=self.images[idx], name=self.name)
 
-# %% ../nbs/00_data.ipynb #f2e2c3d0
+# %% ../nbs/00_data.ipynb #c966d1f8
 @patch
 def sample(self: Split, n: int|None, # how many images to keep; None (or more than there are) keeps all
            seed: int=0, # seed of the draw
@@ -665,14 +666,14 @@ def sample(self: Split, n: int|None, # how many images to keep; None (or more th
     if n is None or n >= len(self): return self
     return self.subset(np.sort(np.random.default_rng(seed).choice(len(self), n, replace=False)))
 
-# %% ../nbs/00_data.ipynb #4d4ed8e7
+# %% ../nbs/00_data.ipynb #8ae821e5
 @patch
 def original(self: Split, i: int, # position of the image
             ) -> np.ndarray:
     "Image `i` at its own size, `(H, W)`: the file read with `read_xray`, or the array."
     return read_xray(self.table.path.iloc[i]) if self.table is not None else self.images[i]
 
-# %% ../nbs/00_data.ipynb #83614d6f
+# %% ../nbs/00_data.ipynb #2f49210b
 @patch
 def image(self: Split, i: int, # position of the image
           size: int, # side of the square result
@@ -681,13 +682,13 @@ def image(self: Split, i: int, # position of the image
     "Image `i` as a model takes it: `(size, size, 1)` uint8."
     return resize_xray(self.original(i), size, resize)
 
-# %% ../nbs/00_data.ipynb #352e6a75
+# %% ../nbs/00_data.ipynb #d2136a91
 @patch(as_prop=True)
 def pathogens(self: Split) -> np.ndarray|None:
     "Per image normal, bacteria, virus or unknown (Kermany tables); None for arrays."
     return None if self.table is None or "pathogen" not in self.table else self.table.pathogen.to_numpy()
 
-# %% ../nbs/00_data.ipynb #07f6f223
+# %% ../nbs/00_data.ipynb #efd64995
 TASKS = {"pneumonia": ("NORMAL", "PNEUMONIA"), "pathogen": ("BACTERIAL", "VIRAL")}
 
 def check_task(task: str) -> str:
@@ -695,7 +696,7 @@ def check_task(task: str) -> str:
     if task not in TASKS: raise ValueError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
     return task
 
-# %% ../nbs/00_data.ipynb #35903814
+# %% ../nbs/00_data.ipynb #9cd7c0f3
 @patch
 def for_task(self: Split, task: str="pneumonia", # one of `TASKS`
             ) -> Split:
@@ -711,7 +712,7 @@ def for_task(self: Split, task: str="pneumonia", # one of `TASKS`
     table = self.table.iloc[keep].assign(label=(pathogens[keep] == "virus").astype(np.int64))
     return Split.from_table(table, f"{self.name} ({task})")
 
-# %% ../nbs/00_data.ipynb #a05558b6
+# %% ../nbs/00_data.ipynb #3a96403a
 DATASETS = ("pneumoniamnist", "kermany")
 
 def source_size(dataset: str, # one of `DATASETS`
@@ -720,7 +721,7 @@ def source_size(dataset: str, # one of `DATASETS`
     "The size to load a data set at for a model of `size` px: PneumoniaMNIST's 224 px file when no file has that size."
     return size if dataset != "pneumoniamnist" or size in PNEUMONIAMNIST_MD5 else 224
 
-# %% ../nbs/00_data.ipynb #449e9eca
+# %% ../nbs/00_data.ipynb #9b3e9e63
 def load_splits(dataset: str, # "pneumoniamnist" or "kermany"
                 size: int, # image size (PneumoniaMNIST: 28, 64, 128 or 224)
                 data_dir: str|Path|None=None, # see `data_home`; for Kermany also a Kermany folder itself
@@ -742,7 +743,7 @@ def load_splits(dataset: str, # "pneumoniamnist" or "kermany"
     if {"train", "val"} & set(splits) and {"train", "val"} & set(df.split): df = patient_split(df, val_frac, seed)
     return {s: Split.from_table(df[df.split == s], f"{dataset} {s}").for_task(task) if (df.split == s).any() else None for s in splits}
 
-# %% ../nbs/00_data.ipynb #83e6feab
+# %% ../nbs/00_data.ipynb #00d7706a
 def default_resize(dataset: str, # one of `DATASETS`
                   ) -> str:
     "How a data set's training images were made square, hence how a run on it must resize new images."

@@ -29,7 +29,7 @@ from .runs import check_new_file
 # %% auto #0
 __all__ = ['IMAGE_SUFFIXES', 'RESULT_COLUMNS', 'Prediction', 'Predictor', 'image_files', 'results_writer']
 
-# %% ../nbs/09_predict.ipynb #8c04be11
+# %% ../nbs/09_predict.ipynb #3ba666dc
 @dataclass
 class Prediction:
     "One X-ray's prediction: the probability, the run's threshold, the model, the image and optionally its Grad-CAM map."
@@ -37,7 +37,7 @@ class Prediction:
     probability: float # the model's probability of `class_names[1]` (pneumonia, or viral for the pathogen task)
     threshold: float # the run's decision threshold, chosen on validation data
     model: str # which model answered (see `Predictor.model_name`)
-    image: np.ndarray|None # the X-ray as read, (H, W); None from `predict_files`, which keeps no images
+    image: np.ndarray|None # the X-ray as read, (H, W): JPEGs at least 512 px a side with a heatmap, else twice the model's size; None from `predict_files`
     resize: str = "squash" # how the run fits images into its square input
     cam: np.ndarray|None = None # Grad-CAM map at the model's input size, in [0, 1]
     class_names: tuple[str, str] = TASKS["pneumonia"] # the run's names of label 0 and label 1
@@ -121,16 +121,17 @@ def model_name(self: Predictor) -> str:
     where = f" {self.run.path.name}" if self.run.path is not None else ""   # the run's name, not where it lies on disk
     return f"{c['model']} ({', '.join([c['dataset'], f'{self.size} px', *extras])}){where}"
 
-# %% ../nbs/09_predict.ipynb #f85c8305
+# %% ../nbs/09_predict.ipynb #02339170
 @patch
 def read(self: Predictor, image: str|Path|bytes|np.ndarray, # a file, its bytes, or a gray (H, W) array
          name: str|None=None, # what errors call it (default: the path, or "image")
+         min_side: int|None=None, # decode JPEGs only this large (see `decode_xray`); None: full size
         ) -> tuple[np.ndarray, str]:
     "The X-ray as `(H, W)` gray, and its name; images that cannot be a chest X-ray are refused (`check_plausible_xray`)."
     data = None
     if isinstance(image, (bytes, bytearray, memoryview)): name, data = name or "image", bytes(image)
     elif isinstance(image, (str, Path)): name, data = name or str(image), read_file(image)
-    if data is not None: arr = decode_xray(data, name)
+    if data is not None: arr = decode_xray(data, name, min_side)
     else:
         name, arr = name or "image", np.asarray(image)
         if arr.ndim == 3 and arr.shape[-1] == 1: arr = arr[..., 0]
@@ -139,21 +140,22 @@ def read(self: Predictor, image: str|Path|bytes|np.ndarray, # a file, its bytes,
     check_plausible_xray(arr, name, data)
     return arr, name
 
-# %% ../nbs/09_predict.ipynb #6a50bf1f
+# %% ../nbs/09_predict.ipynb #f7373fd2
 @patch
 def predict(self: Predictor, image: str|Path|bytes|np.ndarray, # a file, its bytes, or a gray (H, W) array
             name: str|None=None, # what the result and errors call it
             heatmap: bool=False, # also compute the Grad-CAM map
            ) -> Prediction:
     "The prediction for one X-ray."
-    img, name = self.read(image, name)
+    img, name = self.read(image, name, min_side=2*self.size)   # all the model needs: faster, within 2 grey levels of the full decode
     x = resize_xray(img, self.size, self.resize)[None].astype(np.float32)
     with self._lock, warnings.catch_warnings():   # with a heatmap, one forward pass gives both the map and the probability
         warnings.filterwarnings("ignore", message="The structure of `inputs`")   # Keras on nested models' input lists: harmless
         if reason := self.ood_check(x, [name])[0]: raise DataError(reason)
         if heatmap: (cam,), (probability,) = grad_cam_and_probability(self.run.model, x, self.layer)
         else: cam, probability = None, np.asarray(self.run.model(x, training=False), dtype=np.float64).ravel()[0]
-    return Prediction(name, float(probability), self.threshold, self.model_name, img, self.resize, cam, self.run.class_names)
+    shown = self.read(image, name, min_side=512)[0] if heatmap else img   # sharp enough for the heatmap's 512 px view
+    return Prediction(name, float(probability), self.threshold, self.model_name, shown, self.resize, cam, self.run.class_names)
 
 # %% ../nbs/09_predict.ipynb #6920f3a2
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".dcm", ".dicom")
@@ -165,12 +167,12 @@ def image_files(paths: Iterable[str|Path], # files and folders
         if p.is_dir(): yield from sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
         else: yield p   # a missing or unreadable file gets its reason from the predictor
 
-# %% ../nbs/09_predict.ipynb #6f75112a
+# %% ../nbs/09_predict.ipynb #a3bd6c12
 @patch
 def _model_input(self: Predictor, file: str|Path) -> tuple[str, np.ndarray|str]:
     "The file's name and its image as the model takes it `(size, size, 1)`, or the one-line reason it cannot be predicted."
     try:
-        img, name = self.read(file)
+        img, name = self.read(file, min_side=2*self.size)
         return name, resize_xray(img, self.size, self.resize)
     except DataError as e: return str(file), str(e)
     except Exception as e: return str(file), f"{file}: could not be read ({type(e).__name__}: {e})"

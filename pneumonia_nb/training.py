@@ -26,11 +26,11 @@ from . import __version__
 from .preprocess import affine_transform, clear_data_errors
 
 # %% auto #0
-__all__ = ['TTA_VIEWS', 'RUN_FORMAT', 'setup_device', 'set_seed', 'EpochSeconds', 'ValidationScores', 'compile_model', 'fit',
-           'predict_proba', 'dataset_labels', 'predict_logits', 'apply_temperature', 'ensemble_model',
-           'bilinear_sampling', 'TestTimeViews', 'ViewMean', 'has_tta', 'with_tta', 'ensemble_members', 'without_tta',
-           'RunError', 'library_versions', 'plot_history', 'Run', 'check_run_target', 'save_run', 'check_run_config',
-           'load_run', 'is_run']
+__all__ = ['DISTRIBUTE_MODES', 'TTA_VIEWS', 'RUN_FORMAT', 'setup_device', 'set_seed', 'distribution_strategy', 'EpochSeconds',
+           'ValidationScores', 'compile_model', 'fit', 'predict_proba', 'dataset_labels', 'predict_logits',
+           'apply_temperature', 'ensemble_model', 'bilinear_sampling', 'TestTimeViews', 'ViewMean', 'has_tta',
+           'with_tta', 'ensemble_members', 'without_tta', 'RunError', 'library_versions', 'plot_history', 'Run',
+           'check_run_target', 'save_run', 'check_run_config', 'load_run', 'is_run']
 
 # %% ../nbs/03_training.ipynb #841042a1
 def setup_device(mixed_precision: bool|None=None, # None: on when a GPU is present
@@ -50,13 +50,36 @@ def set_seed(seed: int=42, # seeds Python, NumPy, TensorFlow and Keras
     "Seed every random number generator that training uses."
     keras.utils.set_random_seed(seed)
 
-# %% ../nbs/03_training.ipynb #e3c34bb4
+# %% ../nbs/03_training.ipynb #cd3735b2
+DISTRIBUTE_MODES = ("auto", "mirrored", "tpu", "none")
+
+def _tpu_present() -> bool:
+    "A TPU runtime: Colab's or a TPU VM's environment names one, or the TPU VM's accelerator devices exist."
+    return bool(os.environ.get("TPU_NAME") or os.environ.get("COLAB_TPU_ADDR") or list(Path("/dev").glob("accel*")))
+
+def distribution_strategy(mode: str="auto", # one of `DISTRIBUTE_MODES`
+                         ) -> tf.distribute.Strategy:
+    "The `tf.distribute` strategy that trains on the devices `mode` asks for; one clear error when they are not there."
+    if mode not in DISTRIBUTE_MODES: raise ValueError(f"unknown distribution {mode!r}; choose one of {', '.join(DISTRIBUTE_MODES)}")
+    if mode == "tpu" and not _tpu_present(): raise ValueError("--distribute tpu: no TPU found (set TPU_NAME, or choose a TPU runtime in Colab)")
+    if mode in ("tpu", "auto") and _tpu_present():
+        where = os.environ.get("TPU_NAME") or (None if os.environ.get("COLAB_TPU_ADDR") else "local")   # None: Colab's address
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=where)
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        return tf.distribute.TPUStrategy(resolver)
+    gpus = tf.config.list_logical_devices("GPU")
+    if mode == "mirrored" or (mode == "auto" and len(gpus) > 1):
+        return tf.distribute.MirroredStrategy([d.name for d in gpus or tf.config.list_logical_devices("CPU")])
+    return tf.distribute.get_strategy()   # the default: one device, nothing mirrored
+
+# %% ../nbs/03_training.ipynb #69aaaf89
 class EpochSeconds(keras.callbacks.Callback):
     "Adds each epoch's wall time (training and validation) to the logs as `epoch_seconds`."
     def on_epoch_begin(self, epoch, logs=None): self._start = time.perf_counter()
     def on_epoch_end(self, epoch, logs=None): logs["epoch_seconds"] = time.perf_counter() - self._start
 
-# %% ../nbs/03_training.ipynb #9123ff75
+# %% ../nbs/03_training.ipynb #1ef3bb46
 class ValidationScores(keras.callbacks.Callback):
     "Predicts the validation batches after each epoch and logs `val_loss`, `val_accuracy` and scikit-learn's `val_auc`."
     def __init__(self, val: tf.data.Dataset, # validation batches of (images, labels), not shuffled
@@ -70,44 +93,53 @@ class ValidationScores(keras.callbacks.Callback):
         logs.update(val_loss=log_loss(self.labels, p, labels=[0, 1]), val_accuracy=float(np.mean((p >= 0.5) == self.labels)),
                     val_auc=float(roc_auc_score(self.labels, p)) if len(np.unique(self.labels)) == 2 else 0.5)
 
-# %% ../nbs/03_training.ipynb #4d43debb
+# %% ../nbs/03_training.ipynb #84115e0c
 def compile_model(model: keras.Model, # one sigmoid output
-                  learning_rate: float=1e-3, # Adam's step size
+                  learning_rate: float=1e-3, # the optimiser's first step size
+                  weight_decay: float=0.0, # AdamW's decoupled weight decay, not on biases or batch norm (0: Adam)
+                  label_smoothing: float=0.0, # training targets pulled this far towards 0.5
                  ) -> keras.Model:
-    "Compile `model` with Adam, binary cross-entropy, ROC AUC and accuracy."
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="binary_crossentropy",
+    "Compile `model` with Adam (AdamW with weight decay), binary cross-entropy, ROC AUC and accuracy."
+    if weight_decay:
+        optimizer = keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay)
+        optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
+    else: optimizer = keras.optimizers.Adam(learning_rate)
+    model.compile(optimizer=optimizer, loss=keras.losses.BinaryCrossentropy(label_smoothing=label_smoothing),
                   metrics=[keras.metrics.AUC(name="auc"), keras.metrics.BinaryAccuracy(name="accuracy")])
     return model
 
-# %% ../nbs/03_training.ipynb #e5fe01a6
+# %% ../nbs/03_training.ipynb #a6d530a2
 def fit(model: keras.Model, # one sigmoid output, taking 0-255 gray images
         train: tf.data.Dataset, # training batches (see `make_dataset`)
         val: tf.data.Dataset, # validation batches
         work_dir: str|Path, # where the checkpoint and history.csv go
         epochs: int=20, # the most epochs
-        learning_rate: float=1e-3, # Adam's step size
+        learning_rate: float=1e-3, # the optimiser's first step size
         class_weight: dict|None=None, # e.g. `class_weights(labels)`
         patience: int=5, # epochs without a better validation AUC before stopping
         tensorboard: bool=False, # also log for TensorBoard under work_dir/logs
         verbose: int|str="auto", # Keras' progress bar
+        weight_decay: float=0.0, # see `compile_model`
+        label_smoothing: float=0.0, # see `compile_model`
+        callbacks: list=(), # more Keras callbacks; they see `val_loss`, `val_auc` and `val_accuracy` in the logs
        ) -> pd.DataFrame:
     "Train `model` (best validation AUC kept) and return its history, one row per epoch."
     work_dir = Path(work_dir); work_dir.mkdir(parents=True, exist_ok=True)
-    compile_model(model, learning_rate)
-    callbacks = [
+    compile_model(model, learning_rate, weight_decay, label_smoothing)
+    every_callback = [
         EpochSeconds(), ValidationScores(val),   # first, so that the checkpoint, the schedule and the CSV log read them
         keras.callbacks.ModelCheckpoint(work_dir/"model.keras", monitor="val_auc", mode="max", save_best_only=True),
         keras.callbacks.EarlyStopping(monitor="val_auc", mode="max", patience=patience, restore_best_weights=True),
         keras.callbacks.ReduceLROnPlateau(monitor="val_auc", mode="max", factor=0.5, patience=max(1, patience//2), min_lr=1e-6),
         keras.callbacks.CSVLogger(work_dir/"history.csv"),
-        keras.callbacks.TerminateOnNaN()]
-    if tensorboard: callbacks.append(keras.callbacks.TensorBoard(work_dir/"logs"))
+        keras.callbacks.TerminateOnNaN(), *callbacks]
+    if tensorboard: every_callback.append(keras.callbacks.TensorBoard(work_dir/"logs"))
     with clear_data_errors():
-        model.fit(train, epochs=epochs, class_weight=class_weight, callbacks=callbacks,
+        model.fit(train, epochs=epochs, class_weight=class_weight, callbacks=every_callback,
                   shuffle=False, verbose=verbose)   # the datasets shuffle themselves
     return pd.read_csv(work_dir/"history.csv")
 
-# %% ../nbs/03_training.ipynb #6e6a1712
+# %% ../nbs/03_training.ipynb #07776b02
 def predict_proba(model: keras.Model, # one sigmoid output
                   ds: tf.data.Dataset, # batches of (images, labels) or of images
                  ) -> np.ndarray:
@@ -115,13 +147,13 @@ def predict_proba(model: keras.Model, # one sigmoid output
     with clear_data_errors():
         return np.asarray(model.predict(ds, verbose=0), dtype=np.float64).ravel()
 
-# %% ../nbs/03_training.ipynb #ddf8d1bb
+# %% ../nbs/03_training.ipynb #606616f8
 def dataset_labels(ds: tf.data.Dataset, # batches of (images, labels), not shuffled
                   ) -> np.ndarray:
     "The labels of `ds` in order."
     return np.concatenate([np.asarray(y) for _, y in ds]).astype(int)
 
-# %% ../nbs/03_training.ipynb #82c34630
+# %% ../nbs/03_training.ipynb #49718ab2
 def predict_logits(model: keras.Model, # its last layer a one-unit Dense head with a sigmoid
                    ds: tf.data.Dataset, # batches of (images, labels) or of images
                   ) -> np.ndarray:
@@ -131,7 +163,7 @@ def predict_logits(model: keras.Model, # its last layer a one-unit Dense head wi
     with clear_data_errors(): h = np.asarray(features.predict(ds, verbose=0), np.float64)
     return (h @ np.asarray(head.kernel, np.float64) + np.asarray(head.bias, np.float64)).ravel()
 
-# %% ../nbs/03_training.ipynb #0d0239ad
+# %% ../nbs/03_training.ipynb #d2d8fedf
 def apply_temperature(model: keras.Model, # its last layer a one-unit Dense head with a sigmoid
                       temperature: float, # T > 0; the model's logits are divided by it
                      ) -> keras.Model:
@@ -141,7 +173,7 @@ def apply_temperature(model: keras.Model, # its last layer a one-unit Dense head
     head.kernel.assign(head.kernel/temperature); head.bias.assign(head.bias/temperature)
     return model
 
-# %% ../nbs/03_training.ipynb #a260756d
+# %% ../nbs/03_training.ipynb #36473ec7
 def _features(model: keras.Model, name: str) -> keras.Model:
     "The part of `model` before its Dense head."
     return keras.Model(model.inputs[0], model.layers[-1].input, name=name)
@@ -153,7 +185,7 @@ def _with_head(inputs, features, kernel: np.ndarray, bias: np.ndarray, name: str
     head.set_weights([np.asarray(kernel, np.float32).reshape(-1, 1), np.asarray(bias, np.float32).reshape(1)])
     return model
 
-# %% ../nbs/03_training.ipynb #0e01dfba
+# %% ../nbs/03_training.ipynb #ff5bfac3
 def ensemble_model(members: list[keras.Model], # trained models taking the same input, each with a one-unit Dense head
                   ) -> keras.Model:
     "One model whose logit is the mean of the members' logits."
@@ -166,10 +198,10 @@ def ensemble_model(members: list[keras.Model], # trained models taking the same 
     return _with_head(inputs, joined, np.concatenate([np.asarray(h.kernel) for h in heads])/len(members),
                       np.mean([np.asarray(h.bias) for h in heads]), "ensemble")
 
-# %% ../nbs/03_training.ipynb #5fc8cddd
+# %% ../nbs/03_training.ipynb #e89aaca5
 TTA_VIEWS = ((0, 1.0), (-5, 1.0), (5, 1.0), (0, 1.06), (0, 0.94))  # (rotation in degrees, zoom) of each view; the first is the image itself
 
-# %% ../nbs/03_training.ipynb #940536cf
+# %% ../nbs/03_training.ipynb #229b0b74
 def bilinear_sampling(transform: np.ndarray, # 8 numbers from `affine_transform`
                       height: int, # image height, pixels
                       width: int, # image width, pixels
@@ -184,7 +216,7 @@ def bilinear_sampling(transform: np.ndarray, # 8 numbers from `affine_transform`
         index.append(np.where(inside, yi*width + xi, 0)); weight.append(np.where(inside, (1 - np.abs(in_x - xi))*(1 - np.abs(in_y - yi)), 0))
     return np.stack(index, -1).reshape(-1, 4).astype(np.int32), np.stack(weight, -1).reshape(-1, 4).astype(np.float32)
 
-# %% ../nbs/03_training.ipynb #80c6f736
+# %% ../nbs/03_training.ipynb #9ec4cd58
 @keras.saving.register_keras_serializable(package="pneumonia_nb")
 class TestTimeViews(keras.layers.Layer):
     "Each image followed by its fixed views (small rotations and zooms): `(N, H, W, 1)` to `(N*views, H, W, 1)`."
@@ -202,7 +234,7 @@ class TestTimeViews(keras.layers.Layer):
     def compute_output_shape(self, input_shape): return (None, *input_shape[1:])
     def get_config(self): return {**super().get_config(), "views": self.views}
 
-# %% ../nbs/03_training.ipynb #583dfb72
+# %% ../nbs/03_training.ipynb #d389374a
 @keras.saving.register_keras_serializable(package="pneumonia_nb")
 class ViewMean(keras.layers.Layer):
     "The mean over each image's views: `(N*views, D)` to `(N, D)`."
@@ -211,12 +243,12 @@ class ViewMean(keras.layers.Layer):
     def compute_output_shape(self, input_shape): return (None, input_shape[-1])
     def get_config(self): return {**super().get_config(), "views": self.n_views}
 
-# %% ../nbs/03_training.ipynb #8cdb6e7a
+# %% ../nbs/03_training.ipynb #1914fc2d
 def has_tta(model: keras.Model) -> bool:
     "Whether `model` already averages over test-time views."
     return any(isinstance(l, TestTimeViews) for l in model.layers)
 
-# %% ../nbs/03_training.ipynb #85045f2f
+# %% ../nbs/03_training.ipynb #5f762d6d
 def with_tta(model: keras.Model, # a model with a one-unit Dense head, taking `(size, size, 1)` images
              views=TTA_VIEWS, # (degrees, zoom) of each view
             ) -> keras.Model:
@@ -228,21 +260,21 @@ def with_tta(model: keras.Model, # a model with a one-unit Dense head, taking `(
     features = ViewMean(len(views), name="view_mean")(_features(model, "views_features")(TestTimeViews(views, name="views")(inputs)))
     return _with_head(inputs, features, np.asarray(head.kernel), np.asarray(head.bias), f"{model.name}_tta")
 
-# %% ../nbs/03_training.ipynb #ad22c07e
+# %% ../nbs/03_training.ipynb #558845c1
 def ensemble_members(model: keras.Model, # any model with a one-unit Dense head
                     ) -> list[keras.Model]:
     "The feature parts of an ensemble's members (see `ensemble_model`), with or without TTA; `[]` for a single model."
     layers = model.get_layer("views_features").layers if has_tta(model) else model.layers
     return [l for l in layers if isinstance(l, keras.Model) and l.name.startswith("member")]
 
-# %% ../nbs/03_training.ipynb #9426828d
+# %% ../nbs/03_training.ipynb #24df2851
 def without_tta(model: keras.Model) -> keras.Model:
     "`model` on the image alone (the first view), with the same head: what Grad-CAM explains."
     if not has_tta(model): return model
     head, features = model.layers[-1], model.get_layer("views_features")
     return _with_head(features.inputs[0], features.output, np.asarray(head.kernel), np.asarray(head.bias), "without_tta")
 
-# %% ../nbs/03_training.ipynb #c4a2f6c3
+# %% ../nbs/03_training.ipynb #70d147ac
 RUN_FORMAT = "pneumonia_nb.run/1"
 
 class RunError(ValueError):
@@ -255,7 +287,7 @@ def library_versions() -> dict:
             "numpy": np.__version__, "opencv": cv2.__version__, "scikit-learn": sklearn.__version__,
             "imbalanced-learn": imblearn.__version__, "python": platform.python_version()}
 
-# %% ../nbs/03_training.ipynb #851f5109
+# %% ../nbs/03_training.ipynb #c25241df
 def plot_history(history: pd.DataFrame, # `fit`'s history
                 ) -> "plt.Figure":
     "Loss and ROC AUC per epoch, training and validation."
@@ -268,7 +300,7 @@ def plot_history(history: pd.DataFrame, # `fit`'s history
     fig.tight_layout()
     return fig
 
-# %% ../nbs/03_training.ipynb #cccae7d0
+# %% ../nbs/03_training.ipynb #7cf6ba21
 @dataclass
 class Run:
     "A trained model with its configuration, history and metrics, as saved in a run directory."
@@ -279,43 +311,43 @@ class Run:
     path: Path|None = None # the run directory, once saved or loaded
     ood: dict|None = None # the out-of-distribution score's arrays (see `pneumonia_nb.ood.fit_ood`), saved as ood.npz
 
-# %% ../nbs/03_training.ipynb #dcf83999
+# %% ../nbs/03_training.ipynb #fc24b94f
 @patch(as_prop=True)
 def threshold(self: Run) -> float:
     "The decision threshold, chosen on validation data."
     return float(self.config["threshold"])
 
-# %% ../nbs/03_training.ipynb #c1c6880b
+# %% ../nbs/03_training.ipynb #d0e37ade
 @patch(as_prop=True)
 def size(self: Run) -> int:
     "The side of the model's square input."
     return int(self.config["size"])
 
-# %% ../nbs/03_training.ipynb #a01a5348
+# %% ../nbs/03_training.ipynb #dc06c5e0
 @patch(as_prop=True)
 def resize(self: Run) -> str:
     "How images were made square for training: squash, pad or crop."
     return self.config.get("resize", "squash")
 
-# %% ../nbs/03_training.ipynb #9e263ee6
+# %% ../nbs/03_training.ipynb #ffcda93f
 @patch(as_prop=True)
 def seed(self: Run) -> int:
     "The seed of the run's patient split, shuffle, augmentation and weights."
     return int(self.config.get("seed", 42))
 
-# %% ../nbs/03_training.ipynb #70660816
+# %% ../nbs/03_training.ipynb #479bec7d
 @patch(as_prop=True)
 def task(self: Run) -> str:
     "What the run tells apart, one of `TASKS` (runs from before tasks: pneumonia)."
     return self.config.get("task", "pneumonia")
 
-# %% ../nbs/03_training.ipynb #1b019995
+# %% ../nbs/03_training.ipynb #5da48da1
 @patch(as_prop=True)
 def class_names(self: Run) -> tuple[str, str]:
     "The names of label 0 and label 1: what a probability below and at or above the threshold is called."
     return TASKS[self.task]
 
-# %% ../nbs/03_training.ipynb #d71506e4
+# %% ../nbs/03_training.ipynb #1a3f6126
 def check_run_target(run_dir: str|Path, # where a run is to be saved
                      overwrite: bool=False, # whether an existing run there may be replaced
                     ) -> None:
@@ -328,7 +360,7 @@ def check_run_target(run_dir: str|Path, # where a run is to be saved
     if run_dir.is_symlink() or not is_run(run_dir):
         raise RunError(f"{run_dir}: exists and is not a pneumonia_nb run; overwrite only ever replaces a run directory")
 
-# %% ../nbs/03_training.ipynb #fce97db8
+# %% ../nbs/03_training.ipynb #7a1566f7
 def _move_into_place(tmp: Path, run_dir: Path, overwrite: bool) -> None:
     "Rename the finished `tmp` to `run_dir`; an existing run is moved aside and deleted only once the new one is in place."
     check_run_target(run_dir, overwrite)   # again: the folder may have changed while the run was written
@@ -342,7 +374,7 @@ def _move_into_place(tmp: Path, run_dir: Path, overwrite: bool) -> None:
         raise RunError(f"{run_dir}: already exists (saved by another process meanwhile); this run was not saved") from e
     if old is not None: shutil.rmtree(old, ignore_errors=True)
 
-# %% ../nbs/03_training.ipynb #d885c8e2
+# %% ../nbs/03_training.ipynb #3d41a661
 def save_run(run: Run, # the model, config (with "threshold"), history and metrics
              run_dir: str|Path, # the directory to create
              overwrite: bool=False, # replace an existing run directory
@@ -371,7 +403,7 @@ def save_run(run: Run, # the model, config (with "threshold"), history and metri
     run.path = run_dir
     return run_dir
 
-# %% ../nbs/03_training.ipynb #9b5fc643
+# %% ../nbs/03_training.ipynb #1f7577ed
 def check_run_config(config: dict, # a run's config.json
                      run_dir: str|Path="run", # what messages call the run
                     ) -> None:
@@ -384,7 +416,7 @@ def check_run_config(config: dict, # a run's config.json
     if not isinstance(temperature, (int, float)) or not temperature > 0: raise RunError(f"{run_dir}/config.json: temperature must be positive, not {temperature!r}")
     if config.get("resize", "squash") not in ("squash", "pad", "crop"): raise RunError(f"{run_dir}/config.json: unknown resize {config['resize']!r}")
 
-# %% ../nbs/03_training.ipynb #7f862671
+# %% ../nbs/03_training.ipynb #acf9f83e
 def load_run(run_dir: str|Path, # a directory written by `save_run`
              tta: bool=False, # add test-time augmentation (see `with_tta`) to a run trained without it
             ) -> Run:
@@ -409,7 +441,7 @@ def load_run(run_dir: str|Path, # a directory written by `save_run`
     except (OSError, ValueError) as e: raise RunError(f"{run_dir}/ood.npz: damaged ({e})") from None
     return Run(model, config, history, metrics, run_dir, ood)
 
-# %% ../nbs/03_training.ipynb #d2560ab0
+# %% ../nbs/03_training.ipynb #665411e1
 def is_run(path: str|Path, # any path
           ) -> bool:
     "Whether `path` is a run directory written by `save_run` (its config.json says so), without loading the model."

@@ -87,7 +87,7 @@ def unfreeze_top(model: keras.Model, # a `build_transfer` model
         layer.trainable = i >= start and not isinstance(layer, keras.layers.BatchNormalization)
     return sum(l.trainable for l in base.layers)
 
-# %% ../nbs/05_transfer.ipynb #e2178674
+# %% ../nbs/05_transfer.ipynb #98ba4a9b
 def fine_tune(model: keras.Model, # a `build_transfer` model
               backbone: str, # its backbone
               train, # training batches (see `make_dataset`)
@@ -100,12 +100,13 @@ def fine_tune(model: keras.Model, # a `build_transfer` model
               class_weight: dict|None=None, # e.g. `class_weights(labels)`
               patience: int=4, # early stopping patience within each stage
               verbose: int|str="auto", # Keras' progress bar
+              **fit_kwargs, # more for `fit` in both stages: weight decay, label smoothing, callbacks
              ) -> pd.DataFrame:
     "Stage 1 trains the head on the frozen base, stage 2 the top blocks too; one history with a `stage` column."
     work_dir = Path(work_dir)
     model.get_layer(backbone).trainable = False
-    head = fit(model, train, val, work_dir/"stage1", head_epochs, head_lr, class_weight, patience, verbose=verbose)
+    head = fit(model, train, val, work_dir/"stage1", head_epochs, head_lr, class_weight, patience, verbose=verbose, **fit_kwargs)
     unfreeze_top(model, backbone)
-    tune = fit(model, train, val, work_dir/"stage2", tune_epochs, tune_lr, class_weight, patience, verbose=verbose)
+    tune = fit(model, train, val, work_dir/"stage2", tune_epochs, tune_lr, class_weight, patience, verbose=verbose, **fit_kwargs)
     tune["epoch"] += len(head)
     return pd.concat([head.assign(stage=1), tune.assign(stage=2)], ignore_index=True)

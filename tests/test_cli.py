@@ -9,7 +9,7 @@ from conftest import chromium_driver, cli, fullres_images, kermany_images
 
 
 def test_help_for_every_verb():
-    for verb in ([], ["train"], ["evaluate"], ["predict"], ["report"], ["serve"], ["export"]):
+    for verb in ([], ["train"], ["tune"], ["evaluate"], ["predict"], ["report"], ["serve"], ["export"]):
         r = cli(*verb, "--help")
         assert r.returncode == 0 and "usage: pneumonia-nb" in r.stdout
 
@@ -79,6 +79,9 @@ def test_predict_reports_a_bad_image_and_fails(run_dir, tmp_path):
     (["train", "--size", "0", "--out", "x"], "size must be a positive whole number, not 0"),
     (["train", "--batch-size", "-1", "--out", "x"], "batch size must be a positive whole number, not -1"),
     (["train", "--max-train-images", "0", "--out", "x"], "max train images must be a positive whole number, not 0"),
+    (["train", "--distribute", "tpu", "--out", "x"], "--distribute tpu: no TPU found"),
+    (["train", "--dropout", "1.5", "--out", "x"], "dropout must be at least 0 and below 1, not 1.5"),
+    (["train", "--learning-rate", "0", "--out", "x"], "learning rate must be above 0 and below 1, not 0.0"),
     (["serve", "no_such_run", "--port", "70000"], "port must be 1 to 65535, not 70000"),
     (["serve", "no_such_run", "--max-upload-mb", "inf"], "upload limit must be a number of megabytes"),
 ])
@@ -304,13 +307,14 @@ def test_export_to_onnx_answers_as_predict(run_dir, tmp_path):
     "The exported ONNX model, run with ONNX Runtime alone on a real X-ray made square as the metadata says, gives predict's probability."
     import numpy as np
     import onnxruntime as ort
-    from pneumonia_nb.data import read_xray, resize_xray
+    from pneumonia_nb.data import decode_xray, resize_xray
     out = tmp_path / "exports" / "model.onnx"
     r = cli("export", run_dir, "--format", "onnx", "--out", out)
     assert r.returncode == 0 and r.stdout.startswith("exported "), r.stderr
     meta = json.loads(out.with_name("model.onnx.json").read_text())
     xray = fullres_images()[0]
-    x = resize_xray(read_xray(xray), meta["input"]["shape"][1], meta["input"]["resize"])[None]
+    size = meta["input"]["shape"][1]
+    x = resize_xray(decode_xray(xray.read_bytes(), xray.name, 2*size), size, meta["input"]["resize"])[None]   # decoded as predict does
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     probability = float(session.run(None, {session.get_inputs()[0].name: x})[0].ravel()[0])
     predicted = json.loads(cli("predict", run_dir, xray).stdout)
