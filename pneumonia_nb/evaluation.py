@@ -28,25 +28,36 @@ from .gradcam import grad_cam, plot_overlay
 from .runs import check_new_file, predict_split, run_splits
 
 # %% auto #0
-__all__ = ['PLAIN_NAMES', 'HOW_TO_READ', 'plot_confusion', 'plot_roc_pr', 'plot_calibration', 'plot_threshold_curves',
-           'plot_calibration_change', 'confident_errors', 'plot_error_gallery', 'gallery_picks', 'plot_gradcam_gallery',
-           'report_figures', 'plain_metrics', 'report_tables', 'model_card', 'write_report']
+__all__ = ['CLASS_WORDS', 'PLAIN_NAMES', 'HOW_TO_READ', 'words', 'plot_confusion', 'plot_roc_pr', 'plot_calibration',
+           'plot_threshold_curves', 'plot_calibration_change', 'confident_errors', 'plot_error_gallery',
+           'gallery_picks', 'plot_gradcam_gallery', 'report_figures', 'plain_metrics', 'report_tables', 'model_card',
+           'write_report']
 
-# %% ../nbs/07_evaluation.ipynb #103481eb
+# %% ../nbs/07_evaluation.ipynb #b7f19976
+CLASS_WORDS = {"NORMAL": "normal", "PNEUMONIA": "pneumonia", "BACTERIAL": "bacterial pneumonia", "VIRAL": "viral pneumonia"}
+
+def words(class_names=("NORMAL", "PNEUMONIA"), # a run's class names: below the threshold, at or above it
+         ) -> dict[str, str]:
+    "The labels (`neg`, `pos`) and the words a sentence uses for them (`neg_words`, `pos_words`), for every text and plot."
+    neg, pos = class_names
+    return {"neg": neg, "pos": pos, "neg_words": CLASS_WORDS.get(neg, neg.lower()), "pos_words": CLASS_WORDS.get(pos, pos.lower())}
+
+# %% ../nbs/07_evaluation.ipynb #c5535bc5
 def plot_confusion(y_true, # labels, 0 and 1
                    y_prob, # probabilities of pneumonia
                    threshold: float, # decision threshold
                    ax: plt.Axes|None=None, # where to draw; None for a new figure
+                   class_names=("NORMAL", "PNEUMONIA"), # the labels below and at or above the threshold (a run's `class_names`)
                   ) -> plt.Axes:
     "Confusion matrix at `threshold` (seaborn heatmap, counts)."
     m = binary_metrics(y_true, y_prob, threshold)["confusion_matrix"]
     ax = ax or plt.subplots(figsize=(3.6, 3))[1]
     sns.heatmap([[m["tn"], m["fp"]], [m["fn"], m["tp"]]], annot=True, fmt="d", cbar=False, cmap="Blues", ax=ax,
-                xticklabels=["NORMAL", "PNEUMONIA"], yticklabels=["NORMAL", "PNEUMONIA"])
+                xticklabels=list(class_names), yticklabels=list(class_names))
     ax.set(xlabel="predicted", ylabel="true", title=f"threshold {threshold:.3g}")
     return ax
 
-# %% ../nbs/07_evaluation.ipynb #174cc6cb
+# %% ../nbs/07_evaluation.ipynb #7d3063a6
 def plot_roc_pr(y_true, # labels, 0 and 1
                 y_prob, # probabilities of pneumonia
                 threshold: float, # decision threshold, marked on both curves
@@ -66,22 +77,23 @@ def plot_roc_pr(y_true, # labels, 0 and 1
     axes[1].set(xlabel="sensitivity (recall)", ylabel="precision", title="Precision-recall"); axes[1].legend(loc="lower left")
     return axes
 
-# %% ../nbs/07_evaluation.ipynb #83d8c698
+# %% ../nbs/07_evaluation.ipynb #73be3a3a
 def plot_calibration(y_true, # labels, 0 and 1
                      y_prob, # probabilities of pneumonia
                      bins: int=10, # equal-width probability bins
                      ax: plt.Axes|None=None, # where to draw; None for a new figure
+                     positive: str="pneumonia", # what the probability is of, for the axis
                     ) -> plt.Axes:
-    "Observed pneumonia rate against mean predicted probability per bin."
+    "Observed rate of the positive class against mean predicted probability per bin."
     from sklearn.calibration import calibration_curve
     y, p = check_predictions(y_true, y_prob)
     frac, mean = calibration_curve(y, p, n_bins=bins)
     ax = ax or plt.subplots(figsize=(3.6, 3.4))[1]
     ax.plot([0, 1], [0, 1], ls="--", c="gray", lw=0.8); ax.plot(mean, frac, marker="o")
-    ax.set(xlabel="predicted probability", ylabel="observed pneumonia rate", title=f"Calibration (ECE {expected_calibration_error(y, p):.3f})")
+    ax.set(xlabel="predicted probability", ylabel=f"observed {positive} rate", title=f"Calibration (ECE {expected_calibration_error(y, p):.3f})")
     return ax
 
-# %% ../nbs/07_evaluation.ipynb #8cc89609
+# %% ../nbs/07_evaluation.ipynb #625571d4
 def plot_threshold_curves(y_true, # labels, 0 and 1
                           y_prob, # probabilities of pneumonia
                           threshold: float, # the chosen threshold, marked
@@ -97,7 +109,7 @@ def plot_threshold_curves(y_true, # labels, 0 and 1
     ax.set(xlabel="threshold", title="Sensitivity and specificity"); ax.legend()
     return ax
 
-# %% ../nbs/07_evaluation.ipynb #e5120871
+# %% ../nbs/07_evaluation.ipynb #e506a34d
 def plot_calibration_change(run, # a run whose config holds its `temperature`
                             split: Split, # the split to draw
                             axes=None, # two axes to draw into; None for a new figure
@@ -107,10 +119,10 @@ def plot_calibration_change(run, # a run whose config holds its `temperature`
     axes = axes if axes is not None else plt.subplots(1, 2, figsize=(7.2, 3.4))[1]
     t = run.config.get("temperature", 1.0)
     for ax, z, title in zip(axes, (logits*t, logits), ("before (T = 1)", f"after (T = {t:.2f})")):
-        plot_calibration(split.labels, 1/(1 + np.exp(-z)), ax=ax); ax.set_title(f"{title}: ECE {expected_calibration_error(split.labels, 1/(1 + np.exp(-z))):.3f}")
+        plot_calibration(split.labels, 1/(1 + np.exp(-z)), ax=ax, positive=words(run.class_names)["pos_words"]); ax.set_title(f"{title}: ECE {expected_calibration_error(split.labels, 1/(1 + np.exp(-z))):.3f}")
     return axes
 
-# %% ../nbs/07_evaluation.ipynb #b2fe5474
+# %% ../nbs/07_evaluation.ipynb #0a0007b0
 def confident_errors(y_true, # labels, 0 and 1
                      y_prob, # probabilities of pneumonia
                      threshold: float, # decision threshold
@@ -121,7 +133,7 @@ def confident_errors(y_true, # labels, 0 and 1
     fn = np.flatnonzero((y == 1) & (p < threshold)); fp = np.flatnonzero((y == 0) & (p >= threshold))
     return {"false negatives": fn[np.argsort(p[fn])][:n], "false positives": fp[np.argsort(-p[fp])][:n]}
 
-# %% ../nbs/07_evaluation.ipynb #e18828c7
+# %% ../nbs/07_evaluation.ipynb #bd203a71
 def plot_error_gallery(split: Split, # the split the predictions are for
                        y_prob, # probabilities of pneumonia
                        threshold: float, # decision threshold
@@ -137,7 +149,7 @@ def plot_error_gallery(split: Split, # the split the predictions are for
     fig.tight_layout()
     return fig
 
-# %% ../nbs/07_evaluation.ipynb #7459c0c3
+# %% ../nbs/07_evaluation.ipynb #5d9431a0
 def gallery_picks(y_true, # labels, 0 and 1
                   y_prob, # probabilities of pneumonia
                   threshold: float, # decision threshold
@@ -149,7 +161,7 @@ def gallery_picks(y_true, # labels, 0 and 1
     correct = [i for c in (1, 0) for i in [j for j in by_confidence if y[j] == c and (p[j] >= threshold) == bool(c)][:n]]
     return [("correct", i) for i in correct] + [(k[:-1], i) for k, idx in confident_errors(y, p, threshold, n).items() for i in idx]
 
-# %% ../nbs/07_evaluation.ipynb #024e1970
+# %% ../nbs/07_evaluation.ipynb #2a58d338
 def plot_gradcam_gallery(model: keras.Model, # one sigmoid output
                          split: Split, # the split the predictions are for
                          y_prob: np.ndarray, # the model's probabilities for it
@@ -157,6 +169,7 @@ def plot_gradcam_gallery(model: keras.Model, # one sigmoid output
                          size: int, # the model's input size
                          resize: str="squash", # the model's resize mode
                          n: int=2, # images per kind: correct pneumonia, correct normal, false negative, false positive
+                         class_names=("NORMAL", "PNEUMONIA"), # the labels below and at or above the threshold
                         ) -> plt.Figure|None:
     "Grad-CAM over the original images of `gallery_picks`; None when there is nothing to show."
     picks = gallery_picks(split.labels, y_prob, threshold, n)
@@ -166,64 +179,66 @@ def plot_gradcam_gallery(model: keras.Model, # one sigmoid output
     fig, axes = plt.subplots(2, cols, figsize=(3*cols, 6.4), squeeze=False)
     for ax in axes.flat: ax.axis("off")
     for j, (ax, (kind, i), cam) in enumerate(zip(axes.flat, picks, cams)):
-        plot_overlay(split.original(i), cam, ax, f"{kind}: {'PNEUMONIA' if split.labels[i] else 'NORMAL'}, p = {y_prob[i]:.2f}",
+        plot_overlay(split.original(i), cam, ax, f"{kind}: {class_names[int(split.labels[i])]}, p = {y_prob[i]:.2f}",
                      colorbar=j == len(picks) - 1)
-    fig.suptitle("Regions that raised the pneumonia score (Grad-CAM, weighted by the probability)", fontsize=10)
+    fig.suptitle(f"Regions that raised the {words(class_names)['pos_words']} score (Grad-CAM, weighted by the probability)", fontsize=10)
     fig.tight_layout()
     return fig
 
-# %% ../nbs/07_evaluation.ipynb #5ffb0a08
+# %% ../nbs/07_evaluation.ipynb #f0cf7a47
 def _png(fig: plt.Figure) -> str:
     "A figure as an embeddable PNG data URI (the figure is closed)."
     buf = io.BytesIO(); fig.savefig(buf, format="png", dpi=80, bbox_inches="tight"); plt.close(fig)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
-# %% ../nbs/07_evaluation.ipynb #957bbab8
+# %% ../nbs/07_evaluation.ipynb #aecf7e85
 def _table(df: pd.DataFrame, digits: int=3) -> str:
     "A small DataFrame as an HTML table, NaN printed as 'undefined'."
     return df.map(lambda v: "undefined" if isinstance(v, float) and np.isnan(v) else (f"{v:.{digits}f}" if isinstance(v, float) else v)).to_html(border=0, index=False)
 
-# %% ../nbs/07_evaluation.ipynb #eebc208b
+# %% ../nbs/07_evaluation.ipynb #07cfd4e4
 def report_figures(run, # a loaded run
                    split: Split, # the split reported on
                    y_prob: np.ndarray, # the run's probabilities for it
                   ) -> dict[str, str]:
     "The report's figures as PNG data URIs, by title."
-    y, thr, figs = split.labels, run.threshold, {}
+    y, thr, figs, names = split.labels, run.threshold, {}, run.class_names
     if len(np.unique(y)) == 2:
         fig, axes = plt.subplots(1, 4, figsize=(16, 3.6))
-        plot_roc_pr(y, y_prob, thr, axes[:2]); plot_calibration(y, y_prob, ax=axes[2]); plot_threshold_curves(y, y_prob, thr, axes[3])
+        plot_roc_pr(y, y_prob, thr, axes[:2]); plot_calibration(y, y_prob, ax=axes[2], positive=words(names)["pos_words"])
+        plot_threshold_curves(y, y_prob, thr, axes[3])
         fig.tight_layout(); figs["ROC, precision-recall, calibration, thresholds"] = _png(fig)
     if len(np.unique(y)) == 2 and "temperature" in run.config:
         fig, axes = plt.subplots(1, 2, figsize=(7.2, 3.4)); plot_calibration_change(run, split, axes); fig.tight_layout()
         figs["Calibration before and after temperature scaling"] = _png(fig)
-    fig, ax = plt.subplots(figsize=(3.6, 3)); plot_confusion(y, y_prob, thr, ax); figs["Confusion matrix"] = _png(fig)
+    fig, ax = plt.subplots(figsize=(3.6, 3)); plot_confusion(y, y_prob, thr, ax, names); figs["Confusion matrix"] = _png(fig)
     if run.history is not None: figs["Training curves"] = _png(plot_history(run.history))
-    gallery = plot_gradcam_gallery(run.model, split, y_prob, thr, run.size, run.resize)
+    gallery = plot_gradcam_gallery(run.model, split, y_prob, thr, run.size, run.resize, class_names=names)
     if gallery is not None: figs["Grad-CAM: confident correct predictions and the most confident mistakes"] = _png(gallery)
     return figs
 
-# %% ../nbs/07_evaluation.ipynb #8cb32472
-PLAIN_NAMES = {   # one term per idea, as a clinician reads them: the report's names and their one-line meanings
+# %% ../nbs/07_evaluation.ipynb #7a95e3d2
+PLAIN_NAMES = {   # one term per idea, as a clinician reads them: the report's names and their one-line meanings (see `words`)
     "accuracy": ("Accuracy", "share of all X-rays labelled correctly"),
-    "recall": ("Sensitivity", "of the X-rays with pneumonia, the share labelled PNEUMONIA"),
-    "specificity": ("Specificity", "of the normal X-rays, the share labelled NORMAL"),
-    "precision": ("Positive predictive value", "of the X-rays labelled PNEUMONIA, the share that had it (depends on how common pneumonia is)"),
+    "recall": ("Sensitivity", "of the X-rays with {pos_words}, the share labelled {pos}"),
+    "specificity": ("Specificity", "of the {neg_words} X-rays, the share labelled {neg}"),
+    "precision": ("Positive predictive value", "of the X-rays labelled {pos}, the share that had it (depends on how common {pos_words} is)"),
     "f1": ("F1 score", "one number balancing sensitivity and positive predictive value"),
-    "roc_auc": ("ROC AUC", "chance that a random pneumonia X-ray gets a higher probability than a random normal one (0.5 guessing, 1 perfect)"),
+    "roc_auc": ("ROC AUC", "chance that a random {pos_words} X-ray gets a higher probability than a random {neg_words} one (0.5 guessing, 1 perfect)"),
     "pr_auc": ("Precision-recall AUC", "average positive predictive value over all sensitivities"),
     "brier": ("Brier score", "mean squared gap between probability and truth (0 perfect, lower is better)"),
-    "ece": ("Calibration error", "average gap between the stated probability and how often pneumonia was present (lower is better)"),
+    "ece": ("Calibration error", "average gap between the stated probability and how often {pos_words} was present (lower is better)"),
 }
 
-# %% ../nbs/07_evaluation.ipynb #0690230f
+# %% ../nbs/07_evaluation.ipynb #d1767312
 def plain_metrics(table: pd.DataFrame, # `evaluate_predictions`' table
+                  class_names=("NORMAL", "PNEUMONIA"), # the run's class names
                  ) -> pd.DataFrame:
     "The metrics table with plain names, what each means, and its interval."
     return pd.DataFrame({"measure": [PLAIN_NAMES[k][0] for k in table.index], "value": table.value, "95% interval from": table.low,
-                         "to": table.high, "what it means": [PLAIN_NAMES[k][1] for k in table.index]})
+                         "to": table.high, "what it means": [PLAIN_NAMES[k][1].format(**words(class_names)) for k in table.index]})
 
-# %% ../nbs/07_evaluation.ipynb #78708300
+# %% ../nbs/07_evaluation.ipynb #ebb6f89f
 def report_tables(run, # a loaded run
                   split: Split, # the split reported on
                   y_prob: np.ndarray, # the run's probabilities for it
@@ -231,24 +246,24 @@ def report_tables(run, # a loaded run
                   n_boot: int=1000, # bootstrap resamples for the intervals
                  ) -> list[str]:
     "The report's tables as HTML, each under its heading, in plain words."
-    y, thr = split.labels, run.threshold
+    y, thr, w = split.labels, run.threshold, words(run.class_names)
     parts = [f"<h2>How well it did on {html.escape(split.name)} ({len(y)} X-rays, threshold {thr:.3f})</h2>",
-             _table(plain_metrics(evaluate_predictions(y, y_prob, thr, n_boot=n_boot)))]
+             _table(plain_metrics(evaluate_predictions(y, y_prob, thr, n_boot=n_boot), run.class_names))]
     if val is not None and len(np.unique(val.labels)) == 2:
         val_prob = predict_split(run.model, val, run.size, run.resize)
         points = operating_points(val.labels, val_prob, y, y_prob).set_axis(
             ["aimed-for sensitivity", "threshold", "sensitivity (validation)", "specificity (validation)", "sensitivity", "specificity",
-             "pneumonia missed", "false alarms"], axis=1)
+             f"{w['pos_words']} missed", f"{w['neg_words']} labelled {w['pos']}"], axis=1)
         parts += ["<h2>Other thresholds</h2><p>Each row sets the threshold on validation X-rays so that a given share of "
-                  "pneumonia is found, then shows what that threshold does here.</p>", _table(points)]
-    if split.pathogens is not None:
+                  f"{w['pos_words']} is found, then shows what that threshold does here.</p>", _table(points)]
+    if split.pathogens is not None and run.task == "pneumonia":   # a pathogen run's classes are the causes already
         by = recall_by_pathogen(split.pathogens, y_prob, thr).reset_index().set_axis(["cause", "X-rays", "share labelled PNEUMONIA"], axis=1)
         parts += ["<h2>By cause</h2><p>For bacterial and viral pneumonia this is the sensitivity; for normal X-rays, the "
                   "false-alarm rate (1 - specificity).</p>", _table(by)]
     if len(np.unique(y)) < 2: parts.append("<p>Only one class in this split: ROC, precision-recall and calibration curves are undefined.</p>")
     return parts
 
-# %% ../nbs/07_evaluation.ipynb #c6030f76
+# %% ../nbs/07_evaluation.ipynb #9c9ce8b2
 def model_card(run, # a loaded run
                dataset: str, # the data set reported on
               ) -> str:
@@ -256,18 +271,21 @@ def model_card(run, # a loaded run
     c, e = run.config, html.escape
     made = ", ".join([f"{c['model']}", *([f"ensemble of {c['ensemble']}"] if c.get("ensemble", 1) > 1 else []),
                       *(["test-time augmentation"] if c.get("tta") or c.get("tta_added_at_loading") else [])])
+    w = words(run.class_names)
     rule = {"youden": "the threshold that best balances sensitivity and specificity (Youden's J)",
-            "sensitivity": "the highest threshold that still finds 95% of pneumonia", "specificity": "the lowest threshold that keeps 95% specificity"}
+            "sensitivity": f"the highest threshold that still finds 95% of {w['pos_words']}", "specificity": "the lowest threshold that keeps 95% specificity"}
+    labelled = (f"labelled {w['neg']} or {w['pos']} by physicians" if run.task == "pneumonia" else
+                f"the pneumonia X-rays only, labelled {w['neg']} or {w['pos']} by the cause each file name gives")
     facts = [("What it is", f"{e(made)} trained from {c.get('train_images', '?')} X-rays of {e(c['dataset'])} at {c['size']} px "
                             f"(seed {c.get('seed', '?')}, {c.get('epochs_run', '?')} epochs)"),
              ("The X-rays it learned from", "pediatric chest X-rays (children aged 1 to 5, front views) from one hospital, Guangzhou Women and "
-                                            "Children's Medical Center (Kermany et al., 2018), labelled NORMAL or PNEUMONIA by physicians"),
+                                            f"Children's Medical Center (Kermany et al., 2018), {labelled}"),
              ("Intended use", "research and teaching: studying how such models behave. It is <b>a research tool, not a diagnosis</b>, "
                               "and must not guide the care of a patient"),
              ("Threshold", f"{run.threshold:.3f}, chosen on validation X-rays (patients not used for training) as "
                            f"{e(rule.get(c.get('threshold_rule', 'youden'), c.get('threshold_rule', '')))}"),
              ("Probabilities", "calibrated on the validation X-rays (temperature scaling): among X-rays given 0.8, about 80% had "
-                               "pneumonia there. Elsewhere, where pneumonia is more or less common, they shift"),
+                               f"{w['pos_words']} there. Elsewhere, where {w['pos_words']} is more or less common, they shift"),
              ("What it refuses", "images that cannot be a chest X-ray (blank, colour, odd shapes) and images unlike every X-ray it "
                                  "learned from (an out-of-distribution score), answered 'not recognised' instead of a probability"),
              ("Limits", "one hospital, children only, front views; not tested on adults, other hospitals or other machines. Its "
@@ -276,16 +294,16 @@ def model_card(run, # a loaded run
     rows = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in facts)
     return f"<h2>About this model</h2><table class='card'>{rows}</table>"
 
-# %% ../nbs/07_evaluation.ipynb #07d5790c
-HOW_TO_READ = ("<h2>How to read this report</h2><ul>"
-               "<li>Each X-ray gets a probability of pneumonia; at or above the threshold it is labelled PNEUMONIA, below it NORMAL.</li>"
-               "<li><b>Sensitivity</b> is the share of pneumonia found; <b>specificity</b> the share of normal X-rays left alone. "
+# %% ../nbs/07_evaluation.ipynb #efc110b5
+HOW_TO_READ = ("<h2>How to read this report</h2><ul>"   # see `words`
+               "<li>Each X-ray gets a probability of {pos_words}; at or above the threshold it is labelled {pos}, below it {neg}.</li>"
+               "<li><b>Sensitivity</b> is the share of {pos_words} found; <b>specificity</b> the share of {neg_words} X-rays left alone. "
                "A lower threshold raises the first and lowers the second: the table of other thresholds shows the trade.</li>"
                "<li>The 95% intervals show how much each figure could move with another sample of the same size.</li>"
-               "<li>The heatmaps colour the regions that raised the pneumonia score. They show what the model used, which may be "
+               "<li>The heatmaps colour the regions that raised the {pos_words} score. They show what the model used, which may be "
                "a shortcut (a marker, a border); they are not findings.</li></ul>")
 
-# %% ../nbs/07_evaluation.ipynb #825efdcc
+# %% ../nbs/07_evaluation.ipynb #985b59ad
 def write_report(run_dir, # a run directory (see `pneumonia_nb.training.save_run`)
                  dataset: str|None=None, # None for the run's own data set
                  data_dir=None, # see `pneumonia_nb.data.data_home`
@@ -296,9 +314,6 @@ def write_report(run_dir, # a run directory (see `pneumonia_nb.training.save_run
                 ) -> Path:
     "A self-contained HTML report of a run on one split."
     run = load_run(run_dir, tta=tta)
-    if run.task != "pneumonia":   # its plain-language text and model card explain pneumonia vs normal
-        raise ValueError(f"{run_dir}: the HTML report is written for pneumonia vs normal runs; this run tells "
-                         f"{' from '.join(n.lower() for n in run.class_names)}: use `pneumonia-nb evaluate` for its metrics")
     dataset = dataset or run.config["dataset"]
     out = Path(out) if out is not None else Path(run_dir)/f"report-{dataset}-{split}.html"
     check_new_file(out, "reports")
@@ -314,7 +329,7 @@ def write_report(run_dir, # a run directory (see `pneumonia_nb.training.save_run
             "table{border-collapse:collapse} td,th{padding:2px 10px;text-align:right} pre{background:#f4f4f4;padding:1em}"
             "table.card th,table.card td{text-align:left;vertical-align:top} td:last-child{text-align:left}"
             f"</style></head><body><h1>{html.escape(title)}</h1><p><b>A research tool, not a diagnosis.</b> Run "
-            f"<code>{html.escape(Path(run_dir).name)}</code>.</p>" + model_card(run, dataset) + HOW_TO_READ
+            f"<code>{html.escape(Path(run_dir).name)}</code>.</p>" + model_card(run, dataset) + HOW_TO_READ.format(**words(run.class_names))
             + "\n".join(parts) + "</body></html>")
     out.write_text(page, encoding="utf-8")
     return out

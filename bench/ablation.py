@@ -1,0 +1,74 @@
+"""Regularisation ablation of the main job's recipe over seeds, on validation only: does label smoothing or weight
+decay earn its place?
+
+PneumoniaMNIST at 28 px, the CNN, one model per seed (the landed recipe's members: default augmentation, at most 30
+epochs, early stopping on validation AUC), on 2 CPU cores. Each variant changes one setting of `Hyperparameters` from
+the landed defaults; all variants train with the same seeds, interleaved (seed by seed), so a slow moment of the
+machine touches them alike. Every figure is the median over the seeds with its range; the calibrated validation log
+loss decides (no timings: every variant trains the same network for at most the same epochs), by a rule fixed before the run: a variant replaces the landed setting only when its median is lower by
+more than the landed recipe's own spread over seeds (max - min). The test split is not read.
+
+    python bench/ablation.py --out bench/results/ablation.json
+"""
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+from pathlib import Path
+
+CORES = 2
+VARIANTS = {"landed": {}, "label smoothing 0.1": {"label_smoothing": 0.1}, "weight decay 1e-4 (AdamW)": {"weight_decay": 1e-4},
+            "both": {"label_smoothing": 0.1, "weight_decay": 1e-4}}
+
+
+def spread(values: list[float]) -> dict:
+    "Median, min and max of a figure over seeds."
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    p.add_argument("--epochs", type=int, help="most epochs (default: the recipe's)")
+    p.add_argument("--out", required=True)
+    args = p.parse_args()
+    if len(os.sched_getaffinity(0)) > CORES: os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[:CORES]))
+    import numpy as np
+    from sklearn.metrics import log_loss
+    from pneumonia_nb.data import load_splits
+    from pneumonia_nb.metrics import binary_metrics
+    from pneumonia_nb.runs import Hyperparameters, default_epochs, fit_and_score
+    splits = load_splits("pneumoniamnist", 28, seed=42)
+    train, val = splits["train"], splits["val"]
+    epochs = args.epochs or default_epochs("cnn")
+    rows = {v: [] for v in args.variants}
+    for seed in range(args.seeds):
+        for name in args.variants:
+            f = fit_and_score(train, val, "cnn", 28, "crop", seed=seed, epochs=epochs, hyper=Hyperparameters(**VARIANTS[name]))
+            m = binary_metrics(val.labels, f.val_prob, 0.5)
+            rows[name].append({"val_log_loss": log_loss(val.labels, np.clip(f.val_prob, 1e-7, 1 - 1e-7)), "val_auc": m["roc_auc"],
+                               "val_ece": m["ece"], "temperature": f.temperature, "epochs_run": len(f.history)})
+            print(f"seed {seed} {name}: {rows[name][-1]}", file=sys.stderr, flush=True)
+    figures = {name: {"settings": VARIANTS[name], **{k: spread([r[k] for r in rs]) for k in rs[0]}} for name, rs in rows.items()}
+    landed = figures["landed"]["val_log_loss"]
+    margin = landed["max"] - landed["min"]
+    better = [n for n in figures if figures[n]["val_log_loss"]["median"] < landed["median"] - margin]
+    chosen = min(better, key=lambda n: figures[n]["val_log_loss"]["median"]) if better else "landed"
+    import tensorflow as tf, keras, pneumonia_nb
+    report = {"benchmark": "regularisation ablation of the main job's CNN (PneumoniaMNIST 28 px) over seeds, validation only",
+              "command": "python bench/ablation.py " + " ".join(sys.argv[1:]),
+              "machine": {"cores": CORES, "platform": platform.platform(), "python": platform.python_version(),
+                          "tensorflow": tf.__version__, "keras": keras.__version__, "pneumonia_nb": pneumonia_nb.__version__},
+              "seeds": list(range(args.seeds)), "epochs": epochs,
+              "rule": "replace the landed setting only when the median calibrated validation log loss is lower by more than the landed recipe's range over seeds",
+              "margin": margin, "chosen": chosen, "variants": figures}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=1))
+    print(json.dumps({k: report[k] for k in ("chosen", "margin")} | {n: f["val_log_loss"] for n, f in figures.items()}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
