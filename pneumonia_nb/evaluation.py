@@ -161,7 +161,7 @@ def gallery_picks(y_true, # labels, 0 and 1
     correct = [i for c in (1, 0) for i in [j for j in by_confidence if y[j] == c and (p[j] >= threshold) == bool(c)][:n]]
     return [("correct", i) for i in correct] + [(k[:-1], i) for k, idx in confident_errors(y, p, threshold, n).items() for i in idx]
 
-# %% ../nbs/07_evaluation.ipynb #2a58d338
+# %% ../nbs/07_evaluation.ipynb #4e4691dd
 def plot_gradcam_gallery(model: keras.Model, # one sigmoid output
                          split: Split, # the split the predictions are for
                          y_prob: np.ndarray, # the model's probabilities for it
@@ -180,7 +180,7 @@ def plot_gradcam_gallery(model: keras.Model, # one sigmoid output
     for ax in axes.flat: ax.axis("off")
     for j, (ax, (kind, i), cam) in enumerate(zip(axes.flat, picks, cams)):
         plot_overlay(split.original(i), cam, ax, f"{kind}: {class_names[int(split.labels[i])]}, p = {y_prob[i]:.2f}",
-                     colorbar=j == len(picks) - 1)
+                     colorbar=j == len(picks) - 1, positive=words(class_names)["pos_words"])
     fig.suptitle(f"Regions that raised the {words(class_names)['pos_words']} score (Grad-CAM, weighted by the probability)", fontsize=10)
     fig.tight_layout()
     return fig

@@ -103,17 +103,18 @@ def overlay(image: np.ndarray, # the original X-ray, (H, W) any size
     a = alpha*np.clip(heat, 0, 1)[..., None]
     return np.clip((1 - a)*np.repeat(img[..., None], 3, axis=-1) + a*colour, 0, 1)
 
-# %% ../nbs/06a_gradcam.ipynb #e00a7ebe
+# %% ../nbs/06a_gradcam.ipynb #c1ad1a7e
 def plot_overlay(image: np.ndarray, # the original X-ray, (H, W)
                  cam: np.ndarray, # its Grad-CAM map (see `grad_cam_and_probability`)
                  ax=None, # a matplotlib axis (default: a new figure)
                  title: str="", # the axis title
                  colorbar: bool=True, # draw the colour scale beside the image
+                 positive: str="pneumonia", # what the score is of, for the colour scale (a run's positive class in words)
                 ):
     "The overlay with its colour scale: the share of the pneumonia score a region raised, weighted by the probability."
     import matplotlib.pyplot as plt
     from matplotlib.cm import ScalarMappable
     ax = ax or plt.subplots(figsize=(4, 4))[1]
     ax.imshow(overlay(image, cam)); ax.set_title(title, fontsize=10); ax.axis("off")
-    if colorbar: plt.colorbar(ScalarMappable(cmap="jet"), ax=ax, fraction=0.046, pad=0.02, label="raised the pneumonia score")
+    if colorbar: plt.colorbar(ScalarMappable(cmap="jet"), ax=ax, fraction=0.046, pad=0.02, label=f"raised the {positive} score")
     return ax

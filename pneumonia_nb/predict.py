@@ -140,13 +140,14 @@ def read(self: Predictor, image: str|Path|bytes|np.ndarray, # a file, its bytes,
     check_plausible_xray(arr, name, data)
     return arr, name
 
-# %% ../nbs/09_predict.ipynb #f7373fd2
+# %% ../nbs/09_predict.ipynb #7754b185
 @patch
 def predict(self: Predictor, image: str|Path|bytes|np.ndarray, # a file, its bytes, or a gray (H, W) array
             name: str|None=None, # what the result and errors call it
             heatmap: bool=False, # also compute the Grad-CAM map
            ) -> Prediction:
     "The prediction for one X-ray."
+    if isinstance(image, (str, Path)): name, image = name or str(image), read_file(image)   # read once: decoded twice with a heatmap
     img, name = self.read(image, name, min_side=2*self.size)   # all the model needs: faster, within 2 grey levels of the full decode
     x = resize_xray(img, self.size, self.resize)[None].astype(np.float32)
     with self._lock, warnings.catch_warnings():   # with a heatmap, one forward pass gives both the map and the probability
