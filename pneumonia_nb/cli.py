@@ -44,14 +44,15 @@ def _training_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--distribute", default="auto", choices=DISTRIBUTE_NAMES, help="devices: mirrored (every GPU of this machine), "
                    "tpu (a Cloud TPU), none (one device), auto (default: a TPU if there is one, else every GPU when there are several)")
 
-# %% ../nbs/12_cli.ipynb #dbc3cd8e
+# %% ../nbs/12_cli.ipynb #0a414267
 HYPERPARAMETER_OPTIONS = {   # `runs.Hyperparameters`: flag, type, help
     "learning_rate": (float, "the optimiser's first step size (default: 1e-3)"),
     "weight_decay": (float, "AdamW's decoupled weight decay (default: 0, Adam)"),
     "label_smoothing": (float, "pull training targets this far towards 0.5 (default: 0)"),
     "dropout": (float, "dropout before the output (default: 0.3 for the CNN, 0.2 for transfer)"),
     "width": (int, "the CNN's first-block filters, doubling per block (default: 32)"),
-    "augment_strength": (float, "multiply every augmentation limit by this (default: 1)")}
+    "augment_strength": (float, "multiply every augmentation limit by this (default: 1)"),
+    "schedule": (str, "learning-rate schedule: plateau (halve when validation AUC stalls, the default) or cosine")}
 
 def _train_parser(sub) -> None:
     t = sub.add_parser("train", help="train a model and save a run directory",

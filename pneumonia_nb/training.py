@@ -26,11 +26,12 @@ from . import __version__
 from .preprocess import affine_transform, clear_data_errors
 
 # %% auto #0
-__all__ = ['DISTRIBUTE_MODES', 'TTA_VIEWS', 'RUN_FORMAT', 'setup_device', 'set_seed', 'distribution_strategy', 'EpochSeconds',
-           'ValidationScores', 'compile_model', 'fit', 'predict_proba', 'dataset_labels', 'predict_logits',
-           'apply_temperature', 'ensemble_model', 'bilinear_sampling', 'TestTimeViews', 'ViewMean', 'has_tta',
-           'with_tta', 'ensemble_members', 'without_tta', 'RunError', 'library_versions', 'plot_history', 'Run',
-           'check_run_target', 'save_run', 'check_run_config', 'load_run', 'is_run']
+__all__ = ['DISTRIBUTE_MODES', 'LR_SCHEDULES', 'TTA_VIEWS', 'RUN_FORMAT', 'setup_device', 'set_seed', 'distribution_strategy',
+           'EpochSeconds', 'ValidationScores', 'learning_rate_schedule', 'compile_model', 'fit', 'predict_proba',
+           'dataset_labels', 'predict_logits', 'apply_temperature', 'ensemble_model', 'bilinear_sampling',
+           'TestTimeViews', 'ViewMean', 'has_tta', 'with_tta', 'ensemble_members', 'without_tta', 'RunError',
+           'library_versions', 'plot_history', 'Run', 'check_run_target', 'save_run', 'check_run_config', 'load_run',
+           'is_run']
 
 # %% ../nbs/03_training.ipynb #841042a1
 def setup_device(mixed_precision: bool|None=None, # None: on when a GPU is present
@@ -73,9 +74,9 @@ def distribution_strategy(mode: str="auto", # one of `DISTRIBUTE_MODES`
         return tf.distribute.MirroredStrategy([d.name for d in gpus or tf.config.list_logical_devices("CPU")])
     return tf.distribute.get_strategy()   # the default: one device, nothing mirrored
 
-# %% ../nbs/03_training.ipynb #69aaaf89
+# %% ../nbs/03_training.ipynb #2196d834
 class EpochSeconds(keras.callbacks.Callback):
-    "Adds each epoch's wall time (training and validation) to the logs as `epoch_seconds`."
+    "Adds each epoch's training wall time to the logs as `epoch_seconds` (it runs before `ValidationScores` predicts validation)."
     def on_epoch_begin(self, epoch, logs=None): self._start = time.perf_counter()
     def on_epoch_end(self, epoch, logs=None): logs["epoch_seconds"] = time.perf_counter() - self._start
 
@@ -93,9 +94,20 @@ class ValidationScores(keras.callbacks.Callback):
         logs.update(val_loss=log_loss(self.labels, p, labels=[0, 1]), val_accuracy=float(np.mean((p >= 0.5) == self.labels)),
                     val_auc=float(roc_auc_score(self.labels, p)) if len(np.unique(self.labels)) == 2 else 0.5)
 
-# %% ../nbs/03_training.ipynb #84115e0c
+# %% ../nbs/03_training.ipynb #eaffe901
+LR_SCHEDULES = ("plateau", "cosine")
+
+def learning_rate_schedule(learning_rate: float, # the first step size
+                           schedule: str, # one of `LR_SCHEDULES`
+                           steps: int, # training steps in all (every epoch's batches)
+                          ):
+    "The optimiser's step size: `learning_rate` for plateau (`fit` halves it when validation AUC stalls), else cosine decay to 1/100 of it over `steps`."
+    if schedule not in LR_SCHEDULES: raise ValueError(f"unknown learning-rate schedule {schedule!r}; choose one of {', '.join(LR_SCHEDULES)}")
+    return learning_rate if schedule == "plateau" else keras.optimizers.schedules.CosineDecay(learning_rate, max(1, steps), alpha=0.01)
+
+# %% ../nbs/03_training.ipynb #77f3612c
 def compile_model(model: keras.Model, # one sigmoid output
-                  learning_rate: float=1e-3, # the optimiser's first step size
+                  learning_rate: float|keras.optimizers.schedules.LearningRateSchedule=1e-3, # the optimiser's step size, or a schedule of it
                   weight_decay: float=0.0, # AdamW's decoupled weight decay, not on biases or batch norm (0: Adam)
                   label_smoothing: float=0.0, # training targets pulled this far towards 0.5
                  ) -> keras.Model:
@@ -108,7 +120,7 @@ def compile_model(model: keras.Model, # one sigmoid output
                   metrics=[keras.metrics.AUC(name="auc"), keras.metrics.BinaryAccuracy(name="accuracy")])
     return model
 
-# %% ../nbs/03_training.ipynb #a6d530a2
+# %% ../nbs/03_training.ipynb #b3553ec8
 def fit(model: keras.Model, # one sigmoid output, taking 0-255 gray images
         train: tf.data.Dataset, # training batches (see `make_dataset`)
         val: tf.data.Dataset, # validation batches
@@ -122,24 +134,27 @@ def fit(model: keras.Model, # one sigmoid output, taking 0-255 gray images
         weight_decay: float=0.0, # see `compile_model`
         label_smoothing: float=0.0, # see `compile_model`
         callbacks: list=(), # more Keras callbacks; they see `val_loss`, `val_auc` and `val_accuracy` in the logs
+        schedule: str="plateau", # one of `LR_SCHEDULES` (see `learning_rate_schedule`)
        ) -> pd.DataFrame:
     "Train `model` (best validation AUC kept) and return its history, one row per epoch."
     work_dir = Path(work_dir); work_dir.mkdir(parents=True, exist_ok=True)
-    compile_model(model, learning_rate, weight_decay, label_smoothing)
+    steps = int(train.cardinality()) if train.cardinality() >= 0 else sum(1 for _ in train)
+    compile_model(model, learning_rate_schedule(learning_rate, schedule, epochs*steps), weight_decay, label_smoothing)
     every_callback = [
         EpochSeconds(), ValidationScores(val),   # first, so that the checkpoint, the schedule and the CSV log read them
         keras.callbacks.ModelCheckpoint(work_dir/"model.keras", monitor="val_auc", mode="max", save_best_only=True),
         keras.callbacks.EarlyStopping(monitor="val_auc", mode="max", patience=patience, restore_best_weights=True),
-        keras.callbacks.ReduceLROnPlateau(monitor="val_auc", mode="max", factor=0.5, patience=max(1, patience//2), min_lr=1e-6),
         keras.callbacks.CSVLogger(work_dir/"history.csv"),
         keras.callbacks.TerminateOnNaN(), *callbacks]
+    if schedule == "plateau":
+        every_callback.append(keras.callbacks.ReduceLROnPlateau(monitor="val_auc", mode="max", factor=0.5, patience=max(1, patience//2), min_lr=1e-6))
     if tensorboard: every_callback.append(keras.callbacks.TensorBoard(work_dir/"logs"))
     with clear_data_errors():
         model.fit(train, epochs=epochs, class_weight=class_weight, callbacks=every_callback,
                   shuffle=False, verbose=verbose)   # the datasets shuffle themselves
     return pd.read_csv(work_dir/"history.csv")
 
-# %% ../nbs/03_training.ipynb #07776b02
+# %% ../nbs/03_training.ipynb #4a51f479
 def predict_proba(model: keras.Model, # one sigmoid output
                   ds: tf.data.Dataset, # batches of (images, labels) or of images
                  ) -> np.ndarray:
@@ -147,13 +162,13 @@ def predict_proba(model: keras.Model, # one sigmoid output
     with clear_data_errors():
         return np.asarray(model.predict(ds, verbose=0), dtype=np.float64).ravel()
 
-# %% ../nbs/03_training.ipynb #606616f8
+# %% ../nbs/03_training.ipynb #01265c9b
 def dataset_labels(ds: tf.data.Dataset, # batches of (images, labels), not shuffled
                   ) -> np.ndarray:
     "The labels of `ds` in order."
     return np.concatenate([np.asarray(y) for _, y in ds]).astype(int)
 
-# %% ../nbs/03_training.ipynb #49718ab2
+# %% ../nbs/03_training.ipynb #aa0366b1
 def predict_logits(model: keras.Model, # its last layer a one-unit Dense head with a sigmoid
                    ds: tf.data.Dataset, # batches of (images, labels) or of images
                   ) -> np.ndarray:
@@ -163,7 +178,7 @@ def predict_logits(model: keras.Model, # its last layer a one-unit Dense head wi
     with clear_data_errors(): h = np.asarray(features.predict(ds, verbose=0), np.float64)
     return (h @ np.asarray(head.kernel, np.float64) + np.asarray(head.bias, np.float64)).ravel()
 
-# %% ../nbs/03_training.ipynb #d2d8fedf
+# %% ../nbs/03_training.ipynb #7109b2a2
 def apply_temperature(model: keras.Model, # its last layer a one-unit Dense head with a sigmoid
                       temperature: float, # T > 0; the model's logits are divided by it
                      ) -> keras.Model:
@@ -173,7 +188,7 @@ def apply_temperature(model: keras.Model, # its last layer a one-unit Dense head
     head.kernel.assign(head.kernel/temperature); head.bias.assign(head.bias/temperature)
     return model
 
-# %% ../nbs/03_training.ipynb #36473ec7
+# %% ../nbs/03_training.ipynb #b7dee5bd
 def _features(model: keras.Model, name: str) -> keras.Model:
     "The part of `model` before its Dense head."
     return keras.Model(model.inputs[0], model.layers[-1].input, name=name)
@@ -185,7 +200,7 @@ def _with_head(inputs, features, kernel: np.ndarray, bias: np.ndarray, name: str
     head.set_weights([np.asarray(kernel, np.float32).reshape(-1, 1), np.asarray(bias, np.float32).reshape(1)])
     return model
 
-# %% ../nbs/03_training.ipynb #ff5bfac3
+# %% ../nbs/03_training.ipynb #bfb4af70
 def ensemble_model(members: list[keras.Model], # trained models taking the same input, each with a one-unit Dense head
                   ) -> keras.Model:
     "One model whose logit is the mean of the members' logits."
@@ -198,10 +213,10 @@ def ensemble_model(members: list[keras.Model], # trained models taking the same 
     return _with_head(inputs, joined, np.concatenate([np.asarray(h.kernel) for h in heads])/len(members),
                       np.mean([np.asarray(h.bias) for h in heads]), "ensemble")
 
-# %% ../nbs/03_training.ipynb #e89aaca5
+# %% ../nbs/03_training.ipynb #1f405774
 TTA_VIEWS = ((0, 1.0), (-5, 1.0), (5, 1.0), (0, 1.06), (0, 0.94))  # (rotation in degrees, zoom) of each view; the first is the image itself
 
-# %% ../nbs/03_training.ipynb #229b0b74
+# %% ../nbs/03_training.ipynb #f6fd8049
 def bilinear_sampling(transform: np.ndarray, # 8 numbers from `affine_transform`
                       height: int, # image height, pixels
                       width: int, # image width, pixels
@@ -216,7 +231,7 @@ def bilinear_sampling(transform: np.ndarray, # 8 numbers from `affine_transform`
         index.append(np.where(inside, yi*width + xi, 0)); weight.append(np.where(inside, (1 - np.abs(in_x - xi))*(1 - np.abs(in_y - yi)), 0))
     return np.stack(index, -1).reshape(-1, 4).astype(np.int32), np.stack(weight, -1).reshape(-1, 4).astype(np.float32)
 
-# %% ../nbs/03_training.ipynb #9ec4cd58
+# %% ../nbs/03_training.ipynb #3f9252f8
 @keras.saving.register_keras_serializable(package="pneumonia_nb")
 class TestTimeViews(keras.layers.Layer):
     "Each image followed by its fixed views (small rotations and zooms): `(N, H, W, 1)` to `(N*views, H, W, 1)`."
@@ -234,7 +249,7 @@ class TestTimeViews(keras.layers.Layer):
     def compute_output_shape(self, input_shape): return (None, *input_shape[1:])
     def get_config(self): return {**super().get_config(), "views": self.views}
 
-# %% ../nbs/03_training.ipynb #d389374a
+# %% ../nbs/03_training.ipynb #79c463a9
 @keras.saving.register_keras_serializable(package="pneumonia_nb")
 class ViewMean(keras.layers.Layer):
     "The mean over each image's views: `(N*views, D)` to `(N, D)`."
@@ -243,12 +258,12 @@ class ViewMean(keras.layers.Layer):
     def compute_output_shape(self, input_shape): return (None, input_shape[-1])
     def get_config(self): return {**super().get_config(), "views": self.n_views}
 
-# %% ../nbs/03_training.ipynb #1914fc2d
+# %% ../nbs/03_training.ipynb #ea81a408
 def has_tta(model: keras.Model) -> bool:
     "Whether `model` already averages over test-time views."
     return any(isinstance(l, TestTimeViews) for l in model.layers)
 
-# %% ../nbs/03_training.ipynb #5f762d6d
+# %% ../nbs/03_training.ipynb #d0631cad
 def with_tta(model: keras.Model, # a model with a one-unit Dense head, taking `(size, size, 1)` images
              views=TTA_VIEWS, # (degrees, zoom) of each view
             ) -> keras.Model:
@@ -260,21 +275,21 @@ def with_tta(model: keras.Model, # a model with a one-unit Dense head, taking `(
     features = ViewMean(len(views), name="view_mean")(_features(model, "views_features")(TestTimeViews(views, name="views")(inputs)))
     return _with_head(inputs, features, np.asarray(head.kernel), np.asarray(head.bias), f"{model.name}_tta")
 
-# %% ../nbs/03_training.ipynb #558845c1
+# %% ../nbs/03_training.ipynb #c228aa62
 def ensemble_members(model: keras.Model, # any model with a one-unit Dense head
                     ) -> list[keras.Model]:
     "The feature parts of an ensemble's members (see `ensemble_model`), with or without TTA; `[]` for a single model."
     layers = model.get_layer("views_features").layers if has_tta(model) else model.layers
     return [l for l in layers if isinstance(l, keras.Model) and l.name.startswith("member")]
 
-# %% ../nbs/03_training.ipynb #24df2851
+# %% ../nbs/03_training.ipynb #9140ab7a
 def without_tta(model: keras.Model) -> keras.Model:
     "`model` on the image alone (the first view), with the same head: what Grad-CAM explains."
     if not has_tta(model): return model
     head, features = model.layers[-1], model.get_layer("views_features")
     return _with_head(features.inputs[0], features.output, np.asarray(head.kernel), np.asarray(head.bias), "without_tta")
 
-# %% ../nbs/03_training.ipynb #70d147ac
+# %% ../nbs/03_training.ipynb #a7b93f45
 RUN_FORMAT = "pneumonia_nb.run/1"
 
 class RunError(ValueError):
@@ -287,7 +302,7 @@ def library_versions() -> dict:
             "numpy": np.__version__, "opencv": cv2.__version__, "scikit-learn": sklearn.__version__,
             "imbalanced-learn": imblearn.__version__, "python": platform.python_version()}
 
-# %% ../nbs/03_training.ipynb #c25241df
+# %% ../nbs/03_training.ipynb #f2f0b78a
 def plot_history(history: pd.DataFrame, # `fit`'s history
                 ) -> "plt.Figure":
     "Loss and ROC AUC per epoch, training and validation."
@@ -300,7 +315,7 @@ def plot_history(history: pd.DataFrame, # `fit`'s history
     fig.tight_layout()
     return fig
 
-# %% ../nbs/03_training.ipynb #7cf6ba21
+# %% ../nbs/03_training.ipynb #3ab3d6bb
 @dataclass
 class Run:
     "A trained model with its configuration, history and metrics, as saved in a run directory."
@@ -311,43 +326,43 @@ class Run:
     path: Path|None = None # the run directory, once saved or loaded
     ood: dict|None = None # the out-of-distribution score's arrays (see `pneumonia_nb.ood.fit_ood`), saved as ood.npz
 
-# %% ../nbs/03_training.ipynb #fc24b94f
+# %% ../nbs/03_training.ipynb #0c3216a3
 @patch(as_prop=True)
 def threshold(self: Run) -> float:
     "The decision threshold, chosen on validation data."
     return float(self.config["threshold"])
 
-# %% ../nbs/03_training.ipynb #d0e37ade
+# %% ../nbs/03_training.ipynb #95d43c84
 @patch(as_prop=True)
 def size(self: Run) -> int:
     "The side of the model's square input."
     return int(self.config["size"])
 
-# %% ../nbs/03_training.ipynb #dc06c5e0
+# %% ../nbs/03_training.ipynb #c4158489
 @patch(as_prop=True)
 def resize(self: Run) -> str:
     "How images were made square for training: squash, pad or crop."
     return self.config.get("resize", "squash")
 
-# %% ../nbs/03_training.ipynb #ffcda93f
+# %% ../nbs/03_training.ipynb #2c6f8c0a
 @patch(as_prop=True)
 def seed(self: Run) -> int:
     "The seed of the run's patient split, shuffle, augmentation and weights."
     return int(self.config.get("seed", 42))
 
-# %% ../nbs/03_training.ipynb #479bec7d
+# %% ../nbs/03_training.ipynb #dc3dfdfb
 @patch(as_prop=True)
 def task(self: Run) -> str:
     "What the run tells apart, one of `TASKS` (runs from before tasks: pneumonia)."
     return self.config.get("task", "pneumonia")
 
-# %% ../nbs/03_training.ipynb #5da48da1
+# %% ../nbs/03_training.ipynb #52a9b128
 @patch(as_prop=True)
 def class_names(self: Run) -> tuple[str, str]:
     "The names of label 0 and label 1: what a probability below and at or above the threshold is called."
     return TASKS[self.task]
 
-# %% ../nbs/03_training.ipynb #1a3f6126
+# %% ../nbs/03_training.ipynb #cbc22fb6
 def check_run_target(run_dir: str|Path, # where a run is to be saved
                      overwrite: bool=False, # whether an existing run there may be replaced
                     ) -> None:
@@ -360,7 +375,7 @@ def check_run_target(run_dir: str|Path, # where a run is to be saved
     if run_dir.is_symlink() or not is_run(run_dir):
         raise RunError(f"{run_dir}: exists and is not a pneumonia_nb run; overwrite only ever replaces a run directory")
 
-# %% ../nbs/03_training.ipynb #7a1566f7
+# %% ../nbs/03_training.ipynb #bbabba5c
 def _move_into_place(tmp: Path, run_dir: Path, overwrite: bool) -> None:
     "Rename the finished `tmp` to `run_dir`; an existing run is moved aside and deleted only once the new one is in place."
     check_run_target(run_dir, overwrite)   # again: the folder may have changed while the run was written
@@ -374,7 +389,7 @@ def _move_into_place(tmp: Path, run_dir: Path, overwrite: bool) -> None:
         raise RunError(f"{run_dir}: already exists (saved by another process meanwhile); this run was not saved") from e
     if old is not None: shutil.rmtree(old, ignore_errors=True)
 
-# %% ../nbs/03_training.ipynb #3d41a661
+# %% ../nbs/03_training.ipynb #7d0a77c8
 def save_run(run: Run, # the model, config (with "threshold"), history and metrics
              run_dir: str|Path, # the directory to create
              overwrite: bool=False, # replace an existing run directory
@@ -403,7 +418,7 @@ def save_run(run: Run, # the model, config (with "threshold"), history and metri
     run.path = run_dir
     return run_dir
 
-# %% ../nbs/03_training.ipynb #1f7577ed
+# %% ../nbs/03_training.ipynb #b34cc7e5
 def check_run_config(config: dict, # a run's config.json
                      run_dir: str|Path="run", # what messages call the run
                     ) -> None:
@@ -416,7 +431,7 @@ def check_run_config(config: dict, # a run's config.json
     if not isinstance(temperature, (int, float)) or not temperature > 0: raise RunError(f"{run_dir}/config.json: temperature must be positive, not {temperature!r}")
     if config.get("resize", "squash") not in ("squash", "pad", "crop"): raise RunError(f"{run_dir}/config.json: unknown resize {config['resize']!r}")
 
-# %% ../nbs/03_training.ipynb #acf9f83e
+# %% ../nbs/03_training.ipynb #c2572cc4
 def load_run(run_dir: str|Path, # a directory written by `save_run`
              tta: bool=False, # add test-time augmentation (see `with_tta`) to a run trained without it
             ) -> Run:
@@ -441,7 +456,7 @@ def load_run(run_dir: str|Path, # a directory written by `save_run`
     except (OSError, ValueError) as e: raise RunError(f"{run_dir}/ood.npz: damaged ({e})") from None
     return Run(model, config, history, metrics, run_dir, ood)
 
-# %% ../nbs/03_training.ipynb #665411e1
+# %% ../nbs/03_training.ipynb #6c936206
 def is_run(path: str|Path, # any path
           ) -> bool:
     "Whether `path` is a run directory written by `save_run` (its config.json says so), without loading the model."

@@ -82,6 +82,7 @@ def test_predict_reports_a_bad_image_and_fails(run_dir, tmp_path):
     (["train", "--distribute", "tpu", "--out", "x"], "--distribute tpu: no TPU found"),
     (["train", "--dropout", "1.5", "--out", "x"], "dropout must be at least 0 and below 1, not 1.5"),
     (["train", "--learning-rate", "0", "--out", "x"], "learning rate must be above 0 and below 1, not 0.0"),
+    (["train", "--schedule", "step", "--out", "x"], "unknown learning-rate schedule 'step'; choose one of plateau, cosine"),
     (["serve", "no_such_run", "--port", "70000"], "port must be 1 to 65535, not 70000"),
     (["serve", "no_such_run", "--max-upload-mb", "inf"], "upload limit must be a number of megabytes"),
 ])
