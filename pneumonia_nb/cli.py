@@ -25,15 +25,15 @@ AUGMENTATION_NAMES = ("default", "acquisition", "none")   # `runs.AUGMENTATIONS`
 EXPORT_FORMAT_NAMES = ("savedmodel", "onnx", "litert")   # `export.EXPORT_FORMATS`
 DISTRIBUTE_NAMES = ("auto", "mirrored", "tpu", "none")   # `training.DISTRIBUTE_MODES`
 
-# %% ../nbs/12_cli.ipynb #f87b8f5e
+# %% ../nbs/12_cli.ipynb #408bd2df
 def _training_options(p: argparse.ArgumentParser) -> None:
     "The options `train` and `tune` share: what is trained, on what, on which devices."
     p.add_argument("--dataset", default="pneumoniamnist", choices=DATASETS)
-    p.add_argument("--task", default="pneumonia", choices=TASKS, help="pneumonia vs normal (default), or pathogen: bacterial vs viral "
-                   "pneumonia (Kermany data only: its file names name the pathogen)")
+    p.add_argument("--task", default="pneumonia", choices=TASKS, help="pneumonia vs normal (default); pathogen: bacterial vs viral "
+                   "pneumonia; three_class: normal, bacterial or viral (Kermany data only: its file names name the pathogen)")
     p.add_argument("--data-dir", help="data folder (default: $PNEUMONIA_NB_DATA, else the default data folder; missing data is downloaded)")
     p.add_argument("--model", default="cnn", choices=MODEL_NAMES)
-    p.add_argument("--epochs", type=int, help="most epochs (default: 30 for the CNN, 15 for transfer)")
+    p.add_argument("--epochs", type=int, help="most epochs (default: 30 for the CNN on PneumoniaMNIST, 22 on Kermany, 15 for transfer)")
     p.add_argument("--imbalance", default="none", choices=IMBALANCE_NAMES)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--batch-size", type=int, help="images per batch on each device (default: 64 on a CPU, 256 on a GPU)")
@@ -133,13 +133,17 @@ def parser() -> argparse.ArgumentParser:
     for add in (_train_parser, _tune_parser, _scoring_parsers, _serve_parser, _export_parser): add(sub)
     return p
 
-# %% ../nbs/12_cli.ipynb #afc7798e
+# %% ../nbs/12_cli.ipynb #b9357d2b
 def _print_metrics(title: str, m: dict|None) -> None:
     if m is None: return
-    keys = ["n", "threshold", "accuracy", "precision", "recall", "specificity", "f1", "roc_auc", "pr_auc"]
     fmt = lambda v: "undefined" if v is None else (f"{v:.4f}" if isinstance(v, float) else str(v))
-    print(f"{title}: " + "  ".join(f"{k} {fmt(m.get(k))}" for k in keys))
-    print(f"{' '*len(title)}  confusion matrix {m['confusion_matrix']}")
+    if "classes" not in m:   # two classes
+        keys = ["n", "threshold", "accuracy", "precision", "recall", "specificity", "f1", "roc_auc", "pr_auc"]
+        print(f"{title}: " + "  ".join(f"{k} {fmt(m.get(k))}" for k in keys))
+        print(f"{' '*len(title)}  confusion matrix {m['confusion_matrix']}"); return
+    print(f"{title}: " + "  ".join(f"{k} {fmt(m[k])}" for k in ("n", "accuracy", "macro_roc_auc", "log_loss", "ece")))
+    for name, c in m["classes"].items(): print(f"{' '*len(title)}  {name}: " + "  ".join(f"{k} {fmt(v)}" for k, v in c.items()))
+    print(f"{' '*len(title)}  confusion matrix (rows true, columns called {', '.join(m['class_names'])}) {m['confusion_matrix']}")
 
 # %% ../nbs/12_cli.ipynb #4ac29855
 def _train(args) -> int:

@@ -25,7 +25,7 @@ from fastcore.basics import patch
 # %% auto #0
 __all__ = ['DATA_ENV_VAR', 'MEDMNIST_RECORD', 'PNEUMONIAMNIST_MD5', 'SPLITS', 'CLASS_NAMES', 'IMAGE_SUFFIXES', 'MAX_PIXELS',
            'MAX_DICOM_INFLATED', 'MAX_FILE_BYTES', 'KAGGLE_DATASET', 'MENDELEY_URL', 'RESIZE_MODES', 'TASKS',
-           'DATASETS', 'DataError', 'DataNotFoundError', 'quiet_stderr', 'import_tensorflow_quietly',
+           'PATHOGEN_LABELS', 'DATASETS', 'DataError', 'DataNotFoundError', 'quiet_stderr', 'import_tensorflow_quietly',
            'default_data_dir', 'data_home', 'download', 'pneumoniamnist_filename', 'pneumoniamnist_path',
            'load_pneumoniamnist', 'find_kermany_root', 'parse_kermany_name', 'decode_xray', 'decode_cost', 'read_file',
            'read_xray', 'save_dicom', 'scan_kermany', 'kermany_dir', 'download_kermany_kaggle',
@@ -688,28 +688,30 @@ def pathogens(self: Split) -> np.ndarray|None:
     "Per image normal, bacteria, virus or unknown (Kermany tables); None for arrays."
     return None if self.table is None or "pathogen" not in self.table else self.table.pathogen.to_numpy()
 
-# %% ../nbs/00_data.ipynb #efd64995
-TASKS = {"pneumonia": ("NORMAL", "PNEUMONIA"), "pathogen": ("BACTERIAL", "VIRAL")}
+# %% ../nbs/00_data.ipynb #2c032259
+TASKS = {"pneumonia": ("NORMAL", "PNEUMONIA"), "pathogen": ("BACTERIAL", "VIRAL"), "three_class": ("NORMAL", "BACTERIAL", "VIRAL")}
+PATHOGEN_LABELS = {"pathogen": {"bacteria": 0, "virus": 1}, "three_class": {"normal": 0, "bacteria": 1, "virus": 2}}   # a scan's pathogen: label
 
 def check_task(task: str) -> str:
     "`task` when it is one of `TASKS`, else one clear ValueError."
     if task not in TASKS: raise ValueError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
     return task
 
-# %% ../nbs/00_data.ipynb #9cd7c0f3
+# %% ../nbs/00_data.ipynb #8bf34e6e
 @patch
 def for_task(self: Split, task: str="pneumonia", # one of `TASKS`
             ) -> Split:
-    "The split as `task` sees it: every image with 1 for pneumonia, or the pneumonia images with 1 for viral."
+    "The split as `task` sees it: its images with the task's labels (see `TASKS` and `PATHOGEN_LABELS`)."
     if check_task(task) == "pneumonia": return self
     pathogens = self.pathogens
     named = np.isin(pathogens, ("bacteria", "virus")) if pathogens is not None else np.zeros(len(self), bool)
     if pathogens is None or not named[self.labels == 1].all():
-        raise DataError(f"{self.name}: the pathogen task needs file names that name the pathogen, as Kermany's do "
+        raise DataError(f"{self.name}: the {task} task needs file names that name the pathogen, as Kermany's do "
                         f"(person<id>_bacteria_<n>.jpeg, person<id>_virus_<n>.jpeg); {int((~named[self.labels == 1]).sum())} "
                         f"of its {int(self.labels.sum())} pneumonia images do not")
-    keep = np.flatnonzero(named)
-    table = self.table.iloc[keep].assign(label=(pathogens[keep] == "virus").astype(np.int64))
+    codes = PATHOGEN_LABELS[task]
+    keep = np.flatnonzero(np.isin(pathogens, list(codes)))
+    table = self.table.iloc[keep].assign(label=np.array([codes[p] for p in pathogens[keep]], np.int64))
     return Split.from_table(table, f"{self.name} ({task})")
 
 # %% ../nbs/00_data.ipynb #3a96403a

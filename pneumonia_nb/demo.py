@@ -34,12 +34,17 @@ def uploaded_files(value, # a `FileUpload.value` (ipywidgets 8: tuple of dicts; 
     if isinstance(value, dict): return [(name, bytes(f["content"])) for name, f in value.items()]
     return [(f["name"], bytes(f["content"])) for f in value]
 
-# %% ../nbs/11_widget_demo.ipynb #edbb9bd0
+# %% ../nbs/11_widget_demo.ipynb #9c18ae32
 def verdict_html(prediction: Prediction, # a prediction
                  threshold: float|None=None, # None for the run's threshold
                 ) -> str:
-    "The file name, probability and label at `threshold` as a short HTML block."
+    "The file name, probability and label at `threshold` (more than two classes: each one's probability, the most probable called) as a short HTML block."
     import html
+    if prediction.probabilities is not None:
+        label, first = prediction.label(), prediction.class_names[0]
+        shares = "<br>".join(f"{c.lower()} <b>{q:.3f}</b>" for c, q in zip(prediction.class_names, prediction.probabilities))
+        return (f"<b>{html.escape(prediction.file)}</b><br>{shares}<br><span style='font-size:1.4em;font-weight:bold;color:"
+                f"{'#070' if label == first else '#b00'}'>{label}</span> (the most probable)")
     t = prediction.threshold if threshold is None else threshold
     label = prediction.label(t)
     note = "" if abs(t - prediction.threshold) < 5e-4 else f" (the run's threshold is {prediction.threshold:.3f})"
@@ -101,7 +106,7 @@ def refresh_runs(self: XrayDemo) -> None:
     self.run_picker.disabled = self.upload.disabled = not runs
     if runs and self.run_picker.value is None: self.run_picker.value = str(runs[0])   # ipywidgets 8 leaves it empty
 
-# %% ../nbs/11_widget_demo.ipynb #235c7f87
+# %% ../nbs/11_widget_demo.ipynb #23476040
 @patch
 def load(self: XrayDemo, run_dir: str|Path, # the run to predict with
         ) -> None:
@@ -109,8 +114,10 @@ def load(self: XrayDemo, run_dir: str|Path, # the run to predict with
     if self.run_picker.value != str(run_dir) and str(run_dir) in dict(self.run_picker.options).values():
         self.run_picker.value = str(run_dir); return   # the picker's observer loads it
     self.predictor = Predictor(run_dir)
-    self.threshold.value = self.predictor.threshold
-    self.message.value = f"{self.predictor.model_name}: threshold {self.predictor.threshold:.3f}, chosen on validation data"
+    several = self.predictor.threshold is None   # more than two classes: the most probable is called, no threshold to move
+    self.threshold.layout.display = "none" if several else None
+    if not several: self.threshold.value = self.predictor.threshold
+    self.message.value = f"{self.predictor.model_name}: " + ("the most probable class is called" if several else f"threshold {self.predictor.threshold:.3f}, chosen on validation data")
     self.items = [self._predict(item.image, item.file) if isinstance(item, Prediction) else item for item in self.items]
     self.render()
 
@@ -130,14 +137,14 @@ def add(self: XrayDemo, files: list[tuple[str, bytes]], # (name, bytes) of each 
     self.items += [self._predict(data, name) for name, data in files]
     self.render()
 
-# %% ../nbs/11_widget_demo.ipynb #69a08c8a
+# %% ../nbs/11_widget_demo.ipynb #80779d2c
 @patch
 def card(self: XrayDemo, item: Prediction|tuple[str, str], # a prediction, or (name, error) for an unreadable file
         ) -> widgets.Widget:
     "One image's card at the current slider values."
     if not isinstance(item, Prediction): return widgets.HTML(error_html(*item))
     image = widgets.Image(value=item.heatmap_png(self.opacity.value, max_side=320), format="png", layout={"max_width": "320px"})
-    return widgets.HBox([image, widgets.HTML(verdict_html(item, self.threshold.value))])
+    return widgets.HBox([image, widgets.HTML(verdict_html(item, None if item.threshold is None else self.threshold.value))])
 
 # %% ../nbs/11_widget_demo.ipynb #4893bfda
 @patch

@@ -23,12 +23,12 @@ from .training import Run, RunError, load_run
 from .runs import check_choice, check_new_file
 
 # %% auto #0
-__all__ = ['EXPORT_FORMATS', 'serving_model', 'quiet_exporters', 'export_metadata', 'export_run']
+__all__ = ['EXPORT_FORMATS', 'serving_model', 'quiet_exporters', 'output_meaning', 'export_metadata', 'export_run']
 
-# %% ../nbs/11a_export.ipynb #4ea48a76
+# %% ../nbs/11a_export.ipynb #3531d8f8
 def serving_model(run: Run, # a loaded run
                  ) -> keras.Model:
-    "The run's model taking `(N, size, size, 1)` uint8 gray images and giving the calibrated probability `(N, 1)`."
+    "The run's model taking `(N, size, size, 1)` uint8 gray images and giving the calibrated probability `(N, 1)` (more classes: `(N, K)`)."
     image = keras.Input((run.size, run.size, 1), dtype="uint8", name="image")
     return keras.Model(image, run.model(keras.ops.cast(image, "float32")), name="pneumonia_nb")
 
@@ -46,7 +46,15 @@ def quiet_exporters():
     finally:
         for logger, level in zip(loggers, levels): logger.setLevel(level)
 
-# %% ../nbs/11a_export.ipynb #aa4ca82d
+# %% ../nbs/11a_export.ipynb #6d0f07a0
+def output_meaning(run: Run, # a loaded run
+                  ) -> str:
+    "What an exported model's output is, and how the label follows from it."
+    names = run.class_names
+    if run.threshold is None: return f"calibrated probabilities of {', '.join(names)}, in that order; the most probable is the label"
+    return f"calibrated probability of {names[1]}; {names[1]} at or above the threshold, else {names[0]}"
+
+# %% ../nbs/11a_export.ipynb #02f5df6a
 EXPORT_FORMATS = {"savedmodel": "tf_saved_model", "onnx": "onnx", "litert": "litert"}   # our names: Keras' names
 
 def export_metadata(run: Run, # the run exported
@@ -59,10 +67,10 @@ def export_metadata(run: Run, # the run exported
                       "resize": run.resize, "how": {"crop": "the centre square of the image, resized (area) to the size",
                                                     "pad": "the image padded to a square with black, resized (area)",
                                                     "squash": "the whole image resized (area) to the square"}[run.resize]},
-            "output": f"calibrated probability of {run.class_names[1]}; {run.class_names[1]} at or above the threshold, else {run.class_names[0]}",
+            "output": output_meaning(run),
             "not_included": "the checks that refuse images that are not chest X-rays (size, blank, colour, out-of-distribution score)"}
 
-# %% ../nbs/11a_export.ipynb #59c2c635
+# %% ../nbs/11a_export.ipynb #6b4f2235
 def export_run(run_dir: str|Path, # a run directory
                format: str, # one of `EXPORT_FORMATS`: savedmodel (a folder), onnx or litert (a file)
                out: str|Path, # where the model goes; its metadata goes to `out` + ".json"

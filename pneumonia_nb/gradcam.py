@@ -56,40 +56,47 @@ def gradcam_model(model: keras.Model, # a functional model whose last layer is a
         cache[name] = keras.Model(base.inputs[0], outputs), base.layers[-1]   # one input, not a list: no structure warning per call
     return cache[name]
 
-# %% ../nbs/06a_gradcam.ipynb #de730202
-def grad_cam_and_probability(model: keras.Model, # one sigmoid output (a Dense head); an ensemble or TTA model too
+# %% ../nbs/06a_gradcam.ipynb #c060d348
+def grad_cam_and_probability(model: keras.Model, # a Dense head (one sigmoid, or a softmax); an ensemble or TTA model too
                              images: np.ndarray, # (N, H, W, 1) gray 0-255, as the model takes them
                              layer: str|None=None, # see `gradcam_layer`
-                             target: str="pneumonia", # explain the "pneumonia" score, or "normal" (its negative)
+                             target: str|int="pneumonia", # sigmoid: "pneumonia" or "normal" (its negative); softmax: a class index, or "predicted"
                             ) -> tuple[np.ndarray, np.ndarray]:
-    "Grad-CAM maps `(N, H, W)` in [0, 1] at the input's size, weighted by the target's probability, and the probabilities of pneumonia `(N,)`."
-    if target not in ("pneumonia", "normal"): raise ValueError(f"target must be 'pneumonia' or 'normal', not {target!r}")
+    "Grad-CAM maps `(N, H, W)` in [0, 1] at the input's size, weighted by the target's probability, and the model's probabilities `(N,)` or `(N, K)`."
     x = tf.convert_to_tensor(np.asarray(images, np.float32))
     cam_model, head = gradcam_model(model, layer)
+    classes = int(head.kernel.shape[-1])
+    allowed = ("pneumonia", "normal") if classes == 1 else ("predicted", *range(classes))
+    if target not in allowed or isinstance(target, bool): raise ValueError(f"target must be one of {', '.join(map(repr, allowed))}, not {target!r}")
     with tf.GradientTape() as tape:
         *maps, pooled = cam_model(x, training=False)
-        logit = tf.cast(keras.ops.matmul(pooled, head.kernel) + head.bias, tf.float32)[:, 0]
-        score = -logit if target == "normal" else logit
+        logits = tf.cast(keras.ops.matmul(pooled, head.kernel) + head.bias, tf.float32)
+        if classes == 1: picked = None
+        else: picked = tf.argmax(logits, axis=1, output_type=tf.int32) if target == "predicted" else tf.fill([tf.shape(x)[0]], target)
+        score = (-logits[:, 0] if target == "normal" else logits[:, 0]) if classes == 1 else tf.gather(logits, picked, batch_dims=1)
     grads = tape.gradient(score, maps)
     # Each member's maps, weighted by the gradients, summed over channels and members: where the score was raised.
     cam = tf.nn.relu(tf.add_n([tf.image.resize(tf.reduce_sum(tf.reduce_mean(tf.cast(g, tf.float32), axis=(1, 2), keepdims=True)
                                                              *tf.cast(m, tf.float32), axis=-1, keepdims=True), x.shape[1:3]) for g, m in zip(grads, maps)]))[..., 0]
     # TTA: the probability is the model's own (the mean over views); otherwise the same forward pass gives it.
-    prob = np.asarray(model(x, training=False), np.float64).ravel() if has_tta(model) else tf.sigmoid(logit).numpy().astype(np.float64)
-    weight = prob if target == "pneumonia" else 1 - prob   # no hot spot where the score was not raised
+    own = (tf.sigmoid(logits[:, 0]) if classes == 1 else tf.nn.softmax(logits)).numpy().astype(np.float64)
+    prob = np.asarray(model(x, training=False), np.float64) if has_tta(model) else own
+    if classes == 1: prob = prob.ravel()
+    if classes == 1: weight = prob if target == "pneumonia" else 1 - prob   # no hot spot where the score was not raised
+    else: weight = prob[np.arange(len(prob)), picked.numpy()]
     cams = (cam/(tf.reduce_max(cam, axis=(1, 2), keepdims=True) + 1e-8)).numpy()*weight[:, None, None]
     return cams.clip(0, 1), prob
 
-# %% ../nbs/06a_gradcam.ipynb #3c0e7dc2
-def grad_cam(model: keras.Model, # one sigmoid output (a Dense head)
+# %% ../nbs/06a_gradcam.ipynb #3d085509
+def grad_cam(model: keras.Model, # a Dense head (see `grad_cam_and_probability`)
              images: np.ndarray, # (N, H, W, 1) gray 0-255, as the model takes them
              layer: str|None=None, # see `gradcam_layer`
-             target: str="pneumonia", # explain the "pneumonia" score, or "normal"
+             target: str|int="pneumonia", # see `grad_cam_and_probability`
             ) -> np.ndarray:
     "Grad-CAM maps `(N, H, W)` in [0, 1], at the input's size."
     return grad_cam_and_probability(model, images, layer, target)[0]
 
-# %% ../nbs/06a_gradcam.ipynb #dd0e4399
+# %% ../nbs/06a_gradcam.ipynb #08ed9dec
 def overlay(image: np.ndarray, # the original X-ray, (H, W) any size
             cam: np.ndarray, # a Grad-CAM map at any size, [0, 1]
             alpha: float=0.6, # opacity of the heatmap where the map is 1
@@ -103,7 +110,7 @@ def overlay(image: np.ndarray, # the original X-ray, (H, W) any size
     a = alpha*np.clip(heat, 0, 1)[..., None]
     return np.clip((1 - a)*np.repeat(img[..., None], 3, axis=-1) + a*colour, 0, 1)
 
-# %% ../nbs/06a_gradcam.ipynb #c1ad1a7e
+# %% ../nbs/06a_gradcam.ipynb #0f8da154
 def plot_overlay(image: np.ndarray, # the original X-ray, (H, W)
                  cam: np.ndarray, # its Grad-CAM map (see `grad_cam_and_probability`)
                  ax=None, # a matplotlib axis (default: a new figure)

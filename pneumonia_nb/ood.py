@@ -31,14 +31,15 @@ def predict_features(model: keras.Model, # a model with a one-unit Dense head
     "The head's input features `(N, D)` for every image of `ds`, in order."
     with clear_data_errors(): return np.asarray(feature_model(model).predict(ds, verbose=0), np.float64)
 
-# %% ../nbs/03a_ood.ipynb #b2f1b384
-def predict_with_features(model: keras.Model, # a model with a one-unit Dense head
+# %% ../nbs/03a_ood.ipynb #a83dac5f
+def predict_with_features(model: keras.Model, # a model with a Dense head
                           ds: tf.data.Dataset, # batches of (images, labels) or of images
                          ) -> tuple[np.ndarray, np.ndarray]:
-    "The probabilities `(N,)` and the head's input features `(N, D)` of every image of `ds`, from one pass over it."
+    "The probabilities `(N,)` (more classes: `(N, K)`) and the head's input features `(N, D)` of every image of `ds`, from one pass over it."
     image = keras.Input(model.inputs[0].shape[1:], name="image")
     with clear_data_errors(): probability, features = keras.Model(image, [model(image), feature_model(model)(image)]).predict(ds, verbose=0)
-    return np.asarray(probability, np.float64).ravel(), np.asarray(features, np.float64)
+    probability = np.asarray(probability, np.float64)
+    return probability.ravel() if probability.shape[-1] == 1 else probability, np.asarray(features, np.float64)
 
 # %% ../nbs/03a_ood.ipynb #9b67e8ac
 def fit_ood(features: np.ndarray, # training features `(N, D)`

@@ -29,32 +29,37 @@ from .runs import check_new_file
 # %% auto #0
 __all__ = ['IMAGE_SUFFIXES', 'RESULT_COLUMNS', 'Prediction', 'Predictor', 'image_files', 'results_writer']
 
-# %% ../nbs/09_predict.ipynb #3ba666dc
+# %% ../nbs/09_predict.ipynb #c050286d
 @dataclass
 class Prediction:
     "One X-ray's prediction: the probability, the run's threshold, the model, the image and optionally its Grad-CAM map."
     file: str # the file (or upload) name the image came from
-    probability: float # the model's probability of `class_names[1]` (pneumonia, or viral for the pathogen task)
-    threshold: float # the run's decision threshold, chosen on validation data
+    probability: float # two classes: the probability of `class_names[1]` (pneumonia, or viral); more: of the label, the most probable class
+    threshold: float|None # two classes: the run's decision threshold, chosen on validation data; more: None
     model: str # which model answered (see `Predictor.model_name`)
     image: np.ndarray|None # the X-ray as read, (H, W): JPEGs at least 512 px a side with a heatmap, else twice the model's size; None from `predict_files`
     resize: str = "squash" # how the run fits images into its square input
     cam: np.ndarray|None = None # Grad-CAM map at the model's input size, in [0, 1]
-    class_names: tuple[str, str] = TASKS["pneumonia"] # the run's names of label 0 and label 1
+    class_names: tuple[str, ...] = TASKS["pneumonia"] # the run's names of its labels 0, 1, ...
+    probabilities: tuple[float, ...]|None = None # more than two classes: every class's probability, in `class_names` order
 
-# %% ../nbs/09_predict.ipynb #f78b776d
+# %% ../nbs/09_predict.ipynb #61e6de76
 @patch
 def label(self: Prediction, threshold: float|None=None, # None for the run's threshold
          ) -> str:
-    "The class at `threshold`: `class_names[1]` at or above it (PNEUMONIA), else `class_names[0]` (NORMAL)."
-    return self.class_names[int(self.probability >= (self.threshold if threshold is None else threshold))]
+    "Two classes: `class_names[1]` at or above `threshold` (PNEUMONIA), else `class_names[0]` (NORMAL); more: the most probable class."
+    if self.probabilities is None: return self.class_names[int(self.probability >= (self.threshold if threshold is None else threshold))]
+    if threshold is not None: raise ValueError(f"{self.file}: a {len(self.class_names)}-class prediction calls the most probable class; it takes no threshold")
+    return self.class_names[int(np.argmax(self.probabilities))]
 
-# %% ../nbs/09_predict.ipynb #260ff374
+# %% ../nbs/09_predict.ipynb #fea5d0b1
 @patch
 def as_dict(self: Prediction) -> dict:
-    "The JSON answer: file, probability and the class it is the probability of, label, threshold, model."
-    return {"file": self.file, "probability": round(self.probability, 6), "probability_of": self.class_names[1], "label": self.label(),
-            "threshold": self.threshold, "model": self.model}
+    "The JSON answer: file, probability and the class it is the probability of, label, threshold, model; with more classes, each one's probability."
+    answer = {"file": self.file, "probability": round(self.probability, 6), "probability_of": self.class_names[1] if self.probabilities is None else self.label(),
+              "label": self.label(), "threshold": self.threshold, "model": self.model}
+    if self.probabilities is not None: answer["probabilities"] = {c: round(float(q), 6) for c, q in zip(self.class_names, self.probabilities)}
+    return answer
 
 # %% ../nbs/09_predict.ipynb #f9fb2280
 @patch
@@ -140,7 +145,15 @@ def read(self: Predictor, image: str|Path|bytes|np.ndarray, # a file, its bytes,
     check_plausible_xray(arr, name, data)
     return arr, name
 
-# %% ../nbs/09_predict.ipynb #7754b185
+# %% ../nbs/09_predict.ipynb #549bb224
+@patch
+def _prediction(self: Predictor, name: str, output: np.ndarray, image: np.ndarray|None=None, cam: np.ndarray|None=None) -> Prediction:
+    "The `Prediction` for the model's `output` on one image: one probability, or one per class."
+    output = np.asarray(output, np.float64).ravel()
+    if len(output) == 1: return Prediction(name, float(output[0]), self.threshold, self.model_name, image, self.resize, cam, self.run.class_names)
+    return Prediction(name, float(output.max()), None, self.model_name, image, self.resize, cam, self.run.class_names, tuple(map(float, output)))
+
+# %% ../nbs/09_predict.ipynb #695d8112
 @patch
 def predict(self: Predictor, image: str|Path|bytes|np.ndarray, # a file, its bytes, or a gray (H, W) array
             name: str|None=None, # what the result and errors call it
@@ -153,12 +166,12 @@ def predict(self: Predictor, image: str|Path|bytes|np.ndarray, # a file, its byt
     with self._lock, warnings.catch_warnings():   # with a heatmap, one forward pass gives both the map and the probability
         warnings.filterwarnings("ignore", message="The structure of `inputs`")   # Keras on nested models' input lists: harmless
         if reason := self.ood_check(x, [name])[0]: raise DataError(reason)
-        if heatmap: (cam,), (probability,) = grad_cam_and_probability(self.run.model, x, self.layer)
-        else: cam, probability = None, np.asarray(self.run.model(x, training=False), dtype=np.float64).ravel()[0]
+        if heatmap: (cam,), (output,) = grad_cam_and_probability(self.run.model, x, self.layer, "pneumonia" if self.threshold is not None else "predicted")
+        else: cam, output = None, np.asarray(self.run.model(x, training=False), dtype=np.float64)[0]
     shown = self.read(image, name, min_side=512)[0] if heatmap else img   # sharp enough for the heatmap's 512 px view
-    return Prediction(name, float(probability), self.threshold, self.model_name, shown, self.resize, cam, self.run.class_names)
+    return self._prediction(name, output, shown, cam)
 
-# %% ../nbs/09_predict.ipynb #6920f3a2
+# %% ../nbs/09_predict.ipynb #10978817
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".dcm", ".dicom")
 
 def image_files(paths: Iterable[str|Path], # files and folders
@@ -168,7 +181,7 @@ def image_files(paths: Iterable[str|Path], # files and folders
         if p.is_dir(): yield from sorted(f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
         else: yield p   # a missing or unreadable file gets its reason from the predictor
 
-# %% ../nbs/09_predict.ipynb #a3bd6c12
+# %% ../nbs/09_predict.ipynb #a0558430
 @patch
 def _model_input(self: Predictor, file: str|Path) -> tuple[str, np.ndarray|str]:
     "The file's name and its image as the model takes it `(size, size, 1)`, or the one-line reason it cannot be predicted."
@@ -178,7 +191,7 @@ def _model_input(self: Predictor, file: str|Path) -> tuple[str, np.ndarray|str]:
     except DataError as e: return str(file), str(e)
     except Exception as e: return str(file), f"{file}: could not be read ({type(e).__name__}: {e})"
 
-# %% ../nbs/09_predict.ipynb #a9d8240d
+# %% ../nbs/09_predict.ipynb #ec0ce051
 @patch
 def _predict_inputs(self: Predictor, inputs: list[tuple[str, np.ndarray|str]]) -> list[dict]:
     "The results for `(name, image or reason)` pairs: every readable image checked and predicted in one model call."
@@ -186,13 +199,12 @@ def _predict_inputs(self: Predictor, inputs: list[tuple[str, np.ndarray|str]]) -
     readable = [i for i, r in enumerate(results) if r is None]
     if not readable: return results
     names, x = [inputs[i][0] for i in readable], np.stack([inputs[i][1] for i in readable]).astype(np.float32)
-    with self._lock: reasons, probabilities = self.ood_check(x, names), np.asarray(self.run.model(x, training=False), np.float64).ravel()
-    for i, name, reason, p in zip(readable, names, reasons, probabilities):
-        results[i] = {"file": name, "error": reason} if reason else \
-            Prediction(name, float(p), self.threshold, self.model_name, None, self.resize, None, self.run.class_names).as_dict()
+    with self._lock: reasons, outputs = self.ood_check(x, names), np.asarray(self.run.model(x, training=False), np.float64)
+    for i, name, reason, output in zip(readable, names, reasons, outputs):
+        results[i] = {"file": name, "error": reason} if reason else self._prediction(name, output).as_dict()
     return results
 
-# %% ../nbs/09_predict.ipynb #c7df75b8
+# %% ../nbs/09_predict.ipynb #b014abf1
 @patch
 def predict_files(self: Predictor, files: Iterable[str|Path], # image files (`image_files` expands folders)
                   batch_size: int=32, # files read in parallel, then predicted in one model call
@@ -206,8 +218,8 @@ def predict_files(self: Predictor, files: Iterable[str|Path], # image files (`im
             if pending: yield from self._predict_inputs([r.result() for r in pending])
             pending = reading
 
-# %% ../nbs/09_predict.ipynb #df607325
-RESULT_COLUMNS = ("file", "probability", "probability_of", "label", "threshold", "model", "error")
+# %% ../nbs/09_predict.ipynb #f56bbaa0
+RESULT_COLUMNS = ("file", "probability", "probability_of", "label", "threshold", "model", "probabilities", "error")   # probabilities: more than two classes, as JSON
 
 @contextmanager
 def results_writer(out: str|Path|None=None, # None: JSON lines to standard output; a `.csv` file; any other file: JSON lines
@@ -220,7 +232,8 @@ def results_writer(out: str|Path|None=None, # None: JSON lines to standard outpu
     try:
         with open(partial, "x", newline="") as f:
             if out.suffix.lower() == ".csv":
-                writer = csv.DictWriter(f, RESULT_COLUMNS); writer.writeheader(); yield writer.writerow
+                writer = csv.DictWriter(f, RESULT_COLUMNS); writer.writeheader()
+                yield lambda r: writer.writerow({k: json.dumps(v) if isinstance(v, dict) else v for k, v in r.items()})
             else: yield lambda r: f.write(json.dumps(r) + "\n")
         os.link(partial, out)   # fails, rather than replaces, when `out` appeared meanwhile
     except FileExistsError: check_new_file(out, "results")   # refuses, with the same words

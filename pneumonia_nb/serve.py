@@ -76,12 +76,15 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store"}
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 
-# %% ../nbs/10_serve.ipynb #4deaf90f
+# %% ../nbs/10_serve.ipynb #76b776e6
 def upload_page(predictor: Predictor, # the predictor the page talks to
                ) -> str:
-    "The upload page (`static/upload.html`, shipped with the package) naming the model and its threshold."
+    "The upload page (`static/upload.html`, shipped with the package) naming the model and how it decides (its threshold)."
     page = (resources.files("pneumonia_nb")/"static"/"upload.html").read_text(encoding="utf-8")
-    return page.replace("__MODEL__", html.escape(predictor.model_name)).replace("__THRESHOLD__", f"{predictor.threshold:.3f}")
+    names = [n.lower() for n in predictor.run.class_names]
+    rule = (f"threshold {predictor.threshold:.3f} (chosen on validation data)" if predictor.threshold is not None
+            else f"the most probable of {', '.join(names[:-1])} and {names[-1]} is called")
+    return page.replace("__MODEL__", html.escape(predictor.model_name)).replace("__RULE__", html.escape(rule))
 
 # %% ../nbs/10_serve.ipynb #c2756eea
 def _is_utf8(data: bytes) -> bool:
@@ -127,7 +130,7 @@ def _json_errors(app: Flask, max_upload_mb: float) -> None:
         return error(500, f"internal error ({type(e).__name__}); the server logged the details")
     app.errorhandler(Exception)(internal_error)
 
-# %% ../nbs/10_serve.ipynb #b549dbcf
+# %% ../nbs/10_serve.ipynb #a7309b67
 def create_app(run: Predictor|Run|str|Path, # a predictor, a run, or a run directory
                max_upload_mb: float=20, # largest request body accepted; larger ones get 413
                tta: bool=False, # a run directory: add test-time augmentation (see `load_run`)
@@ -140,6 +143,7 @@ def create_app(run: Predictor|Run|str|Path, # a predictor, a run, or a run direc
     predictor = run if isinstance(run, Predictor) else Predictor(run, tta=tta)
     app = Flask(__name__)
     app.request_class = InMemoryRequest
+    app.json.sort_keys = False   # answers keep their order: a three-class run's probabilities in its classes' order
     app.config["MAX_CONTENT_LENGTH"] = int(max_upload_mb*1e6)
     if local_only: app.config["TRUSTED_HOSTS"] = list(LOCAL_HOSTS)   # DNS rebinding: other host names get 400
     app.after_request(lambda response: (response.headers.update(SECURITY_HEADERS), response)[1])

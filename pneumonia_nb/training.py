@@ -27,11 +27,11 @@ from .preprocess import affine_transform, clear_data_errors
 
 # %% auto #0
 __all__ = ['DISTRIBUTE_MODES', 'LR_SCHEDULES', 'TTA_VIEWS', 'RUN_FORMAT', 'setup_device', 'set_seed', 'distribution_strategy',
-           'EpochSeconds', 'ValidationScores', 'learning_rate_schedule', 'compile_model', 'fit', 'predict_proba',
-           'dataset_labels', 'predict_logits', 'apply_temperature', 'ensemble_model', 'bilinear_sampling',
-           'TestTimeViews', 'ViewMean', 'has_tta', 'with_tta', 'ensemble_members', 'without_tta', 'RunError',
-           'library_versions', 'plot_history', 'Run', 'check_run_target', 'save_run', 'check_run_config', 'load_run',
-           'is_run']
+           'EpochSeconds', 'output_head', 'LabelCrossentropy', 'ValidationScores', 'learning_rate_schedule',
+           'compile_model', 'fit', 'predict_proba', 'dataset_labels', 'predict_logits', 'probabilities',
+           'apply_temperature', 'ensemble_model', 'bilinear_sampling', 'TestTimeViews', 'ViewMean', 'has_tta',
+           'with_tta', 'ensemble_members', 'without_tta', 'RunError', 'library_versions', 'plot_history', 'Run',
+           'check_run_target', 'save_run', 'check_run_config', 'load_run', 'is_run']
 
 # %% ../nbs/03_training.ipynb #841042a1
 def setup_device(mixed_precision: bool|None=None, # None: on when a GPU is present
@@ -80,9 +80,28 @@ class EpochSeconds(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None): self._start = time.perf_counter()
     def on_epoch_end(self, epoch, logs=None): logs["epoch_seconds"] = time.perf_counter() - self._start
 
-# %% ../nbs/03_training.ipynb #1ef3bb46
+# %% ../nbs/03_training.ipynb #2605c565
+def output_head(classes: int=2, # classes the model tells apart
+               ) -> keras.layers.Dense:
+    "The output layer: one sigmoid unit (the probability of label 1) for two classes, else a softmax over `classes` units."
+    if classes < 2: raise ValueError(f"a model tells apart at least 2 classes, not {classes}")
+    if classes == 2: return keras.layers.Dense(1, activation="sigmoid", dtype="float32", name="pneumonia")
+    return keras.layers.Dense(classes, activation="softmax", dtype="float32", name="classes")
+
+# %% ../nbs/03_training.ipynb #a0539b4c
+@keras.saving.register_keras_serializable(package="pneumonia_nb")
+class LabelCrossentropy(keras.losses.Loss):
+    "Cross-entropy of a softmax head against whole-number labels, the targets smoothed as `CategoricalCrossentropy` smooths them."
+    def __init__(self, classes: int, label_smoothing: float=0.0, **kwargs):
+        super().__init__(**kwargs); self.classes, self.label_smoothing = classes, label_smoothing
+    def call(self, y_true, y_pred):
+        target = keras.ops.one_hot(keras.ops.cast(keras.ops.reshape(y_true, (-1,)), "int32"), self.classes)
+        return keras.losses.categorical_crossentropy(target, y_pred, label_smoothing=self.label_smoothing)
+    def get_config(self): return {**super().get_config(), "classes": self.classes, "label_smoothing": self.label_smoothing}
+
+# %% ../nbs/03_training.ipynb #74fe2779
 class ValidationScores(keras.callbacks.Callback):
-    "Predicts the validation batches after each epoch and logs `val_loss`, `val_accuracy` and scikit-learn's `val_auc`."
+    "Predicts the validation batches after each epoch and logs `val_loss`, `val_accuracy` and scikit-learn's `val_auc` (macro one-vs-rest for more than two classes)."
     def __init__(self, val: tf.data.Dataset, # validation batches of (images, labels), not shuffled
                 ):
         super().__init__()
@@ -90,11 +109,12 @@ class ValidationScores(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         from sklearn.metrics import log_loss, roc_auc_score
         if self.labels is None: self.labels = dataset_labels(self.val)
-        p = np.clip(predict_proba(self.model, self.val), 1e-7, 1 - 1e-7)
-        logs.update(val_loss=log_loss(self.labels, p, labels=[0, 1]), val_accuracy=float(np.mean((p >= 0.5) == self.labels)),
-                    val_auc=float(roc_auc_score(self.labels, p)) if len(np.unique(self.labels)) == 2 else 0.5)
+        p, k = predict_proba(self.model, self.val), max(2, self.model.output_shape[-1])
+        called = (p >= 0.5).astype(int) if p.ndim == 1 else p.argmax(axis=1)
+        logs.update(val_loss=log_loss(self.labels, np.clip(p, 1e-7, 1 - 1e-7), labels=range(k)), val_accuracy=float(np.mean(called == self.labels)),
+                    val_auc=float(roc_auc_score(self.labels, p, multi_class="ovr")) if len(np.unique(self.labels)) == k else 0.5)
 
-# %% ../nbs/03_training.ipynb #eaffe901
+# %% ../nbs/03_training.ipynb #ce17b34d
 LR_SCHEDULES = ("plateau", "cosine")
 
 def learning_rate_schedule(learning_rate: float, # the first step size
@@ -105,22 +125,25 @@ def learning_rate_schedule(learning_rate: float, # the first step size
     if schedule not in LR_SCHEDULES: raise ValueError(f"unknown learning-rate schedule {schedule!r}; choose one of {', '.join(LR_SCHEDULES)}")
     return learning_rate if schedule == "plateau" else keras.optimizers.schedules.CosineDecay(learning_rate, max(1, steps), alpha=0.01)
 
-# %% ../nbs/03_training.ipynb #77f3612c
-def compile_model(model: keras.Model, # one sigmoid output
+# %% ../nbs/03_training.ipynb #6b350973
+def compile_model(model: keras.Model, # one sigmoid output, or a softmax over classes (see `output_head`)
                   learning_rate: float|keras.optimizers.schedules.LearningRateSchedule=1e-3, # the optimiser's step size, or a schedule of it
                   weight_decay: float=0.0, # AdamW's decoupled weight decay, not on biases or batch norm (0: Adam)
                   label_smoothing: float=0.0, # training targets pulled this far towards 0.5
                  ) -> keras.Model:
-    "Compile `model` with Adam (AdamW with weight decay), binary cross-entropy, ROC AUC and accuracy."
+    "Compile `model` with Adam (AdamW with weight decay), cross-entropy on its labels and accuracy (two classes: ROC AUC too)."
     if weight_decay:
         optimizer = keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay)
         optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
     else: optimizer = keras.optimizers.Adam(learning_rate)
-    model.compile(optimizer=optimizer, loss=keras.losses.BinaryCrossentropy(label_smoothing=label_smoothing),
-                  metrics=[keras.metrics.AUC(name="auc"), keras.metrics.BinaryAccuracy(name="accuracy")])
+    classes = model.output_shape[-1]
+    if classes == 1:
+        model.compile(optimizer=optimizer, loss=keras.losses.BinaryCrossentropy(label_smoothing=label_smoothing),
+                      metrics=[keras.metrics.AUC(name="auc"), keras.metrics.BinaryAccuracy(name="accuracy")])
+    else: model.compile(optimizer=optimizer, loss=LabelCrossentropy(classes, label_smoothing), metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
     return model
 
-# %% ../nbs/03_training.ipynb #b3553ec8
+# %% ../nbs/03_training.ipynb #ae5488b2
 def fit(model: keras.Model, # one sigmoid output, taking 0-255 gray images
         train: tf.data.Dataset, # training batches (see `make_dataset`)
         val: tf.data.Dataset, # validation batches
@@ -154,53 +177,63 @@ def fit(model: keras.Model, # one sigmoid output, taking 0-255 gray images
                   shuffle=False, verbose=verbose)   # the datasets shuffle themselves
     return pd.read_csv(work_dir/"history.csv")
 
-# %% ../nbs/03_training.ipynb #4a51f479
-def predict_proba(model: keras.Model, # one sigmoid output
+# %% ../nbs/03_training.ipynb #300a2ad2
+def predict_proba(model: keras.Model, # one sigmoid output, or a softmax over classes
                   ds: tf.data.Dataset, # batches of (images, labels) or of images
                  ) -> np.ndarray:
-    "Probabilities of pneumonia for every image of `ds`, in order."
-    with clear_data_errors():
-        return np.asarray(model.predict(ds, verbose=0), dtype=np.float64).ravel()
+    "For every image of `ds`, in order: the probability of the positive class `(N,)`, or of each class `(N, K)`."
+    with clear_data_errors(): p = np.asarray(model.predict(ds, verbose=0), dtype=np.float64)
+    return p.ravel() if p.shape[-1] == 1 else p
 
-# %% ../nbs/03_training.ipynb #01265c9b
+# %% ../nbs/03_training.ipynb #fd6d0212
 def dataset_labels(ds: tf.data.Dataset, # batches of (images, labels), not shuffled
                   ) -> np.ndarray:
     "The labels of `ds` in order."
     return np.concatenate([np.asarray(y) for _, y in ds]).astype(int)
 
-# %% ../nbs/03_training.ipynb #aa0366b1
-def predict_logits(model: keras.Model, # its last layer a one-unit Dense head with a sigmoid
+# %% ../nbs/03_training.ipynb #3b05caa1
+def predict_logits(model: keras.Model, # its last layer a Dense head (see `output_head`)
                    ds: tf.data.Dataset, # batches of (images, labels) or of images
                   ) -> np.ndarray:
-    "The head's logits (before the sigmoid) for every image of `ds`, in order."
+    "The head's logits (before the sigmoid or softmax) for every image of `ds`, in order: `(N,)` or `(N, K)`."
     head = model.layers[-1]
     features = keras.Model(model.inputs[0], head.input)
     with clear_data_errors(): h = np.asarray(features.predict(ds, verbose=0), np.float64)
-    return (h @ np.asarray(head.kernel, np.float64) + np.asarray(head.bias, np.float64)).ravel()
+    z = h @ np.asarray(head.kernel, np.float64) + np.asarray(head.bias, np.float64)
+    return z.ravel() if z.shape[-1] == 1 else z
 
-# %% ../nbs/03_training.ipynb #7109b2a2
-def apply_temperature(model: keras.Model, # its last layer a one-unit Dense head with a sigmoid
+# %% ../nbs/03_training.ipynb #8ecea794
+def probabilities(logits: np.ndarray, # `(N,)` logits of a sigmoid head, or `(N, K)` of a softmax head
+                 ) -> np.ndarray:
+    "What the head outputs for `logits`: the sigmoid of each, or the softmax of each row."
+    from scipy.special import expit, softmax
+    z = np.asarray(logits, np.float64)
+    return expit(z) if z.ndim == 1 else softmax(z, axis=1)
+
+# %% ../nbs/03_training.ipynb #406895ac
+def apply_temperature(model: keras.Model, # its last layer a Dense head (see `output_head`)
                       temperature: float, # T > 0; the model's logits are divided by it
                      ) -> keras.Model:
-    "Divide the head's kernel and bias by `temperature`, in place: the model then outputs `sigmoid(logit / T)`."
+    "Divide the head's kernel and bias by `temperature`, in place: the model then outputs `sigmoid(logit / T)` (or the softmax)."
     if not (np.isfinite(temperature) and temperature > 0): raise ValueError(f"temperature must be a positive number, not {temperature}")
     head = model.layers[-1]
     head.kernel.assign(head.kernel/temperature); head.bias.assign(head.bias/temperature)
     return model
 
-# %% ../nbs/03_training.ipynb #b7dee5bd
+# %% ../nbs/03_training.ipynb #41be6b4d
 def _features(model: keras.Model, name: str) -> keras.Model:
     "The part of `model` before its Dense head."
     return keras.Model(model.inputs[0], model.layers[-1].input, name=name)
 
 def _with_head(inputs, features, kernel: np.ndarray, bias: np.ndarray, name: str) -> keras.Model:
-    "A model from `inputs` through `features` to a new sigmoid head holding `kernel` and `bias`."
-    head = keras.layers.Dense(1, activation="sigmoid", dtype="float32", name="pneumonia")
+    "A model from `inputs` through `features` to a new head (see `output_head`) holding `kernel` `(D, K)` and `bias` `(K,)`."
+    kernel, bias = np.asarray(kernel, np.float32).reshape(np.shape(kernel)[0], -1), np.asarray(bias, np.float32).reshape(-1)
+    head = output_head(kernel.shape[1] if kernel.shape[1] > 1 else 2)
     model = keras.Model(inputs, head(features), name=name)
-    head.set_weights([np.asarray(kernel, np.float32).reshape(-1, 1), np.asarray(bias, np.float32).reshape(1)])
+    head.set_weights([kernel, bias])
     return model
 
-# %% ../nbs/03_training.ipynb #bfb4af70
+# %% ../nbs/03_training.ipynb #a4376efe
 def ensemble_model(members: list[keras.Model], # trained models taking the same input, each with a one-unit Dense head
                   ) -> keras.Model:
     "One model whose logit is the mean of the members' logits."
@@ -211,12 +244,12 @@ def ensemble_model(members: list[keras.Model], # trained models taking the same 
     joined = keras.layers.Concatenate(name="members")([_features(m, f"member{i + 1}")(inputs) for i, m in enumerate(members)])
     heads = [m.layers[-1] for m in members]
     return _with_head(inputs, joined, np.concatenate([np.asarray(h.kernel) for h in heads])/len(members),
-                      np.mean([np.asarray(h.bias) for h in heads]), "ensemble")
+                      np.mean([np.asarray(h.bias) for h in heads], axis=0), "ensemble")
 
-# %% ../nbs/03_training.ipynb #1f405774
+# %% ../nbs/03_training.ipynb #2727bb3e
 TTA_VIEWS = ((0, 1.0), (-5, 1.0), (5, 1.0), (0, 1.06), (0, 0.94))  # (rotation in degrees, zoom) of each view; the first is the image itself
 
-# %% ../nbs/03_training.ipynb #f6fd8049
+# %% ../nbs/03_training.ipynb #0506de2f
 def bilinear_sampling(transform: np.ndarray, # 8 numbers from `affine_transform`
                       height: int, # image height, pixels
                       width: int, # image width, pixels
@@ -231,7 +264,7 @@ def bilinear_sampling(transform: np.ndarray, # 8 numbers from `affine_transform`
         index.append(np.where(inside, yi*width + xi, 0)); weight.append(np.where(inside, (1 - np.abs(in_x - xi))*(1 - np.abs(in_y - yi)), 0))
     return np.stack(index, -1).reshape(-1, 4).astype(np.int32), np.stack(weight, -1).reshape(-1, 4).astype(np.float32)
 
-# %% ../nbs/03_training.ipynb #3f9252f8
+# %% ../nbs/03_training.ipynb #c39b2162
 @keras.saving.register_keras_serializable(package="pneumonia_nb")
 class TestTimeViews(keras.layers.Layer):
     "Each image followed by its fixed views (small rotations and zooms): `(N, H, W, 1)` to `(N*views, H, W, 1)`."
@@ -249,7 +282,7 @@ class TestTimeViews(keras.layers.Layer):
     def compute_output_shape(self, input_shape): return (None, *input_shape[1:])
     def get_config(self): return {**super().get_config(), "views": self.views}
 
-# %% ../nbs/03_training.ipynb #79c463a9
+# %% ../nbs/03_training.ipynb #e77c7ff7
 @keras.saving.register_keras_serializable(package="pneumonia_nb")
 class ViewMean(keras.layers.Layer):
     "The mean over each image's views: `(N*views, D)` to `(N, D)`."
@@ -258,12 +291,12 @@ class ViewMean(keras.layers.Layer):
     def compute_output_shape(self, input_shape): return (None, input_shape[-1])
     def get_config(self): return {**super().get_config(), "views": self.n_views}
 
-# %% ../nbs/03_training.ipynb #ea81a408
+# %% ../nbs/03_training.ipynb #2763a32b
 def has_tta(model: keras.Model) -> bool:
     "Whether `model` already averages over test-time views."
     return any(isinstance(l, TestTimeViews) for l in model.layers)
 
-# %% ../nbs/03_training.ipynb #d0631cad
+# %% ../nbs/03_training.ipynb #dbbcf63e
 def with_tta(model: keras.Model, # a model with a one-unit Dense head, taking `(size, size, 1)` images
              views=TTA_VIEWS, # (degrees, zoom) of each view
             ) -> keras.Model:
@@ -275,21 +308,21 @@ def with_tta(model: keras.Model, # a model with a one-unit Dense head, taking `(
     features = ViewMean(len(views), name="view_mean")(_features(model, "views_features")(TestTimeViews(views, name="views")(inputs)))
     return _with_head(inputs, features, np.asarray(head.kernel), np.asarray(head.bias), f"{model.name}_tta")
 
-# %% ../nbs/03_training.ipynb #c228aa62
+# %% ../nbs/03_training.ipynb #13c7a60e
 def ensemble_members(model: keras.Model, # any model with a one-unit Dense head
                     ) -> list[keras.Model]:
     "The feature parts of an ensemble's members (see `ensemble_model`), with or without TTA; `[]` for a single model."
     layers = model.get_layer("views_features").layers if has_tta(model) else model.layers
     return [l for l in layers if isinstance(l, keras.Model) and l.name.startswith("member")]
 
-# %% ../nbs/03_training.ipynb #9140ab7a
+# %% ../nbs/03_training.ipynb #ed0316d0
 def without_tta(model: keras.Model) -> keras.Model:
     "`model` on the image alone (the first view), with the same head: what Grad-CAM explains."
     if not has_tta(model): return model
     head, features = model.layers[-1], model.get_layer("views_features")
     return _with_head(features.inputs[0], features.output, np.asarray(head.kernel), np.asarray(head.bias), "without_tta")
 
-# %% ../nbs/03_training.ipynb #a7b93f45
+# %% ../nbs/03_training.ipynb #4d58eec1
 RUN_FORMAT = "pneumonia_nb.run/1"
 
 class RunError(ValueError):
@@ -302,20 +335,20 @@ def library_versions() -> dict:
             "numpy": np.__version__, "opencv": cv2.__version__, "scikit-learn": sklearn.__version__,
             "imbalanced-learn": imblearn.__version__, "python": platform.python_version()}
 
-# %% ../nbs/03_training.ipynb #f2f0b78a
+# %% ../nbs/03_training.ipynb #19ec8fdc
 def plot_history(history: pd.DataFrame, # `fit`'s history
                 ) -> "plt.Figure":
-    "Loss and ROC AUC per epoch, training and validation."
+    "Loss and ROC AUC per epoch, training (where Keras logs it: two classes) and validation."
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
     for ax, key in zip(axes, ("loss", "auc")):
-        ax.plot(history.epoch + 1, history[key], marker="o", label="train")
+        if key in history: ax.plot(history.epoch + 1, history[key], marker="o", label="train")
         ax.plot(history.epoch + 1, history[f"val_{key}"], marker="o", label="validation")
         ax.set(xlabel="epoch", title={"loss": "loss", "auc": "ROC AUC"}[key]); ax.legend()
     fig.tight_layout()
     return fig
 
-# %% ../nbs/03_training.ipynb #3ab3d6bb
+# %% ../nbs/03_training.ipynb #b48a2779
 @dataclass
 class Run:
     "A trained model with its configuration, history and metrics, as saved in a run directory."
@@ -326,43 +359,43 @@ class Run:
     path: Path|None = None # the run directory, once saved or loaded
     ood: dict|None = None # the out-of-distribution score's arrays (see `pneumonia_nb.ood.fit_ood`), saved as ood.npz
 
-# %% ../nbs/03_training.ipynb #0c3216a3
+# %% ../nbs/03_training.ipynb #007703d4
 @patch(as_prop=True)
-def threshold(self: Run) -> float:
-    "The decision threshold, chosen on validation data."
-    return float(self.config["threshold"])
+def threshold(self: Run) -> float|None:
+    "The decision threshold, chosen on validation data; None for more than two classes (the most probable is called)."
+    return None if self.config["threshold"] is None else float(self.config["threshold"])
 
-# %% ../nbs/03_training.ipynb #95d43c84
+# %% ../nbs/03_training.ipynb #92cc6c31
 @patch(as_prop=True)
 def size(self: Run) -> int:
     "The side of the model's square input."
     return int(self.config["size"])
 
-# %% ../nbs/03_training.ipynb #c4158489
+# %% ../nbs/03_training.ipynb #96c2097e
 @patch(as_prop=True)
 def resize(self: Run) -> str:
     "How images were made square for training: squash, pad or crop."
     return self.config.get("resize", "squash")
 
-# %% ../nbs/03_training.ipynb #2c6f8c0a
+# %% ../nbs/03_training.ipynb #6b42fc17
 @patch(as_prop=True)
 def seed(self: Run) -> int:
     "The seed of the run's patient split, shuffle, augmentation and weights."
     return int(self.config.get("seed", 42))
 
-# %% ../nbs/03_training.ipynb #dc3dfdfb
+# %% ../nbs/03_training.ipynb #6520ff0b
 @patch(as_prop=True)
 def task(self: Run) -> str:
     "What the run tells apart, one of `TASKS` (runs from before tasks: pneumonia)."
     return self.config.get("task", "pneumonia")
 
-# %% ../nbs/03_training.ipynb #52a9b128
+# %% ../nbs/03_training.ipynb #7b3c5b9f
 @patch(as_prop=True)
-def class_names(self: Run) -> tuple[str, str]:
-    "The names of label 0 and label 1: what a probability below and at or above the threshold is called."
+def class_names(self: Run) -> tuple[str, ...]:
+    "The names of labels 0, 1, ...: for two classes, what a probability below and at or above the threshold is called."
     return TASKS[self.task]
 
-# %% ../nbs/03_training.ipynb #cbc22fb6
+# %% ../nbs/03_training.ipynb #8051853a
 def check_run_target(run_dir: str|Path, # where a run is to be saved
                      overwrite: bool=False, # whether an existing run there may be replaced
                     ) -> None:
@@ -375,7 +408,7 @@ def check_run_target(run_dir: str|Path, # where a run is to be saved
     if run_dir.is_symlink() or not is_run(run_dir):
         raise RunError(f"{run_dir}: exists and is not a pneumonia_nb run; overwrite only ever replaces a run directory")
 
-# %% ../nbs/03_training.ipynb #bbabba5c
+# %% ../nbs/03_training.ipynb #34418442
 def _move_into_place(tmp: Path, run_dir: Path, overwrite: bool) -> None:
     "Rename the finished `tmp` to `run_dir`; an existing run is moved aside and deleted only once the new one is in place."
     check_run_target(run_dir, overwrite)   # again: the folder may have changed while the run was written
@@ -389,7 +422,7 @@ def _move_into_place(tmp: Path, run_dir: Path, overwrite: bool) -> None:
         raise RunError(f"{run_dir}: already exists (saved by another process meanwhile); this run was not saved") from e
     if old is not None: shutil.rmtree(old, ignore_errors=True)
 
-# %% ../nbs/03_training.ipynb #7d0a77c8
+# %% ../nbs/03_training.ipynb #25813ca7
 def save_run(run: Run, # the model, config (with "threshold"), history and metrics
              run_dir: str|Path, # the directory to create
              overwrite: bool=False, # replace an existing run directory
@@ -418,7 +451,7 @@ def save_run(run: Run, # the model, config (with "threshold"), history and metri
     run.path = run_dir
     return run_dir
 
-# %% ../nbs/03_training.ipynb #b34cc7e5
+# %% ../nbs/03_training.ipynb #cb35b190
 def check_run_config(config: dict, # a run's config.json
                      run_dir: str|Path="run", # what messages call the run
                     ) -> None:
@@ -427,11 +460,15 @@ def check_run_config(config: dict, # a run's config.json
     if missing: raise RunError(f"{run_dir}/config.json: missing {', '.join(missing)}")
     size, threshold, temperature = config["size"], config["threshold"], config.get("temperature", 1.0)
     if isinstance(size, bool) or not isinstance(size, int) or size < 1: raise RunError(f"{run_dir}/config.json: size must be a positive whole number, not {size!r}")
-    if not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1: raise RunError(f"{run_dir}/config.json: threshold must lie in [0, 1], not {threshold!r}")
+    task = config.get("task", "pneumonia")
+    if task not in TASKS: raise RunError(f"{run_dir}/config.json: unknown task {task!r}")
+    if len(TASKS[task]) > 2:
+        if threshold is not None: raise RunError(f"{run_dir}/config.json: a {task} run calls the most probable class; its threshold must be null, not {threshold!r}")
+    elif not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1: raise RunError(f"{run_dir}/config.json: threshold must lie in [0, 1], not {threshold!r}")
     if not isinstance(temperature, (int, float)) or not temperature > 0: raise RunError(f"{run_dir}/config.json: temperature must be positive, not {temperature!r}")
     if config.get("resize", "squash") not in ("squash", "pad", "crop"): raise RunError(f"{run_dir}/config.json: unknown resize {config['resize']!r}")
 
-# %% ../nbs/03_training.ipynb #c2572cc4
+# %% ../nbs/03_training.ipynb #9ded9a33
 def load_run(run_dir: str|Path, # a directory written by `save_run`
              tta: bool=False, # add test-time augmentation (see `with_tta`) to a run trained without it
             ) -> Run:
@@ -456,7 +493,7 @@ def load_run(run_dir: str|Path, # a directory written by `save_run`
     except (OSError, ValueError) as e: raise RunError(f"{run_dir}/ood.npz: damaged ({e})") from None
     return Run(model, config, history, metrics, run_dir, ood)
 
-# %% ../nbs/03_training.ipynb #6c936206
+# %% ../nbs/03_training.ipynb #a7facb31
 def is_run(path: str|Path, # any path
           ) -> bool:
     "Whether `path` is a run directory written by `save_run` (its config.json says so), without loading the model."

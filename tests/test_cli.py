@@ -288,6 +288,43 @@ def test_pathogen_task_through_every_verb(tmp_path):
     assert reply.status_code == 200 and reply.json["probability_of"] == "VIRAL", reply.json
 
 
+def test_three_class_task_through_every_verb(tmp_path):
+    "Normal, bacterial or viral on real Kermany images: train, evaluate and report on a folder with only test/, predict, the web API, export."
+    run = tmp_path / "three"
+    r = cli("train", "--dataset", "kermany", "--task", "three_class", "--size", 32, "--epochs", 2, "--max-train-images", 600, "--out", run)
+    assert r.returncode == 0, r.stderr[-2000:]
+    config = json.loads((run / "config.json").read_text())
+    assert (config["class_names"], config["threshold"]) == (["NORMAL", "BACTERIAL", "VIRAL"], None)
+    assert "macro_roc_auc" in r.stdout and "VIRAL: n " in r.stdout, r.stdout
+    (tmp_path / "official" / "test").mkdir(parents=True)
+    for cls, n in (("PNEUMONIA", 30), ("NORMAL", 10)):
+        (tmp_path / "official" / "test" / cls).mkdir()
+        for f in kermany_images(cls, n): (tmp_path / "official" / "test" / cls / f.name).symlink_to(f)
+    r = cli("evaluate", run, "--data-dir", tmp_path / "official", "--split", "test")
+    assert r.returncode == 0 and r.stdout.startswith("kermany test: n 40 "), (r.stdout, r.stderr)
+    xray = kermany_images("PNEUMONIA", 1)[0]
+    answer = json.loads(cli("predict", run, xray).stdout)
+    assert set(answer["probabilities"]) == {"NORMAL", "BACTERIAL", "VIRAL"} and answer["label"] == max(answer["probabilities"], key=answer["probabilities"].get)
+    assert abs(sum(answer["probabilities"].values()) - 1) < 1e-4 and answer["threshold"] is None
+    r = cli("report", run, "--data-dir", tmp_path / "official")
+    assert r.returncode == 0, r.stderr
+    assert "Sensitivity, viral pneumonia" in (run / "report-kermany-test.html").read_text()
+    r = cli("export", run, "--format", "onnx", "--out", tmp_path / "three.onnx")
+    assert r.returncode == 0, r.stderr
+    meta = json.loads((tmp_path / "three.onnx.json").read_text())
+    assert meta["threshold"] is None and "the most probable is the label" in meta["output"]
+    import onnxruntime
+    session = onnxruntime.InferenceSession(str(tmp_path / "three.onnx"))
+    assert session.get_outputs()[0].shape[-1] == 3
+    from pneumonia_nb.serve import create_app
+    client = create_app(run).test_client()
+    reply = client.post("/api/predict", data={"file": (open(xray, "rb"), xray.name)})
+    assert reply.status_code == 200 and reply.json["probabilities"] == answer["probabilities"], reply.json
+    assert "the most probable of normal, bacterial and viral is called" in client.get("/").get_data(as_text=True)
+    r = cli("train", "--task", "three_class", "--epochs", 1, "--out", tmp_path / "mnist-three")
+    assert r.returncode == 2 and "the three_class task needs file names that name the pathogen" in r.stderr, r.stderr
+
+
 def test_predict_a_folder_to_csv(run_dir, tmp_path):
     folder = tmp_path / "ward"
     (folder / "day1").mkdir(parents=True)

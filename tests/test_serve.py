@@ -150,6 +150,32 @@ def test_upload_page_in_a_real_browser(server, tmp_path):
     assert error == "notes.txt: content type 'text/plain' is not an X-ray image; send JPEG, PNG or DICOM", error
 
 
+def test_three_class_upload_page_in_a_real_browser(tmp_path):
+    "A normal / bacterial / viral run: the page names the rule and shows every class's probability, and no threshold."
+    run = tmp_path / "three"
+    r = subprocess.run([console_script(), "train", "--dataset", "kermany", "--task", "three_class", "--size", "32", "--epochs", "1",
+                        "--max-train-images", "400", "--out", str(run)], capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert r.returncode == 0, r.stderr[-2000:]
+    port = free_port(); url = f"http://127.0.0.1:{port}"
+    proc = start([console_script(), "serve", run, "--port", port], tmp_path, url)
+    xray = fullres_images()[-1]
+    from selenium.webdriver.support.ui import WebDriverWait
+    browser = chromium_driver()
+    try:
+        expected = post(url, xray.read_bytes(), xray.name).json()
+        browser.get(url + "/")
+        assert "the most probable of normal, bacterial and viral is called" in browser.find_element("tag name", "body").text
+        browser.find_element("id", "file").send_keys(str(xray))
+        WebDriverWait(browser, 60).until(lambda b: b.find_element("id", "label").text in ("NORMAL", "BACTERIAL", "VIRAL"))
+        shown, binary = browser.find_element("id", "classes").text, browser.find_element("id", "binary").is_displayed()
+        label = browser.find_element("id", "label").text
+        browser.save_screenshot(str(tmp_path / "three-class-page.png"))
+    finally:
+        browser.quit(); stop(proc)
+    assert label == expected["label"] and not binary and list(expected["probabilities"]) == ["NORMAL", "BACTERIAL", "VIRAL"]
+    assert shown == " \u00b7 ".join(f"{c.lower()} {p:.3f}" for c, p in expected["probabilities"].items()), shown
+
+
 def test_production_wsgi_server_waitress(run_dir, tmp_path):
     "The README's production route: waitress-serve --call pneumonia_nb.serve:app_from_env."
     port = free_port()
