@@ -14,18 +14,14 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import sys
 from pathlib import Path
+
+from seeds import spread
 
 CORES = 2
 VARIANTS = {"landed": {}, "label smoothing 0.1": {"label_smoothing": 0.1}, "weight decay 1e-4 (AdamW)": {"weight_decay": 1e-4},
             "both": {"label_smoothing": 0.1, "weight_decay": 1e-4}, "cosine schedule": {"schedule": "cosine"}}
-
-
-def spread(values: list[float]) -> dict:
-    "Median, min and max of a figure over seeds."
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
 def main() -> None:

@@ -18,18 +18,14 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import sys
 import time
 from pathlib import Path
 
+from seeds import spread
+
 CORES = 2
 SIZES = (96, 128, 160)
-
-
-def spread(values: list[float]) -> dict:
-    "Median, min and max of a figure over seeds."
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
 def main() -> None:

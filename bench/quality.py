@@ -18,18 +18,14 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import sys
 import time
 from pathlib import Path
 
+from seeds import spread
+
 CORES = 2   # the machine size every figure in the README is quoted for
 ENSEMBLE = 3
-
-
-def spread(values: list[float]) -> dict:
-    "Median, min and max of a figure over seeds."
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
 def calibrated(net, val_ds, val_labels):
