@@ -360,7 +360,7 @@ def plot_class_roc(y_true, # labels 0 to K-1
     ax.set(xlabel="1 - specificity", ylabel="sensitivity", title="ROC, each class against the rest"); ax.legend(loc="lower right", fontsize=8)
     return ax
 
-# %% ../nbs/07_evaluation.ipynb #cf7136e5
+# %% ../nbs/07_evaluation.ipynb #2b8dd8e0
 def plot_class_gallery(model: keras.Model, # a softmax head
                        split: Split, # the split the predictions are for
                        y_prob: np.ndarray, # `(N, K)` probabilities for it
@@ -381,7 +381,7 @@ def plot_class_gallery(model: keras.Model, # a softmax head
     fig, axes = plt.subplots(2, cols, figsize=(3*cols, 6.4), squeeze=False)
     for ax in axes.flat: ax.axis("off")
     for j, (ax, (kind, i), cam) in enumerate(zip(axes.flat, picks, cams)):
-        plot_overlay(split.original(i), cam, ax, f"{kind}: {class_names[y[i]]}, labelled {class_names[called[i]]} ({sure[i]:.2f})",
+        plot_overlay(split.original(i), cam, ax, f"{kind}: {class_names[y[i]]}\nlabelled {class_names[called[i]]} ({sure[i]:.2f})",
                      colorbar=j == len(picks) - 1, positive="label's")
     fig.suptitle("Regions that raised the score of the label given (Grad-CAM, weighted by its probability)", fontsize=10)
     fig.tight_layout()
