@@ -133,7 +133,7 @@ def parser() -> argparse.ArgumentParser:
     for add in (_train_parser, _tune_parser, _scoring_parsers, _serve_parser, _export_parser): add(sub)
     return p
 
-# %% ../nbs/12_cli.ipynb #b9357d2b
+# %% ../nbs/12_cli.ipynb #6c2fdbd1
 def _print_metrics(title: str, m: dict|None) -> None:
     if m is None: return
     fmt = lambda v: "undefined" if v is None else (f"{v:.4f}" if isinstance(v, float) else str(v))
@@ -144,6 +144,9 @@ def _print_metrics(title: str, m: dict|None) -> None:
     print(f"{title}: " + "  ".join(f"{k} {fmt(m[k])}" for k in ("n", "accuracy", "macro_roc_auc", "log_loss", "ece")))
     for name, c in m["classes"].items(): print(f"{' '*len(title)}  {name}: " + "  ".join(f"{k} {fmt(v)}" for k, v in c.items()))
     print(f"{' '*len(title)}  confusion matrix (rows true, columns called {', '.join(m['class_names'])}) {m['confusion_matrix']}")
+    if "pneumonia_kind" in m: print(f"{' '*len(title)}  which kind, among pneumonia: " + "  ".join(f"{k} {fmt(v)}" for k, v in m["pneumonia_kind"].items()))
+    for name, c in m.get("operating_points", {}).items():
+        print(f"{' '*len(title)}  {name} at its operating point: " + "  ".join(f"{k} {fmt(v)}" for k, v in c.items()))
 
 # %% ../nbs/12_cli.ipynb #4ac29855
 def _train(args) -> int:

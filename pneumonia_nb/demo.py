@@ -34,17 +34,17 @@ def uploaded_files(value, # a `FileUpload.value` (ipywidgets 8: tuple of dicts; 
     if isinstance(value, dict): return [(name, bytes(f["content"])) for name, f in value.items()]
     return [(f["name"], bytes(f["content"])) for f in value]
 
-# %% ../nbs/11_widget_demo.ipynb #9c18ae32
+# %% ../nbs/11_widget_demo.ipynb #07a9ead4
 def verdict_html(prediction: Prediction, # a prediction
                  threshold: float|None=None, # None for the run's threshold
                 ) -> str:
-    "The file name, probability and label at `threshold` (more than two classes: each one's probability, the most probable called) as a short HTML block."
+    "The file name, probability and label at `threshold` (more than two classes: each one's probability, the most probable called, the two-stage reading) as a short HTML block."
     import html
     if prediction.probabilities is not None:
-        label, first = prediction.label(), prediction.class_names[0]
+        label, first, reading = prediction.label(), prediction.class_names[0], prediction.two_stage_words()
         shares = "<br>".join(f"{c.lower()} <b>{q:.3f}</b>" for c, q in zip(prediction.class_names, prediction.probabilities))
         return (f"<b>{html.escape(prediction.file)}</b><br>{shares}<br><span style='font-size:1.4em;font-weight:bold;color:"
-                f"{'#070' if label == first else '#b00'}'>{label}</span> (the most probable)")
+                f"{'#070' if label == first else '#b00'}'>{label}</span> (the most probable)" + (f"<br><small>{reading}</small>" if reading else ""))
     t = prediction.threshold if threshold is None else threshold
     label = prediction.label(t)
     note = "" if abs(t - prediction.threshold) < 5e-4 else f" (the run's threshold is {prediction.threshold:.3f})"

@@ -54,15 +54,16 @@ def output_meaning(run: Run, # a loaded run
     if run.threshold is None: return f"calibrated probabilities of {', '.join(names)}, in that order; the most probable is the label"
     return f"calibrated probability of {names[1]}; {names[1]} at or above the threshold, else {names[0]}"
 
-# %% ../nbs/11a_export.ipynb #02f5df6a
+# %% ../nbs/11a_export.ipynb #44249ba7
 EXPORT_FORMATS = {"savedmodel": "tf_saved_model", "onnx": "onnx", "litert": "litert"}   # our names: Keras' names
 
 def export_metadata(run: Run, # the run exported
                     format: str, # one of `EXPORT_FORMATS`
                    ) -> dict:
-    "What the exported numbers mean: the task, the classes, the threshold, the input, and what is not included."
+    "What the exported numbers mean: the task, the classes, the threshold (or operating points), the input, and what is not included."
     return {"format": format, "pneumonia_nb": __version__, "run": run.path.name if run.path else None, "task": run.task,
             "class_names": list(run.class_names), "threshold": run.threshold, "threshold_rule": run.config.get("threshold_rule"),
+            "operating_points": run.operating_points,
             "input": {"shape": [None, run.size, run.size, 1], "dtype": "uint8", "pixels": "gray, 0-255, as the image file holds them",
                       "resize": run.resize, "how": {"crop": "the centre square of the image, resized (area) to the size",
                                                     "pad": "the image padded to a square with black, resized (area)",

@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 
 # %% auto #0
-__all__ = ['THRESHOLD_RULES', 'METRIC_NAMES', 'check_predictions', 'choose_threshold', 'expected_calibration_error',
+__all__ = ['THRESHOLD_RULES', 'METRIC_NAMES', 'PNEUMONIA', 'check_predictions', 'choose_threshold', 'expected_calibration_error',
            'binary_metrics', 'point_metrics', 'bootstrap_table', 'evaluate_predictions', 'operating_points',
-           'recall_by_pathogen', 'check_class_predictions', 'multiclass_metrics', 'class_metric_names',
-           'evaluate_classes', 'task_metrics', 'fit_temperature']
+           'recall_by_pathogen', 'check_class_predictions', 'probability_log_loss', 'multiclass_metrics',
+           'class_metric_names', 'evaluate_classes', 'readings', 'choose_operating_points', 'operating_point_metrics',
+           'pneumonia_kind_metrics', 'task_metrics', 'fit_temperature']
 
 # %% ../nbs/02a_metrics.ipynb #0cba6dcb
 def check_predictions(y_true, # labels, 0 normal and 1 pneumonia
@@ -166,13 +167,23 @@ def check_class_predictions(y_true, # labels 0 to K-1
     if not np.isin(y, range(P.shape[1])).all(): raise ValueError(f"labels must be 0 to {P.shape[1] - 1}, got {np.unique(y).tolist()}")
     return y, P
 
-# %% ../nbs/02a_metrics.ipynb #f9436b9a
+# %% ../nbs/02a_metrics.ipynb #a785fe35
+def probability_log_loss(y_true: np.ndarray, # labels 0 to K-1
+                         y_prob: np.ndarray, # `(N,)` probabilities of label 1, or `(N, K)` of each class
+                        ) -> float:
+    "Log loss, probabilities clipped to [1e-7, 1 - 1e-7] and rows renormalised (a float32 softmax sums to 1 only nearly)."
+    from sklearn.metrics import log_loss
+    P = np.clip(np.asarray(y_prob, np.float64), 1e-7, 1 - 1e-7)
+    P = np.stack([1 - P, P], axis=1) if P.ndim == 1 else P/P.sum(axis=1, keepdims=True)
+    return float(log_loss(np.asarray(y_true).astype(int).ravel(), P, labels=range(P.shape[1])))
+
+# %% ../nbs/02a_metrics.ipynb #0b166120
 def multiclass_metrics(y_true: np.ndarray, # labels 0 to K-1
                        y_prob: np.ndarray, # `(N, K)` probabilities
                        class_names: tuple, # the K classes' names, in label order
                       ) -> dict:
     "Accuracy, macro one-vs-rest ROC AUC, log loss, top-label ECE, per-class figures of the most probable class, the confusion matrix and n."
-    from sklearn.metrics import confusion_matrix, log_loss, roc_auc_score
+    from sklearn.metrics import confusion_matrix, roc_auc_score
     y, P = check_class_predictions(y_true, y_prob)
     if len(class_names) != P.shape[1]: raise ValueError(f"{len(class_names)} class names for {P.shape[1]} columns of probabilities")
     cm, called = confusion_matrix(y, P.argmax(axis=1), labels=range(P.shape[1])), P.argmax(axis=1)
@@ -187,11 +198,11 @@ def multiclass_metrics(y_true: np.ndarray, # labels 0 to K-1
     every = len(np.unique(y)) == P.shape[1]
     return {"n": len(y), "accuracy": float(np.mean(called == y)),
             "macro_roc_auc": float(roc_auc_score(y, P, multi_class="ovr", labels=range(P.shape[1]))) if every else None,
-            "log_loss": float(log_loss(y, np.clip(P, 1e-7, 1), labels=range(P.shape[1]))),
+            "log_loss": probability_log_loss(y, P),
             "ece": expected_calibration_error(called == y, P.max(axis=1)), "classes": classes,
             "confusion_matrix": cm.tolist(), "class_names": list(class_names)}
 
-# %% ../nbs/02a_metrics.ipynb #f55a976c
+# %% ../nbs/02a_metrics.ipynb #8db5ac4b
 def class_metric_names(class_names: tuple) -> tuple[str, ...]:
     "The scalar figures `evaluate_classes` bootstraps: overall ones, then `sensitivity NAME` and the like per class."
     return ("accuracy", "macro_roc_auc", "log_loss", "ece") + tuple(f"{m} {c}" for c in class_names for m in ("sensitivity", "specificity", "precision", "f1"))
@@ -210,17 +221,70 @@ def evaluate_classes(y_true: np.ndarray, # labels 0 to K-1
         return {k: m[k] if k in m else m["classes"][k.split(" ", 1)[1]][k.split(" ", 1)[0]] for k in class_metric_names(class_names)}
     return bootstrap_table(point, len(y), n_boot, ci, seed)
 
-# %% ../nbs/02a_metrics.ipynb #7890634f
+# %% ../nbs/02a_metrics.ipynb #9e19b6f9
+PNEUMONIA = "PNEUMONIA"
+
+def readings(y_true: np.ndarray, # labels 0 to K-1
+             y_prob: np.ndarray, # `(N, K)` probabilities
+             class_names: tuple, # the K classes' names, in label order
+            ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    "Each class's one-vs-rest labels and probabilities and, when class 0 is NORMAL, PNEUMONIA's (any other class)."
+    y, P = check_class_predictions(y_true, y_prob)
+    out = {name: ((y == k).astype(int), P[:, k]) for k, name in enumerate(class_names)}
+    if class_names[0] == "NORMAL": out[PNEUMONIA] = ((y > 0).astype(int), np.clip(1 - P[:, 0], 0, 1))
+    return out
+
+# %% ../nbs/02a_metrics.ipynb #3a47e7d7
+def choose_operating_points(y_true: np.ndarray, # validation labels 0 to K-1, every class present
+                            y_prob: np.ndarray, # validation `(N, K)` probabilities
+                            class_names: tuple, # the K classes' names
+                            rule: str="youden", # one of `THRESHOLD_RULES`
+                            target: float=0.95, # the sensitivity or specificity to reach, for those rules
+                           ) -> dict[str, float]:
+    "A threshold for each of `readings`, chosen on validation predictions by `rule`."
+    return {name: choose_threshold(yk, pk, rule, target) for name, (yk, pk) in readings(y_true, y_prob, class_names).items()}
+
+# %% ../nbs/02a_metrics.ipynb #3349cc86
+def operating_point_metrics(y_true: np.ndarray, # labels 0 to K-1
+                            y_prob: np.ndarray, # `(N, K)` probabilities
+                            class_names: tuple, # the K classes' names
+                            points: dict[str, float], # `choose_operating_points` (chosen on validation)
+                           ) -> dict[str, dict]:
+    "Each reading's threshold, images, sensitivity, specificity and precision at its operating point."
+    out = {}
+    for name, (yk, pk) in readings(y_true, y_prob, class_names).items():
+        m = binary_metrics(yk, pk, points[name])
+        out[name] = {"threshold": points[name], "n": int(yk.sum()), "sensitivity": m["recall"], "specificity": m["specificity"], "precision": m["precision"]}
+    return out
+
+# %% ../nbs/02a_metrics.ipynb #8b45e74e
+def pneumonia_kind_metrics(y_true: np.ndarray, # labels 0 to K-1, 0 NORMAL
+                           y_prob: np.ndarray, # `(N, K)` probabilities
+                          ) -> dict:
+    "Among images whose label is not NORMAL: n, accuracy of the kind with the larger share, and the share's ROC AUC (None unless every kind is present)."
+    from sklearn.metrics import roc_auc_score
+    y, P = check_class_predictions(y_true, y_prob)
+    kind, shares = y[y > 0] - 1, P[y > 0, 1:]/np.maximum(P[y > 0, 1:].sum(axis=1, keepdims=True), 1e-12)
+    if len(kind) == 0: return {"n": 0, "accuracy": None, "roc_auc": None}
+    every = len(np.unique(kind)) == shares.shape[1]
+    auc = (roc_auc_score(kind, shares[:, 1]) if shares.shape[1] == 2 else roc_auc_score(kind, shares, multi_class="ovr")) if every else None
+    return {"n": len(kind), "accuracy": float(np.mean(shares.argmax(axis=1) == kind)), "roc_auc": None if auc is None else float(auc)}
+
+# %% ../nbs/02a_metrics.ipynb #2a8eff7f
 def task_metrics(y_true: np.ndarray, # labels
                  y_prob: np.ndarray, # `(N,)` probabilities of label 1, or `(N, K)` of each class
                  threshold: float|None, # two classes: the decision threshold; more: None (the most probable class is called)
                  class_names: tuple, # the task's classes, in label order
+                 operating_points: dict|None=None, # more than two classes: `choose_operating_points`, chosen on validation
                 ) -> dict:
-    "`binary_metrics` at `threshold` for a two-class task, `multiclass_metrics` for more."
+    "`binary_metrics` at `threshold` for two classes; for more, `multiclass_metrics`, the second stage's and each operating point's."
     if len(class_names) == 2: return binary_metrics(y_true, y_prob, threshold)
-    return multiclass_metrics(y_true, y_prob, class_names)
+    m = multiclass_metrics(y_true, y_prob, class_names)
+    if class_names[0] == "NORMAL": m["pneumonia_kind"] = pneumonia_kind_metrics(y_true, y_prob)
+    if operating_points: m["operating_points"] = operating_point_metrics(y_true, y_prob, class_names, operating_points)
+    return m
 
-# %% ../nbs/02a_metrics.ipynb #586fa5bf
+# %% ../nbs/02a_metrics.ipynb #14935002
 def fit_temperature(logits: np.ndarray, # validation logits: `(N,)` before a sigmoid, or `(N, K)` before a softmax
                     y_true: np.ndarray, # validation labels, every class present
                    ) -> float:

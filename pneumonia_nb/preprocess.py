@@ -193,10 +193,10 @@ def make_dataset(split: Split, # the images and their labels (see `pneumonia_nb.
                                                     num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
-# %% ../nbs/02_preprocess.ipynb #34e3c689
-def class_weights(labels: np.ndarray, # training labels, 0 and 1
+# %% ../nbs/02_preprocess.ipynb #13cf71f4
+def class_weights(labels: np.ndarray, # training labels 0 to K-1
                  ) -> dict[int, float]:
-    "Balanced class weights (scikit-learn's `n / (2 * count)`) for Keras' `class_weight`."
+    "Balanced class weights (scikit-learn's `n / (K * count)`) for Keras' `class_weight`."
     from sklearn.utils.class_weight import compute_class_weight
     labels = np.asarray(labels).astype(int)
     classes = np.unique(labels)
@@ -228,7 +228,7 @@ def resample(X: np.ndarray, # training samples: images (N, H, W[, C]), feature v
         info = np.iinfo(X.dtype); Xr = np.clip(np.rint(Xr), info.min, info.max)
     return Xr.reshape(len(Xr), *X.shape[1:]).astype(X.dtype), yr.astype(y.dtype)
 
-# %% ../nbs/02_preprocess.ipynb #2aeb8f1b
+# %% ../nbs/02_preprocess.ipynb #0d565ad1
 def load_images(paths, # image files
                 size: int=224, # side of the square images
                 resize: str="squash", # "squash", "pad" or "crop"
@@ -237,7 +237,7 @@ def load_images(paths, # image files
     with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
         return np.stack(list(pool.map(lambda p: load_image(p, size, resize), paths)))
 
-# %% ../nbs/02_preprocess.ipynb #5b461756
+# %% ../nbs/02_preprocess.ipynb #6c5bbb59
 def balanced_training_data(train: Split, # the training split
                            method: str="none", # one of `IMBALANCE_METHODS`
                            size: int=224, # image size, for SMOTE on files

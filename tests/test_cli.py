@@ -295,24 +295,29 @@ def test_three_class_task_through_every_verb(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     config = json.loads((run / "config.json").read_text())
     assert (config["class_names"], config["threshold"]) == (["NORMAL", "BACTERIAL", "VIRAL"], None)
-    assert "macro_roc_auc" in r.stdout and "VIRAL: n " in r.stdout, r.stdout
+    assert list(config["operating_points"]) == ["NORMAL", "BACTERIAL", "VIRAL", "PNEUMONIA"], config
+    assert "macro_roc_auc" in r.stdout and "VIRAL: n " in r.stdout and "PNEUMONIA at its operating point: threshold " in r.stdout, r.stdout
     (tmp_path / "official" / "test").mkdir(parents=True)
     for cls, n in (("PNEUMONIA", 30), ("NORMAL", 10)):
         (tmp_path / "official" / "test" / cls).mkdir()
         for f in kermany_images(cls, n): (tmp_path / "official" / "test" / cls / f.name).symlink_to(f)
     r = cli("evaluate", run, "--data-dir", tmp_path / "official", "--split", "test")
     assert r.returncode == 0 and r.stdout.startswith("kermany test: n 40 "), (r.stdout, r.stderr)
+    assert "which kind, among pneumonia: n 30 " in r.stdout and "VIRAL at its operating point" in r.stdout, r.stdout
     xray = kermany_images("PNEUMONIA", 1)[0]
     answer = json.loads(cli("predict", run, xray).stdout)
     assert set(answer["probabilities"]) == {"NORMAL", "BACTERIAL", "VIRAL"} and answer["label"] == max(answer["probabilities"], key=answer["probabilities"].get)
     assert abs(sum(answer["probabilities"].values()) - 1) < 1e-4 and answer["threshold"] is None
+    two = answer["two_stage"]
+    assert two["threshold"] == config["operating_points"]["PNEUMONIA"] and abs(two["pneumonia"] - 1 + answer["probabilities"]["NORMAL"]) < 1e-5, two
     r = cli("report", run, "--data-dir", tmp_path / "official")
     assert r.returncode == 0, r.stderr
-    assert "Sensitivity, viral pneumonia" in (run / "report-kermany-test.html").read_text()
+    report = (run / "report-kermany-test.html").read_text()
+    assert "Sensitivity, viral pneumonia" in report and "among the 30 X-rays with pneumonia" in report and "pneumonia of either kind (first stage)" in report
     r = cli("export", run, "--format", "onnx", "--out", tmp_path / "three.onnx")
     assert r.returncode == 0, r.stderr
     meta = json.loads((tmp_path / "three.onnx.json").read_text())
-    assert meta["threshold"] is None and "the most probable is the label" in meta["output"]
+    assert meta["threshold"] is None and "the most probable is the label" in meta["output"] and meta["operating_points"] == config["operating_points"]
     import onnxruntime
     session = onnxruntime.InferenceSession(str(tmp_path / "three.onnx"))
     assert session.get_outputs()[0].shape[-1] == 3

@@ -151,7 +151,7 @@ def test_upload_page_in_a_real_browser(server, tmp_path):
 
 
 def test_three_class_upload_page_in_a_real_browser(tmp_path):
-    "A normal / bacterial / viral run: the page names the rule and shows every class's probability, and no threshold."
+    "A normal / bacterial / viral run: the page names the rule, shows every class's probability and the two-stage reading, and no threshold."
     run = tmp_path / "three"
     r = subprocess.run([console_script(), "train", "--dataset", "kermany", "--task", "three_class", "--size", "32", "--epochs", "1",
                         "--max-train-images", "400", "--out", str(run)], capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
@@ -168,12 +168,16 @@ def test_three_class_upload_page_in_a_real_browser(tmp_path):
         browser.find_element("id", "file").send_keys(str(xray))
         WebDriverWait(browser, 60).until(lambda b: b.find_element("id", "label").text in ("NORMAL", "BACTERIAL", "VIRAL"))
         shown, binary = browser.find_element("id", "classes").text, browser.find_element("id", "binary").is_displayed()
-        label = browser.find_element("id", "label").text
+        label, reading = browser.find_element("id", "label").text, browser.find_element("id", "reading").text
         browser.save_screenshot(str(tmp_path / "three-class-page.png"))
     finally:
         browser.quit(); stop(proc)
     assert label == expected["label"] and not binary and list(expected["probabilities"]) == ["NORMAL", "BACTERIAL", "VIRAL"]
     assert shown == " \u00b7 ".join(f"{c.lower()} {p:.3f}" for c, p in expected["probabilities"].items()), shown
+    two = expected["two_stage"]
+    call = "at or above" if two["pneumonia_call"] else "below"
+    assert reading == (f"Two-stage reading: pneumonia of either kind {round(100*two['pneumonia'])}% ({call} the {round(100*two['threshold'])}% operating point "
+                       f"chosen on validation); if pneumonia, more likely {two['kind'].lower()} ({round(100*two['kind_share'])}% of it)."), reading
 
 
 def test_production_wsgi_server_waitress(run_dir, tmp_path):

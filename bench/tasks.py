@@ -1,0 +1,70 @@
+"""The new tasks' default recipes on Kermany: validation figures over seeds, and the wall time of each whole run.
+
+Each run is exactly what a user types, `pneumonia-nb train --dataset kermany --task TASK --seed SEED --out RUN` (no other
+option: the CNN at 128 px, `default_epochs` epochs, the run's own patient split with that seed), timed from the command's
+start to its end, on at most 2 CPU cores. Tasks are interleaved seed by seed, so a slow moment of the machine touches
+both alike, and the JSON is rewritten after every run, so an interrupted benchmark keeps what it measured. Figures are
+validation only (the test folder is not read): the official test set is measured independently. Each row records the
+machine's 1-minute load average before and after it, so a run that shared the cores says so.
+
+    python bench/tasks.py --out bench/results/tasks.json --runs-dir /tmp/task-runs
+
+The run directories are kept (`--runs-dir`) for the reading-order notebook and for later scoring.
+"""
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from seeds import spread
+
+CORES = 2
+FIGURES = {"pathogen": ("accuracy", "roc_auc", "recall", "specificity", "brier", "ece"),
+           "three_class": ("accuracy", "macro_roc_auc", "log_loss", "ece")}
+
+
+def run_row(task: str, seed: int, run_dir: Path, data_dir: str | None) -> dict:
+    "Train one default-recipe run with the command line, timed end to end, and read its validation figures."
+    cmd = ["pneumonia-nb", "train", "--dataset", "kermany", "--task", task, "--seed", str(seed), "--out", str(run_dir)]
+    if data_dir: cmd += ["--data-dir", data_dir]
+    load_before, t0 = os.getloadavg()[0], time.perf_counter()
+    subprocess.run(cmd, check=True)
+    wall = time.perf_counter() - t0
+    config = json.loads((run_dir/"config.json").read_text())
+    val = json.loads((run_dir/"metrics.json").read_text())["val"]
+    return {"seed": seed, "wall_minutes": wall/60, "epochs_run": config["epochs_run"], "load_before": load_before,
+            "load_after": os.getloadavg()[0], "validation_images": val["n"], "train_images": config["train_images"],
+            "temperature": config["temperature"], "threshold": config["threshold"], "confusion_matrix": val["confusion_matrix"]} | {k: val[k] for k in FIGURES[task]}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--tasks", nargs="+", default=list(FIGURES), choices=list(FIGURES))
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--data-dir", help="the Kermany folders (default: $PNEUMONIA_NB_DATA)")
+    p.add_argument("--runs-dir", required=True, help="a new folder for the run directories")
+    p.add_argument("--out", required=True)
+    args = p.parse_args()
+    if len(os.sched_getaffinity(0)) > CORES: os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[:CORES]))
+    import tensorflow as tf, keras, pneumonia_nb
+    report = {"benchmark": "the Kermany default recipe of each new task over seeds, validation only, each run timed end to end",
+              "command": "python bench/tasks.py " + " ".join(sys.argv[1:]),
+              "machine": {"cores": CORES, "platform": platform.platform(), "python": platform.python_version(),
+                          "tensorflow": tf.__version__, "keras": keras.__version__, "pneumonia_nb": pneumonia_nb.__version__},
+              "tasks": {t: {"runs": []} for t in args.tasks}}
+    for seed in args.seeds:
+        for task in args.tasks:
+            rows = report["tasks"][task]["runs"]
+            rows.append(run_row(task, seed, Path(args.runs_dir)/f"{task}-seed{seed}", args.data_dir))
+            report["tasks"][task]["figures"] = {k: spread([r[k] for r in rows]) for k in ("wall_minutes", *FIGURES[task])}
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.out).write_text(json.dumps(report, indent=1))
+            print(f"{task} seed {seed}: {rows[-1]}", file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    main()
