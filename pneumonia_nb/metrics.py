@@ -13,7 +13,7 @@ __all__ = ['THRESHOLD_RULES', 'METRIC_NAMES', 'PNEUMONIA', 'check_predictions', 
            'binary_metrics', 'point_metrics', 'bootstrap_table', 'evaluate_predictions', 'operating_points',
            'recall_by_pathogen', 'check_class_predictions', 'probability_log_loss', 'multiclass_metrics',
            'class_metric_names', 'evaluate_classes', 'readings', 'choose_operating_points', 'operating_point_metrics',
-           'pneumonia_kind_metrics', 'task_metrics', 'fit_temperature']
+           'kind_shares', 'pneumonia_kind_metrics', 'task_metrics', 'fit_temperature']
 
 # %% ../nbs/02a_metrics.ipynb #0cba6dcb
 def check_predictions(y_true, # labels, 0 normal and 1 pneumonia
@@ -257,20 +257,27 @@ def operating_point_metrics(y_true: np.ndarray, # labels 0 to K-1
         out[name] = {"threshold": points[name], "n": int(yk.sum()), "sensitivity": m["recall"], "specificity": m["specificity"], "precision": m["precision"]}
     return out
 
-# %% ../nbs/02a_metrics.ipynb #8b45e74e
+# %% ../nbs/02a_metrics.ipynb #9860617a
+def kind_shares(y_prob: np.ndarray, # `(N, K)` probabilities, or one image's `(K,)`; class 0 NORMAL
+               ) -> np.ndarray:
+    "Each pneumonia kind's share of the probability of pneumonia: `y_prob[..., 1:]` over its sum, `(N, K-1)` (or `(K-1,)`)."
+    kinds = np.asarray(y_prob, np.float64)[..., 1:]
+    return kinds/np.maximum(kinds.sum(axis=-1, keepdims=True), 1e-12)
+
+# %% ../nbs/02a_metrics.ipynb #2a476644
 def pneumonia_kind_metrics(y_true: np.ndarray, # labels 0 to K-1, 0 NORMAL
                            y_prob: np.ndarray, # `(N, K)` probabilities
                           ) -> dict:
     "Among images whose label is not NORMAL: n, accuracy of the kind with the larger share, and the share's ROC AUC (None unless every kind is present)."
     from sklearn.metrics import roc_auc_score
     y, P = check_class_predictions(y_true, y_prob)
-    kind, shares = y[y > 0] - 1, P[y > 0, 1:]/np.maximum(P[y > 0, 1:].sum(axis=1, keepdims=True), 1e-12)
+    kind, shares = y[y > 0] - 1, kind_shares(P[y > 0])
     if len(kind) == 0: return {"n": 0, "accuracy": None, "roc_auc": None}
     every = len(np.unique(kind)) == shares.shape[1]
     auc = (roc_auc_score(kind, shares[:, 1]) if shares.shape[1] == 2 else roc_auc_score(kind, shares, multi_class="ovr")) if every else None
     return {"n": len(kind), "accuracy": float(np.mean(shares.argmax(axis=1) == kind)), "roc_auc": None if auc is None else float(auc)}
 
-# %% ../nbs/02a_metrics.ipynb #2a8eff7f
+# %% ../nbs/02a_metrics.ipynb #fb54a7a6
 def task_metrics(y_true: np.ndarray, # labels
                  y_prob: np.ndarray, # `(N,)` probabilities of label 1, or `(N, K)` of each class
                  threshold: float|None, # two classes: the decision threshold; more: None (the most probable class is called)
@@ -284,7 +291,7 @@ def task_metrics(y_true: np.ndarray, # labels
     if operating_points: m["operating_points"] = operating_point_metrics(y_true, y_prob, class_names, operating_points)
     return m
 
-# %% ../nbs/02a_metrics.ipynb #14935002
+# %% ../nbs/02a_metrics.ipynb #6577d4b1
 def fit_temperature(logits: np.ndarray, # validation logits: `(N,)` before a sigmoid, or `(N, K)` before a softmax
                     y_true: np.ndarray, # validation labels, every class present
                    ) -> float:
