@@ -5,7 +5,8 @@ option: the CNN at 128 px, `default_epochs` epochs, the run's own patient split 
 start to its end, on at most 2 CPU cores. Tasks are interleaved seed by seed, so a slow moment of the machine touches
 both alike, and the JSON is rewritten after every run, so an interrupted benchmark keeps what it measured. Figures are
 validation only (the test folder is not read): the official test set is measured independently. Each row records the
-machine's 1-minute load average before and after it, so a run that shared the cores says so.
+machine's 1-minute load average before and after it, so a run that shared the cores says so, and the precision it
+trained in (`--precision auto`: mixed bfloat16 on a CPU that computes it natively).
 
     python bench/tasks.py --out bench/results/tasks.json --runs-dir /tmp/task-runs
 
@@ -36,7 +37,7 @@ def run_row(task: str, seed: int, run_dir: Path, data_dir: str | None) -> dict:
     wall = time.perf_counter() - t0
     config = json.loads((run_dir/"config.json").read_text())
     val = json.loads((run_dir/"metrics.json").read_text())["val"]
-    return {"seed": seed, "wall_minutes": wall/60, "epochs_run": config["epochs_run"], "load_before": load_before,
+    return {"seed": seed, "wall_minutes": wall/60, "precision": config["device"].get("precision", "float32"), "epochs_run": config["epochs_run"], "load_before": load_before,
             "load_after": os.getloadavg()[0], "validation_images": val["n"], "train_images": config["train_images"],
             "temperature": config["temperature"], "threshold": config["threshold"], "confusion_matrix": val["confusion_matrix"]} | {k: val[k] for k in FIGURES[task]}
 

@@ -15,15 +15,16 @@ from .data import DATASETS, RESIZE_MODES, SPLITS, TASKS, DataError
 from .metrics import THRESHOLD_RULES
 
 # %% auto #0
-__all__ = ['MODEL_NAMES', 'IMBALANCE_NAMES', 'AUGMENTATION_NAMES', 'EXPORT_FORMAT_NAMES', 'DISTRIBUTE_NAMES',
+__all__ = ['MODEL_NAMES', 'IMBALANCE_NAMES', 'AUGMENTATION_NAMES', 'EXPORT_FORMAT_NAMES', 'DISTRIBUTE_NAMES', 'PRECISION_NAMES',
            'HYPERPARAMETER_OPTIONS', 'VERBS', 'parser', 'main']
 
-# %% ../nbs/12_cli.ipynb #c7fc7668
+# %% ../nbs/12_cli.ipynb #ecf007c7
 MODEL_NAMES = ("cnn", "inceptionv3", "mobilenetv2", "resnet50", "densenet121", "efficientnetb0")   # `runs.MODELS`
 IMBALANCE_NAMES = ("none", "class_weight", "smote", "oversample", "undersample")   # `preprocess.IMBALANCE_METHODS`
 AUGMENTATION_NAMES = ("default", "acquisition", "none")   # `runs.AUGMENTATIONS`
 EXPORT_FORMAT_NAMES = ("savedmodel", "onnx", "litert")   # `export.EXPORT_FORMATS`
 DISTRIBUTE_NAMES = ("auto", "mirrored", "tpu", "none")   # `training.DISTRIBUTE_MODES`
+PRECISION_NAMES = ("auto", "float32", "mixed")   # `training.PRECISIONS`
 
 # %% ../nbs/12_cli.ipynb #408bd2df
 def _training_options(p: argparse.ArgumentParser) -> None:
@@ -44,7 +45,7 @@ def _training_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--distribute", default="auto", choices=DISTRIBUTE_NAMES, help="devices: mirrored (every GPU of this machine), "
                    "tpu (a Cloud TPU), none (one device), auto (default: a TPU if there is one, else every GPU when there are several)")
 
-# %% ../nbs/12_cli.ipynb #0a414267
+# %% ../nbs/12_cli.ipynb #6eade34a
 HYPERPARAMETER_OPTIONS = {   # `runs.Hyperparameters`: flag, type, help
     "learning_rate": (float, "the optimiser's first step size (default: 1e-3)"),
     "weight_decay": (float, "AdamW's decoupled weight decay (default: 0, Adam)"),
@@ -61,6 +62,8 @@ def _train_parser(sub) -> None:
     t.add_argument("--size", type=int, help="image size (default: 28 for the CNN on PneumoniaMNIST, 128 on Kermany, the backbone's size for transfer)")
     t.add_argument("--resize", choices=RESIZE_MODES, help="default: as the data set made its images square (crop for PneumoniaMNIST, squash for Kermany)")
     t.add_argument("--threshold-rule", default="youden", choices=THRESHOLD_RULES)
+    t.add_argument("--precision", default="auto", choices=PRECISION_NAMES, help="training arithmetic: auto (default: mixed precision on a GPU, "
+                   "and on a CPU with bfloat16 instructions for images of 64 px or more), float32, or mixed; saved models compute in float32")
     t.add_argument("--ensemble", type=int, help="train this many models (seeds SEED, SEED+1, ...) and average them (default: 3 for the CNN on PneumoniaMNIST, else 1)")
     t.add_argument("--tta", action=argparse.BooleanOptionalAction, help="average each image over fixed test-time views, in validation, "
                    "test and every later prediction (default: on for the CNN on PneumoniaMNIST, else off)")
@@ -148,12 +151,12 @@ def _print_metrics(title: str, m: dict|None) -> None:
     for name, c in m.get("operating_points", {}).items():
         print(f"{' '*len(title)}  {name} at its operating point: " + "  ".join(f"{k} {fmt(v)}" for k, v in c.items()))
 
-# %% ../nbs/12_cli.ipynb #4ac29855
+# %% ../nbs/12_cli.ipynb #0b762413
 def _train(args) -> int:
     from pneumonia_nb.runs import Hyperparameters, train_run
     options = {k: getattr(args, k) for k in ("dataset", "task", "size", "data_dir", "model", "epochs", "imbalance", "seed", "batch_size", "resize",
                                              "threshold_rule", "weights", "allow_random_weights", "max_train_images", "augment", "ensemble",
-                                             "tta", "overwrite", "distribute")}
+                                             "tta", "overwrite", "distribute", "precision")}
     hyper = Hyperparameters(**{k: getattr(args, k) for k in HYPERPARAMETER_OPTIONS if getattr(args, k) is not None})   # the rest: the recipe's
     run = train_run(args.out, **options, hyper=hyper, verbose=1 if sys.stdout.isatty() else 2)   # a progress bar in a terminal, a line per epoch in logs
     print(f"saved run {args.out} ({run.config['epochs_run']} epochs, {run.config['train_seconds']:.0f} s)")

@@ -74,7 +74,7 @@ def build_transfer(backbone: str="inceptionv3", # one of `BACKBONES`
     model.imagenet_weights = weights is not None   # recorded in the run's config
     return model
 
-# %% ../nbs/05_transfer.ipynb #c1f0da33
+# %% ../nbs/05_transfer.ipynb #7d0aff5e
 def unfreeze_top(model: keras.Model, # a `build_transfer` model
                  backbone: str, # its backbone
                 ) -> int:
@@ -87,7 +87,7 @@ def unfreeze_top(model: keras.Model, # a `build_transfer` model
         layer.trainable = i >= start and not isinstance(layer, keras.layers.BatchNormalization)
     return sum(l.trainable for l in base.layers)
 
-# %% ../nbs/05_transfer.ipynb #98ba4a9b
+# %% ../nbs/05_transfer.ipynb #396ec711
 def fine_tune(model: keras.Model, # a `build_transfer` model
               backbone: str, # its backbone
               train, # training batches (see `make_dataset`)
