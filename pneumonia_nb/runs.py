@@ -270,13 +270,18 @@ def default_batch_size(device: dict, # `setup_device`'s answer
     "Images per batch on each device unless told otherwise: 256 on a GPU, 64 on a CPU."
     return 256 if device["device"] == "GPU" else 64
 
-# %% ../nbs/06_runs.ipynb #1032aecd
+# %% ../nbs/06_runs.ipynb #f0e2971d
 def _with_defaults(dataset, model, device, size, epochs, batch_size, ensemble, tta) -> tuple[int, int, int, int, bool]:
     "Size, epochs, batch size, ensemble and TTA, each the recipe's default where it is None."
     members, views = default_ensemble(dataset, model)
     return (size if size is not None else default_size(dataset, model), epochs if epochs is not None else default_epochs(model, dataset),
             batch_size if batch_size is not None else default_batch_size(device), members if ensemble is None else ensemble,
             views if tta is None else tta)
+
+def _announce(model: str, dataset: str, size: int, task: str, device: dict, strategy) -> None:
+    "One line on stderr: what trains on what, where, in which precision."
+    replicas = f" x {strategy.num_replicas_in_sync} ({type(strategy).__name__})" if strategy.num_replicas_in_sync > 1 else ""
+    print(f"training {model} on {dataset} at {size} px for {' vs '.join(TASKS[task])}, {device['device']}{replicas} in {device['precision']}", file=sys.stderr)
 
 def _scored(fitted: Fitted, splits: dict, size: int, resize: str, threshold_rule: str, dataset: str, names: tuple) -> tuple[float|None, dict|None, dict]:
     "The threshold (two classes) or operating points (more) chosen on the validation predictions by `threshold_rule`, and the metrics of validation and test at them."
@@ -299,7 +304,7 @@ def training_splits(dataset: str, # one of `DATASETS`
     if splits["train"] is not None: splits["train"] = splits["train"].sample(max_train_images, seed)
     return splits
 
-# %% ../nbs/06_runs.ipynb #86b053a3
+# %% ../nbs/06_runs.ipynb #010503f5
 def train_run(out: str|Path, # the run directory to create
               dataset: str="pneumoniamnist", # one of `DATASETS`
               task: str="pneumonia", # one of `TASKS`: pneumonia vs normal, or bacterial vs viral (Kermany only)
@@ -328,10 +333,8 @@ def train_run(out: str|Path, # the run directory to create
     _check_train_args(out, dataset, model, imbalance, threshold_rule, augment, size, epochs, batch_size, max_train_images, ensemble, overwrite, task, hyper, distribute, precision)
     resize, device, strategy, t0 = _check_resize(dataset, resize), setup_device(), distribution_strategy(distribute), time.perf_counter()
     size, epochs, batch_size, ensemble, tta = _with_defaults(dataset, model, device, size, epochs, batch_size, ensemble, tta)
-    device = device | {"precision": training_policy(device, size, precision)}
-    splits = training_splits(dataset, size, data_dir, seed, task, max_train_images)
-    replicas = f" x {strategy.num_replicas_in_sync} ({type(strategy).__name__})" if strategy.num_replicas_in_sync > 1 else ""
-    print(f"training {model} on {dataset} at {size} px for {' vs '.join(TASKS[task])}, {device['device']}{replicas} in {device['precision']}", file=sys.stderr)
+    device, splits = device | {"precision": training_policy(device, size, precision)}, training_splits(dataset, size, data_dir, seed, task, max_train_images)
+    _announce(model, dataset, size, task, device, strategy)
     fitted = fit_and_score(splits["train"], splits["val"], model, size, resize, imbalance, seed, epochs, batch_size, weights=weights,
                            allow_random_weights=allow_random_weights, augment=augment, ensemble=ensemble, tta=tta, verbose=verbose,
                            hyper=hyper, strategy=strategy, class_names=TASKS[task], policy=device["precision"])
@@ -342,7 +345,7 @@ def train_run(out: str|Path, # the run directory to create
     save_run(run := Run(fitted.model, config, fitted.history, metrics, ood=fitted.ood), out, overwrite=overwrite)
     return run
 
-# %% ../nbs/06_runs.ipynb #b4fb1a7d
+# %% ../nbs/06_runs.ipynb #c5b4a574
 def run_splits(run: Run, # a loaded run
                dataset: str|None=None, # None for the run's own data set
                data_dir: str|Path|None=None, # see `data_home`; for Kermany also a Kermany folder itself
@@ -353,7 +356,7 @@ def run_splits(run: Run, # a loaded run
     for s in splits: check_choice("split", s, SPLITS)
     return load_splits(dataset, source_size(dataset, run.size), data_dir, seed=run.seed, splits=splits, task=run.task)
 
-# %% ../nbs/06_runs.ipynb #1e2993b4
+# %% ../nbs/06_runs.ipynb #20ec3af2
 def check_new_file(path: str|Path, # a file about to be written
                    what: str="results", # what it holds, for the message
                   ) -> Path:
@@ -365,7 +368,7 @@ def check_new_file(path: str|Path, # a file about to be written
     if not os.access(path.parent, os.W_OK): raise RunError(f"{path}: its folder is not writable")
     return path
 
-# %% ../nbs/06_runs.ipynb #a1a181f8
+# %% ../nbs/06_runs.ipynb #fbc7766a
 def evaluate_run(run_dir: str|Path, # a run directory
                  dataset: str|None=None, # None for the run's own data set
                  data_dir: str|Path|None=None, # see `data_home`; for Kermany also a Kermany folder itself
@@ -387,7 +390,7 @@ def evaluate_run(run_dir: str|Path, # a run directory
     if out is not None: Path(out).write_text(json.dumps(metrics, indent=1))
     return metrics
 
-# %% ../nbs/06_runs.ipynb #78a80a17
+# %% ../nbs/06_runs.ipynb #0b1999f4
 DEFAULT_RUN_NAME = "pneumoniamnist-cnn"
 
 def default_run(runs_dir: str|Path="runs", # the folder that holds runs
