@@ -112,7 +112,7 @@ def default_ensemble(dataset: str, # one of `DATASETS`
     "Members and test-time augmentation unless told otherwise: 3 and TTA for the CNN on PneumoniaMNIST (chosen on validation by `bench/quality.py`), else 1 and none."
     return (3, True) if (dataset, model) == ("pneumoniamnist", "cnn") else (1, False)
 
-# %% ../nbs/06_runs.ipynb #83e9a75f
+# %% ../nbs/06_runs.ipynb #64971e12
 class Fitted(NamedTuple):
     "A trained model with its history and validation predictions (see `fit_and_score`)."
     model: keras.Model # the trained model
@@ -121,6 +121,7 @@ class Fitted(NamedTuple):
     train_images: int # images in the training split after balancing
     temperature: float # the temperature fitted on validation and written into the model (1: none)
     ood: dict # the out-of-distribution score fitted on training features, cut on validation (see `fit_ood`)
+    imagenet_weights: bool # every member started from ImageNet weights (transfer models); the run's config records it
 
 # %% ../nbs/06_runs.ipynb #dcd1a6f7
 def _check_classes(split: Split|None, role: str, class_names: tuple) -> None:
@@ -140,10 +141,17 @@ def scaled_augmentation(name: str, # one of `AUGMENTATIONS`
     if aug is None or strength == 0: return None
     return Augmentation(*(v*strength if isinstance(v, float|int) and not isinstance(v, bool) else v for v in aug))
 
-# %% ../nbs/06_runs.ipynb #4bd5b733
+# %% ../nbs/06_runs.ipynb #a8737eaa
+class _Member(NamedTuple):
+    "One trained member of a run (see `_fit_member`)."
+    model: keras.Model # its best validation epoch, computing in float32
+    history: pd.DataFrame # one row per epoch
+    imagenet_weights: bool # it started from ImageNet weights (see `build_transfer`)
+
+# %% ../nbs/06_runs.ipynb #3238df96
 def _fit_member(train: Split, val_ds, model, size, resize, class_weight, augment, seed, epochs, batch_size, patience,
-                weights, allow_random_weights, verbose, hyper, strategy, callbacks, classes, policy) -> tuple[keras.Model, pd.DataFrame]:
-    "Build and train one model with `seed` in `policy` on `strategy`'s devices (`batch_size` images on each); the best validation epoch is kept, in float32."
+                weights, allow_random_weights, verbose, hyper, strategy, callbacks, classes, policy) -> _Member:
+    "Build and train one model with `seed` in `policy` on `strategy`'s devices (`batch_size` images on each); the best validation epoch is kept."
     set_seed(seed)
     train_ds = make_dataset(train, size, resize, batch_size*strategy.num_replicas_in_sync, training=True,
                             augment=scaled_augmentation(augment, hyper.augment_strength), seed=seed)
@@ -154,17 +162,15 @@ def _fit_member(train: Split, val_ds, model, size, resize, class_weight, augment
         else: history = fine_tune(net, model, train_ds, val_ds, work, head_epochs=(head := max(1, epochs//3)), tune_epochs=max(1, epochs - head),
                                   head_lr=hyper.learning_rate, tune_lr=hyper.learning_rate/100, class_weight=class_weight,
                                   patience=patience, verbose=verbose, **regularisation)
-    float32 = in_float32(net)
-    float32.imagenet_weights = getattr(net, "imagenet_weights", False)   # set by `build_transfer`, recorded in the run's config
-    return float32, history
+    return _Member(in_float32(net), history, getattr(net, "imagenet_weights", False))
 
-# %% ../nbs/06_runs.ipynb #49cece3d
+# %% ../nbs/06_runs.ipynb #c6742677
 def _fit_ood(net: keras.Model, train: Split, val_ds, size: int, resize: str, seed: int, most: int=4000) -> dict:
     "The out-of-distribution score of `net`: fitted on (at most `most`) training images, cut on validation."
     train = train.sample(most, seed)
     return fit_ood(predict_features(net, make_dataset(train, size, resize, 256)), train.labels, predict_features(net, val_ds))
 
-# %% ../nbs/06_runs.ipynb #75923109
+# %% ../nbs/06_runs.ipynb #06a4d8cd
 def fit_and_score(train: Split, # the training split
                   val: Split, # the validation split: the best epoch is chosen on it, and it is predicted
                   model: str="cnn", # one of `MODELS`
@@ -193,19 +199,19 @@ def fit_and_score(train: Split, # the training split
     _check_classes(train, "training", class_names); _check_classes(val, "validation", class_names)
     train, class_weight = balanced_training_data(train, imbalance, size, resize, seed)
     val_ds = make_dataset(val, size, resize, batch_size)
-    fits = [_fit_member(train, val_ds, model, size, resize, class_weight, augment, seed + i, epochs, batch_size, patience,
+    members = [_fit_member(train, val_ds, model, size, resize, class_weight, augment, seed + i, epochs, batch_size, patience,
                         weights, allow_random_weights, verbose, hyper, strategy or distribution_strategy("none"), callbacks, len(class_names), policy)
             for i in range(ensemble)]
-    net = fits[0][0] if ensemble == 1 else ensemble_model([net for net, _ in fits])
+    net = members[0].model if ensemble == 1 else ensemble_model([m.model for m in members])
     if tta: net = with_tta(net)
-    net.imagenet_weights = all(getattr(member, "imagenet_weights", False) for member, _ in fits)
-    history = fits[0][1] if ensemble == 1 else pd.concat([h.assign(member=i + 1) for i, (_, h) in enumerate(fits)], ignore_index=True)
+    history = members[0].history if ensemble == 1 else pd.concat([m.history.assign(member=i + 1) for i, m in enumerate(members)], ignore_index=True)
     logits = predict_logits(net, val_ds)
     temperature = fit_temperature(logits, val.labels) if calibrate else 1.0
     apply_temperature(net, temperature)
-    return Fitted(net, history, probabilities(logits/temperature), len(train), temperature, _fit_ood(net, train, val_ds, size, resize, seed))
+    return Fitted(net, history, probabilities(logits/temperature), len(train), temperature, _fit_ood(net, train, val_ds, size, resize, seed),
+                  all(m.imagenet_weights for m in members))
 
-# %% ../nbs/06_runs.ipynb #f221ead2
+# %% ../nbs/06_runs.ipynb #69b5a293
 def predict_split(model: keras.Model, # one sigmoid output
                   split: Split, # the images to predict
                   size: int, # the model's input size
@@ -215,7 +221,7 @@ def predict_split(model: keras.Model, # one sigmoid output
     "Probabilities of pneumonia for every image of `split`, in order."
     return predict_proba(model, make_dataset(split, size, resize, batch_size))
 
-# %% ../nbs/06_runs.ipynb #5225e2f4
+# %% ../nbs/06_runs.ipynb #e4de9185
 def score_split(model: keras.Model, # one sigmoid output, or a softmax over classes
                 split: Split|None, # the split to score; None gives None
                 size: int, # the model's input size
@@ -228,12 +234,12 @@ def score_split(model: keras.Model, # one sigmoid output, or a softmax over clas
     if split is None: return None
     return task_metrics(split.labels, predict_split(model, split, size, resize), threshold, class_names, operating_points)
 
-# %% ../nbs/06_runs.ipynb #2ff37b56
+# %% ../nbs/06_runs.ipynb #03693182
 def _run_config(dataset, data_dir, size, resize, model, epochs, imbalance, seed, batch_size, max_train_images,
                 fitted, threshold, threshold_rule, device, seconds, augment, ensemble, tta, task, hyper, distribute, replicas) -> dict:
     "What a run's config.json records."
     return {"dataset": dataset, "task": task, "class_names": list(TASKS[task]), "data_dir": str(data_dir if data_dir is not None else data_home()[0]), "size": size,
-            "resize": resize, "model": model, "imagenet_weights": bool(getattr(fitted.model, "imagenet_weights", False)),
+            "resize": resize, "model": model, "imagenet_weights": fitted.imagenet_weights,
             "epochs": epochs, "epochs_run": int(fitted.history.groupby("member").size().max() if "member" in fitted.history else len(fitted.history)), "imbalance": imbalance, "augment": augment, "ensemble": ensemble,
             "tta": tta, "seed": seed, "batch_size": batch_size, "max_train_images": max_train_images, "hyperparameters": hyper._asdict(),
             "distribute": distribute, "replicas": replicas, "global_batch_size": batch_size*replicas,
@@ -242,7 +248,7 @@ def _run_config(dataset, data_dir, size, resize, model, epochs, imbalance, seed,
             "device": device, "train_seconds": round(seconds, 1),
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
 
-# %% ../nbs/06_runs.ipynb #51479961
+# %% ../nbs/06_runs.ipynb #40015888
 def _check_resize(dataset: str, resize: str|None) -> str:
     "The resize mode a run on `dataset` must use: `default_resize` unless chosen, and never other than PneumoniaMNIST's crop."
     check_choice("resize mode", resize or default_resize(dataset), RESIZE_MODES)
@@ -250,7 +256,7 @@ def _check_resize(dataset: str, resize: str|None) -> str:
         raise ValueError(f"PneumoniaMNIST's images are centre crops, so its runs resize new images with 'crop', not {resize!r}")
     return resize or default_resize(dataset)
 
-# %% ../nbs/06_runs.ipynb #031b7672
+# %% ../nbs/06_runs.ipynb #0ae1921f
 def _check_train_args(out, dataset, model, imbalance, threshold_rule, augment, size, epochs, batch_size, max_train_images,
                       ensemble, overwrite, task, hyper, distribute, precision) -> None:
     "Refuse unknown names, non-positive counts, settings out of range and an occupied `out` before any work: a typo should cost a second."
@@ -264,13 +270,13 @@ def _check_train_args(out, dataset, model, imbalance, threshold_rule, augment, s
         check_positive(what, value)
     check_run_target(out, overwrite)
 
-# %% ../nbs/06_runs.ipynb #e6d6a268
+# %% ../nbs/06_runs.ipynb #94a4039b
 def default_batch_size(device: dict, # `setup_device`'s answer
                       ) -> int:
     "Images per batch on each device unless told otherwise: 256 on a GPU, 64 on a CPU."
     return 256 if device["device"] == "GPU" else 64
 
-# %% ../nbs/06_runs.ipynb #f0e2971d
+# %% ../nbs/06_runs.ipynb #812233fa
 def _with_defaults(dataset, model, device, size, epochs, batch_size, ensemble, tta) -> tuple[int, int, int, int, bool]:
     "Size, epochs, batch size, ensemble and TTA, each the recipe's default where it is None."
     members, views = default_ensemble(dataset, model)
@@ -291,7 +297,7 @@ def _scored(fitted: Fitted, splits: dict, size: int, resize: str, threshold_rule
     if metrics["test"] is None: metrics["test_note"] = f"no test split in the {dataset} data used"
     return threshold, points, metrics
 
-# %% ../nbs/06_runs.ipynb #69204a05
+# %% ../nbs/06_runs.ipynb #effb3306
 def training_splits(dataset: str, # one of `DATASETS`
                     size: int, # image size
                     data_dir: str|Path|None, # see `data_home`
@@ -304,7 +310,7 @@ def training_splits(dataset: str, # one of `DATASETS`
     if splits["train"] is not None: splits["train"] = splits["train"].sample(max_train_images, seed)
     return splits
 
-# %% ../nbs/06_runs.ipynb #010503f5
+# %% ../nbs/06_runs.ipynb #936f5fd7
 def train_run(out: str|Path, # the run directory to create
               dataset: str="pneumoniamnist", # one of `DATASETS`
               task: str="pneumonia", # one of `TASKS`: pneumonia vs normal, or bacterial vs viral (Kermany only)
@@ -345,7 +351,7 @@ def train_run(out: str|Path, # the run directory to create
     save_run(run := Run(fitted.model, config, fitted.history, metrics, ood=fitted.ood), out, overwrite=overwrite)
     return run
 
-# %% ../nbs/06_runs.ipynb #c5b4a574
+# %% ../nbs/06_runs.ipynb #10e4d9d8
 def run_splits(run: Run, # a loaded run
                dataset: str|None=None, # None for the run's own data set
                data_dir: str|Path|None=None, # see `data_home`; for Kermany also a Kermany folder itself
@@ -356,7 +362,7 @@ def run_splits(run: Run, # a loaded run
     for s in splits: check_choice("split", s, SPLITS)
     return load_splits(dataset, source_size(dataset, run.size), data_dir, seed=run.seed, splits=splits, task=run.task)
 
-# %% ../nbs/06_runs.ipynb #20ec3af2
+# %% ../nbs/06_runs.ipynb #281550c6
 def check_new_file(path: str|Path, # a file about to be written
                    what: str="results", # what it holds, for the message
                   ) -> Path:
@@ -368,7 +374,7 @@ def check_new_file(path: str|Path, # a file about to be written
     if not os.access(path.parent, os.W_OK): raise RunError(f"{path}: its folder is not writable")
     return path
 
-# %% ../nbs/06_runs.ipynb #fbc7766a
+# %% ../nbs/06_runs.ipynb #f398f845
 def evaluate_run(run_dir: str|Path, # a run directory
                  dataset: str|None=None, # None for the run's own data set
                  data_dir: str|Path|None=None, # see `data_home`; for Kermany also a Kermany folder itself
@@ -390,7 +396,7 @@ def evaluate_run(run_dir: str|Path, # a run directory
     if out is not None: Path(out).write_text(json.dumps(metrics, indent=1))
     return metrics
 
-# %% ../nbs/06_runs.ipynb #0b1999f4
+# %% ../nbs/06_runs.ipynb #9facfc0e
 DEFAULT_RUN_NAME = "pneumoniamnist-cnn"
 
 def default_run(runs_dir: str|Path="runs", # the folder that holds runs

@@ -98,9 +98,9 @@ def open_study(storage: str=DEFAULT_STORAGE, # an SQLAlchemy database URL (see `
             raise RunError(f"{_shown(storage)}: cannot open the study database ({str(getattr(e, 'orig', None) or e).splitlines()[0]})") from None
     return _same_settings(study, settings or {}, storage)
 
-# %% ../nbs/08a_tune.ipynb #9c63c653
-def _objective(trial: optuna.Trial, settings: dict, data_dir, strategy, splits_by_size: dict) -> float:
-    "Train one trial's settings as `train_run` would and return its calibrated validation log loss."
+# %% ../nbs/08a_tune.ipynb #c633b812
+def _objective(trial: optuna.Trial, settings: dict, data_dir, strategy, device: dict, splits_by_size: dict) -> float:
+    "Train one trial's settings as `train_run` would on `device` (see `setup_device`) and return its calibrated validation log loss."
     size, hyper = suggest(trial, settings["dataset"], settings["model"])
     if size not in splits_by_size:
         splits_by_size[size] = training_splits(settings["dataset"], size, data_dir, settings["seed"], settings["task"], settings["max_train_images"])
@@ -108,7 +108,7 @@ def _objective(trial: optuna.Trial, settings: dict, data_dir, strategy, splits_b
     shared = {k: settings[k] for k in ("imbalance", "seed", "epochs", "batch_size", "weights", "allow_random_weights", "augment", "ensemble", "tta")}
     fitted = fit_and_score(train, val, settings["model"], size, default_resize(settings["dataset"]), hyper=hyper, strategy=strategy,
                            callbacks=[KerasPruningCallback(trial, "val_loss")], class_names=TASKS[settings["task"]],
-                           policy=training_policy(setup_device(), size), **shared)
+                           policy=training_policy(device, size), **shared)
     m = task_metrics(val.labels, fitted.val_prob, 0.5, TASKS[settings["task"]])
     for key in ("roc_auc", "accuracy", "ece"): trial.set_user_attr(f"val_{key}", float(m[key if key in m else "macro_roc_auc"]))
     trial.set_user_attr("epochs_run", int(len(fitted.history)))
@@ -135,7 +135,7 @@ def study_settings(dataset: str="pneumoniamnist", # see `train_run` for each
                 batch_size=batch_size if batch_size else default_batch_size(setup_device()), weights=str(weights) if weights else None,
                 allow_random_weights=allow_random_weights, max_train_images=max_train_images, augment=augment, ensemble=ensemble, tta=tta)
 
-# %% ../nbs/08a_tune.ipynb #45db1dbd
+# %% ../nbs/08a_tune.ipynb #c1cc91b5
 def tune(trials: int=20, # finished trials the study should hold, counting earlier sessions' and other processes'
          storage: str=DEFAULT_STORAGE, # an SQLAlchemy database URL
          study_name: str|None=None, # None: "DATASET-TASK-MODEL"
@@ -148,8 +148,8 @@ def tune(trials: int=20, # finished trials the study should hold, counting earli
     settings, strategy = study_settings(**options), distribution_strategy(distribute)
     study = open_study(storage, study_name or f"{settings['dataset']}-{settings['task']}-{settings['model']}", settings, settings["seed"])
     if (left := trials - len(finished_trials(study))) > 0:
-        splits_by_size, states = {}, (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-        study.optimize(lambda trial: _objective(trial, settings, data_dir, strategy, splits_by_size), n_trials=left,
+        splits_by_size, device, states = {}, setup_device(), (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+        study.optimize(lambda trial: _objective(trial, settings, data_dir, strategy, device, splits_by_size), n_trials=left,
                        callbacks=[optuna.study.MaxTrialsCallback(trials, states=states)], catch=(), gc_after_trial=True)
     return study
 
