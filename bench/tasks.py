@@ -6,11 +6,14 @@ start to its end, on at most 2 CPU cores. Tasks are interleaved seed by seed, so
 both alike, and the JSON is rewritten after every run, so an interrupted benchmark keeps what it measured. Figures are
 validation only (the test folder is not read): the official test set is measured independently. Each row records the
 machine's 1-minute load average before and after it, so a run that shared the cores says so, and the precision it
-trained in (`--precision auto`: mixed bfloat16 on a CPU that computes it natively).
+trained in (`--precision auto`: mixed bfloat16 on a CPU that computes it natively); the wall time is summarised for
+each precision apart.
 
     python bench/tasks.py --out bench/results/tasks.json --runs-dir /tmp/task-runs
 
-The run directories are kept (`--runs-dir`) for the reading-order notebook and for later scoring.
+The run directories are kept (`--runs-dir`) for the reading-order notebook and for later scoring. Each run takes the
+machine for 30-50 minutes, so seeds can be run one session at a time: `--append` adds them to an existing `--out`
+(a seed measured again replaces its row), and `commands` lists every invocation the file holds.
 """
 import argparse
 import json
@@ -42,6 +45,11 @@ def run_row(task: str, seed: int, run_dir: Path, data_dir: str | None) -> dict:
             "temperature": config["temperature"], "threshold": config["threshold"], "confusion_matrix": val["confusion_matrix"]} | {k: val[k] for k in FIGURES[task]}
 
 
+def wall_minutes(rows: list[dict]) -> dict:
+    "The wall time over seeds for each precision the runs trained in: the time depends on it, the validation figures do not measurably (`bench/results/precision.json`)."
+    return {precision: spread([r["wall_minutes"] for r in rows if r["precision"] == precision]) for precision in sorted({r["precision"] for r in rows})}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--tasks", nargs="+", default=list(FIGURES), choices=list(FIGURES))
@@ -49,22 +57,25 @@ def main() -> None:
     p.add_argument("--data-dir", help="the Kermany folders (default: $PNEUMONIA_NB_DATA)")
     p.add_argument("--runs-dir", required=True, help="a new folder for the run directories")
     p.add_argument("--out", required=True)
+    p.add_argument("--append", action="store_true", help="add these runs to the ones already in --out")
     args = p.parse_args()
     if len(os.sched_getaffinity(0)) > CORES: os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[:CORES]))
     import tensorflow as tf, keras, pneumonia_nb
+    earlier = json.loads(Path(args.out).read_text()) if args.append and Path(args.out).exists() else {"commands": [], "tasks": {}}
     report = {"benchmark": "the Kermany default recipe of each new task over seeds, validation only, each run timed end to end",
-              "command": "python bench/tasks.py " + " ".join(sys.argv[1:]),
+              "commands": earlier["commands"] + ["python bench/tasks.py " + " ".join(sys.argv[1:])],
               "machine": {"cores": CORES, "platform": platform.platform(), "python": platform.python_version(),
                           "tensorflow": tf.__version__, "keras": keras.__version__, "pneumonia_nb": pneumonia_nb.__version__},
-              "tasks": {t: {"runs": []} for t in args.tasks}}
+              "tasks": earlier["tasks"] | {t: {"runs": []} for t in args.tasks if t not in earlier["tasks"]}}
     for seed in args.seeds:
         for task in args.tasks:
             rows = report["tasks"][task]["runs"]
-            rows.append(run_row(task, seed, Path(args.runs_dir)/f"{task}-seed{seed}", args.data_dir))
-            report["tasks"][task]["figures"] = {k: spread([r[k] for r in rows]) for k in ("wall_minutes", *FIGURES[task])}
+            rows[:] = sorted([r for r in rows if r["seed"] != seed] + [run_row(task, seed, Path(args.runs_dir)/f"{task}-seed{seed}", args.data_dir)],
+                             key=lambda r: r["seed"])
+            report["tasks"][task]["figures"] = {k: spread([r[k] for r in rows]) for k in FIGURES[task]} | {"wall_minutes": wall_minutes(rows)}
             Path(args.out).parent.mkdir(parents=True, exist_ok=True)
             Path(args.out).write_text(json.dumps(report, indent=1))
-            print(f"{task} seed {seed}: {rows[-1]}", file=sys.stderr, flush=True)
+            print(f"{task} seed {seed}: {next(r for r in rows if r['seed'] == seed)}", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":
