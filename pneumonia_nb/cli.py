@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
@@ -16,7 +17,7 @@ from .metrics import THRESHOLD_RULES
 
 # %% auto #0
 __all__ = ['MODEL_NAMES', 'IMBALANCE_NAMES', 'AUGMENTATION_NAMES', 'EXPORT_FORMAT_NAMES', 'DISTRIBUTE_NAMES', 'PRECISION_NAMES',
-           'HYPERPARAMETER_OPTIONS', 'VERBS', 'parser', 'main']
+           'HYPERPARAMETER_OPTIONS', 'VERBS', 'parser', 'interruptible', 'main']
 
 # %% ../nbs/12_cli.ipynb #ecf007c7
 MODEL_NAMES = ("cnn", "inceptionv3", "mobilenetv2", "resnet50", "densenet121", "efficientnetb0")   # `runs.MODELS`
@@ -222,6 +223,20 @@ def _tune(args) -> int:
     _print_metrics("test", run.metrics["test"])
     return 0
 
+# %% ../nbs/12_cli.ipynb #7ca47d85
+@contextlib.contextmanager
+def interruptible():
+    "Ctrl+C and SIGTERM raise `KeyboardInterrupt`, and stay one whatever TensorFlow turns it into on its way out."
+    received = []
+    def interrupt(signum, frame): received.append(signum); raise KeyboardInterrupt
+    previous = {s: signal.signal(s, interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
+    try: yield
+    except Exception as e:
+        if received: raise KeyboardInterrupt(signal.Signals(received[0]).name) from e
+        raise
+    finally:
+        for s, handler in previous.items(): signal.signal(s, handler)
+
 # %% ../nbs/12_cli.ipynb #1d7b856b
 VERBS = {"train": _train, "tune": _tune, "evaluate": _evaluate, "predict": _predict, "report": _report, "serve": _serve, "export": _export}
 
@@ -234,14 +249,12 @@ def main(argv: list[str]|None=None, # arguments (default: the command line)
     else: os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from pneumonia_nb.transfer import WeightsUnavailableError
     if not args.verbose: logging.getLogger("tensorflow").setLevel(logging.ERROR)   # its later warnings (retracing) too
-    # SIGTERM (a scheduler, `kill`) interrupts like Ctrl+C, so that every half-written file and folder is removed.
-    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
-    try: return VERBS[args.command](args)
-    except (DataError, ValueError, WeightsUnavailableError) as e:   # a RunError is a ValueError
-        print(f"pneumonia-nb: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
+    try:
+        with interruptible(): return VERBS[args.command](args)
+    except KeyboardInterrupt:   # every half-written file and folder was removed on the way out
         resume = "; the study keeps its finished trials, and the same command resumes it" if args.command == "tune" else ""
         print(f"pneumonia-nb: interrupted; nothing half-written was left behind{resume}", file=sys.stderr)
         return 130
-    finally: signal.signal(signal.SIGTERM, previous)
+    except (DataError, ValueError, WeightsUnavailableError) as e:   # a RunError is a ValueError
+        print(f"pneumonia-nb: error: {e}", file=sys.stderr)
+        return 2

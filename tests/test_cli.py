@@ -161,16 +161,20 @@ def test_two_trainings_into_one_directory_never_lose_a_run(tmp_path):
     assert {"config.json", "model.keras", "metrics.json"} <= {p.name for p in (tmp_path / "run").iterdir()}
 
 
-def test_sigterm_during_training_leaves_nothing_behind(tmp_path):
+@pytest.mark.parametrize("moment", ["starting", "epochs"])
+def test_sigterm_during_training_leaves_nothing_behind(tmp_path, moment):
+    "SIGTERM as training starts (data, model, tf.function tracing: see `cli.interruptible`) or once epochs run."
     import os, signal, subprocess, time
     from conftest import console_script
     (tmp_path / "tmp").mkdir()
     proc = subprocess.Popen([console_script(), "train", "--epochs", "30", "--out", str(tmp_path / "runs" / "run")],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "TMPDIR": str(tmp_path / "tmp"), "TF_CPP_MIN_LOG_LEVEL": "3"})
-    deadline = time.time() + 120   # the first checkpoint is written: epochs are running, past tf.function's tracing
-    while time.time() < deadline and not any(p.is_file() for p in (tmp_path / "tmp").rglob("*")): time.sleep(0.2)
-    time.sleep(2)
+    begun = {"starting": lambda: any((tmp_path / "tmp").iterdir()),   # the work folder exists
+             "epochs": lambda: any(p.is_file() for p in (tmp_path / "tmp").rglob("*"))}[moment]   # the first checkpoint
+    deadline = time.time() + 120
+    while time.time() < deadline and not begun(): time.sleep(0.05)
+    time.sleep({"starting": 1.2, "epochs": 2}[moment])
     proc.send_signal(signal.SIGTERM)
     rc, err = proc.wait(120), proc.stderr.read()
     assert rc == 130, err[:2000]
