@@ -12,7 +12,7 @@ each precision apart.
     python bench/tasks.py --out bench/results/tasks.json --runs-dir /tmp/task-runs
 
 The run directories are kept (`--runs-dir`) for the reading-order notebook and for later scoring. Each run takes the
-machine for 30-50 minutes, so seeds can be run one session at a time: `--append` adds them to an existing `--out`
+machine for 25-50 minutes, so seeds can be run one session at a time: `--append` adds them to an existing `--out`
 (a seed measured again replaces its row), and `commands` lists every invocation the file holds (with RUNS for the
 runs folder). The default pneumonia task is measured only when asked (`--tasks pneumonia`): it trains the same CNN on
 the same images for the same epochs as the three-class task, so it times what the independent measurement runs.
