@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 
 from .data import DATASETS, RESIZE_MODES, SPLITS, TASKS, DataError
 from .metrics import THRESHOLD_RULES
@@ -226,15 +227,22 @@ def _tune(args) -> int:
 # %% ../nbs/12_cli.ipynb #7ca47d85
 @contextlib.contextmanager
 def interruptible():
-    "Ctrl+C and SIGTERM raise `KeyboardInterrupt`, and stay one whatever TensorFlow turns it into on its way out."
-    received = []
+    "Ctrl+C and SIGTERM raise `KeyboardInterrupt`, and stay one wherever they land and whatever TensorFlow turns them into."
+    received, redeliveries = [], []
     def interrupt(signum, frame): received.append(signum); raise KeyboardInterrupt
+    def redeliver(unraisable):   # the interruption landed in a finaliser, which can only print it: signal again soon
+        if not (received and issubclass(unraisable.exc_type, KeyboardInterrupt)): return previous_hook(unraisable)
+        redeliveries.append(threading.Timer(0.01, signal.pthread_kill, (threading.main_thread().ident, received[-1])))
+        redeliveries[-1].start()
     previous = {s: signal.signal(s, interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous_hook, sys.unraisablehook = sys.unraisablehook, redeliver
     try: yield
     except Exception as e:
         if received: raise KeyboardInterrupt(signal.Signals(received[0]).name) from e
         raise
     finally:
+        for timer in redeliveries: timer.cancel()
+        sys.unraisablehook = previous_hook
         for s, handler in previous.items(): signal.signal(s, handler)
 
 # %% ../nbs/12_cli.ipynb #1d7b856b
