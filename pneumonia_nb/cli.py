@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -229,10 +230,12 @@ def _tune(args) -> int:
 def interruptible():
     "Ctrl+C and SIGTERM raise `KeyboardInterrupt`, and stay one wherever they land and whatever TensorFlow turns them into."
     received, redeliveries = [], []
+    signal_main_thread = (functools.partial(signal.pthread_kill, threading.main_thread().ident)   # wakes a blocking call too
+                          if hasattr(signal, "pthread_kill") else signal.raise_signal)   # Windows has no pthread_kill
     def interrupt(signum, frame): received.append(signum); raise KeyboardInterrupt
     def redeliver(unraisable):   # the interruption landed in a finaliser, which can only print it: signal again soon
         if not (received and issubclass(unraisable.exc_type, KeyboardInterrupt)): return previous_hook(unraisable)
-        redeliveries.append(threading.Timer(0.01, signal.pthread_kill, (threading.main_thread().ident, received[-1])))
+        redeliveries.append(threading.Timer(0.01, signal_main_thread, (received[-1],)))
         redeliveries[-1].start()
     previous = {s: signal.signal(s, interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
     previous_hook, sys.unraisablehook = sys.unraisablehook, redeliver
