@@ -1,5 +1,5 @@
-"""Ablation of the main job's recipe over seeds, on validation only: does label smoothing, weight decay or a cosine
-learning-rate schedule earn its place?
+"""Ablation of the main job's recipe over seeds, on validation only: does label smoothing, weight decay, mixup or a
+cosine learning-rate schedule earn its place?
 
 PneumoniaMNIST at 28 px, the CNN, one model per seed (the landed recipe's members: default augmentation, at most 30
 epochs, early stopping on validation AUC), on 2 CPU cores. Each variant changes one setting of `Hyperparameters` from
@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import sys
 from pathlib import Path
 
@@ -21,7 +22,8 @@ from seeds import spread
 
 CORES = 2
 VARIANTS = {"landed": {}, "label smoothing 0.1": {"label_smoothing": 0.1}, "weight decay 1e-4 (AdamW)": {"weight_decay": 1e-4},
-            "both": {"label_smoothing": 0.1, "weight_decay": 1e-4}, "cosine schedule": {"schedule": "cosine"}}
+            "both": {"label_smoothing": 0.1, "weight_decay": 1e-4}, "cosine schedule": {"schedule": "cosine"},
+            "mixup 0.2": {"mixup": 0.2}, "mixup 1.0": {"mixup": 1.0}}
 
 
 def main() -> None:
@@ -55,7 +57,7 @@ def main() -> None:
     chosen = min(better, key=lambda n: figures[n]["val_log_loss"]["median"]) if better else "landed"
     import tensorflow as tf, keras, pneumonia_nb
     report = {"benchmark": "ablation of the main job's CNN (PneumoniaMNIST 28 px) over seeds, validation only",
-              "command": "python bench/ablation.py " + " ".join(sys.argv[1:]),
+              "command": shlex.join(["python", "bench/ablation.py", *sys.argv[1:]]),
               "machine": {"cores": CORES, "platform": platform.platform(), "python": platform.python_version(),
                           "tensorflow": tf.__version__, "keras": keras.__version__, "pneumonia_nb": pneumonia_nb.__version__},
               "seeds": list(range(args.seeds)), "epochs": epochs,

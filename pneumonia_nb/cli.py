@@ -56,7 +56,8 @@ HYPERPARAMETER_OPTIONS = {   # `runs.Hyperparameters`: flag, type, help
     "dropout": (float, "dropout before the output (default: 0.3 for the CNN, 0.2 for transfer)"),
     "width": (int, "the CNN's first-block filters, doubling per block (default: 32)"),
     "augment_strength": (float, "multiply every augmentation limit by this (default: 1)"),
-    "schedule": (str, "learning-rate schedule: plateau (halve when validation AUC stalls, the default) or cosine")}
+    "schedule": (str, "learning-rate schedule: plateau (halve when validation AUC stalls, the default) or cosine"),
+    "mixup": (float, "blend training images and their labels by Beta(MIXUP, MIXUP) weights, two-class tasks only (default: 0, off)")}
 
 def _train_parser(sub) -> None:
     t = sub.add_parser("train", help="train a model and save a run directory",

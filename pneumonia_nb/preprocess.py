@@ -24,7 +24,8 @@ from .data import DataError, Split, load_image, resize_xray
 # %% auto #0
 __all__ = ['BACKBONES', 'ACQUISITION', 'DECODE_CHUNK', 'IMBALANCE_METHODS', 'Backbone', 'ImageNetPreprocessing',
            'input_normalization', 'Augmentation', 'affine_transform', 'transform_images', 'augment_image',
-           'clear_data_errors', 'make_dataset', 'class_weights', 'resample', 'load_images', 'balanced_training_data']
+           'clear_data_errors', 'mixup_batch', 'make_dataset', 'class_weights', 'resample', 'load_images',
+           'balanced_training_data']
 
 # %% ../nbs/02_preprocess.ipynb #373246fc
 class Backbone(NamedTuple):
@@ -169,6 +170,18 @@ def _array_images(split: Split, size: int, resize: str) -> tf.data.Dataset:
     if images.shape[1:] != (size, size): images = np.stack([resize_xray(im, size, resize) for im in images])
     return tf.data.Dataset.from_tensor_slices((images.reshape(len(images), size, size, 1), split.labels.astype("float32")))
 
+# %% ../nbs/02_preprocess.ipynb #a29b1fbe
+def mixup_batch(images: tf.Tensor, # `(N, H, W, C)` float32 images
+                labels: tf.Tensor, # `(N,)` float32 labels of a two-class task, 0 or 1
+                seed: tf.Tensor, # the batch's stateless seed, shape `(2,)`
+                alpha: float, # Beta(alpha, alpha) draws the blend of each pair: small alpha, mostly one image
+               ) -> tuple[tf.Tensor, tf.Tensor]:
+    "Each image and label blended with the batch's reversed ones by a Beta-drawn weight (mixup), the same for the same seed."
+    g = tf.random.stateless_gamma([2, tf.shape(images)[0]], tf.cast(seed, tf.int64), alpha)
+    weight = tf.math.divide_no_nan(g[0], g[0] + g[1])   # Beta(alpha, alpha); both draws 0 (tiny alpha): all of the partner
+    w = weight[:, None, None, None]
+    return w*images + (1 - w)*images[::-1], weight*labels + (1 - weight)*labels[::-1]
+
 # %% ../nbs/02_preprocess.ipynb #e10c6544
 def make_dataset(split: Split, # the images and their labels (see `pneumonia_nb.data.Split`)
                  size: int=224, # side of the square images
@@ -178,6 +191,7 @@ def make_dataset(split: Split, # the images and their labels (see `pneumonia_nb.
                  augment: Augmentation|None=Augmentation(), # with `training`: how far to vary the images; None: not at all
                  seed: int=0, # seed of the shuffle and the augmentation
                  cache: bool|str|Path=True, # cache decoded images: True in memory, a path for a file, False not at all
+                 mixup: float=0.0, # with `training`: blend each batch by Beta(mixup, mixup) weights (see `mixup_batch`); 0: off
                 ) -> tf.data.Dataset:
     "Batches of `(size, size, 1)` float32 gray images (0-255) and float32 labels."
     if not len(split): raise DataError(f"{split.name}: no images")
@@ -191,7 +205,11 @@ def make_dataset(split: Split, # the images and their labels (see `pneumonia_nb.
             seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
             ds = tf.data.Dataset.zip(ds, seeds).map(lambda xy, s: (augment_image(xy[0], s, augment), xy[1]),
                                                     num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    ds = ds.batch(batch_size)
+    if training and mixup > 0:
+        seeds = tf.data.Dataset.random(seed=seed + 1, rerandomize_each_iteration=True).batch(2)   # a stream of its own
+        ds = tf.data.Dataset.zip(ds, seeds).map(lambda xy, s: mixup_batch(*xy, s, mixup), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.prefetch(tf.data.AUTOTUNE)
 
 # %% ../nbs/02_preprocess.ipynb #13cf71f4
 def class_weights(labels: np.ndarray, # training labels 0 to K-1

@@ -63,17 +63,20 @@ class Hyperparameters(NamedTuple):
     width: int=32 # the CNN's first-block filters, doubling per block
     augment_strength: float=1.0 # every augmentation limit multiplied by this (0: no augmentation)
     schedule: str="plateau" # one of `LR_SCHEDULES`: halve the step size when validation AUC stalls, or cosine decay
+    mixup: float=0.0 # mixup's Beta(alpha, alpha) for two-class tasks (see `mixup_batch`); 0: off
 
 def check_hyperparameters(hyper: Hyperparameters, # the settings to check
+                          classes: int=2, # the classes of the task they will train
                          ) -> Hyperparameters:
     "Refuse settings outside their ranges, each with one line that names it."
     limits = {"learning_rate": (0, 1, False), "weight_decay": (0, 1, True), "label_smoothing": (0, 1, True),
-              "dropout": (0, 1, True), "augment_strength": (0, 10, True)}
+              "dropout": (0, 1, True), "augment_strength": (0, 10, True), "mixup": (0, 10, True)}
     for name, (lo, hi, lo_ok) in limits.items():
         v = getattr(hyper, name)
         if v is not None and not (lo <= v < hi if lo_ok else lo < v < hi):
             raise ValueError(f"{name.replace('_', ' ')} must be {'at least' if lo_ok else 'above'} {lo} and below {hi}, not {v!r}")
     check_positive("width", hyper.width); check_choice("learning-rate schedule", hyper.schedule, LR_SCHEDULES)
+    if hyper.mixup and classes > 2: raise ValueError(f"mixup blends the labels of two classes; a task of {classes} classes cannot use it")
     return hyper
 
 # %% ../nbs/06_runs.ipynb #59c2bf23
@@ -154,7 +157,7 @@ def _fit_member(train: Split, val_ds, model, size, resize, class_weight, augment
     "Build and train one model with `seed` in `policy` on `strategy`'s devices (`batch_size` images on each); the best validation epoch is kept."
     set_seed(seed)
     train_ds = make_dataset(train, size, resize, batch_size*strategy.num_replicas_in_sync, training=True,
-                            augment=scaled_augmentation(augment, hyper.augment_strength), seed=seed)
+                            augment=scaled_augmentation(augment, hyper.augment_strength), seed=seed, mixup=hyper.mixup)
     regularisation = dict(weight_decay=hyper.weight_decay, label_smoothing=hyper.label_smoothing, schedule=hyper.schedule, callbacks=callbacks)
     with strategy.scope(), computing_in(policy), tempfile.TemporaryDirectory() as work:
         net = build_model(model, size, weights, allow_random_weights, hyper, classes)
@@ -195,7 +198,7 @@ def fit_and_score(train: Split, # the training split
                   policy: str="float32", # the Keras dtype policy the members train in (see `training_policy`); the joined model computes in float32
                  ) -> Fitted:
     "Balance the training split, train `ensemble` models, join them, calibrate on validation, and predict it."
-    check_choice("augmentation", augment, AUGMENTATIONS); check_positive("ensemble size", ensemble); check_hyperparameters(hyper)
+    check_choice("augmentation", augment, AUGMENTATIONS); check_positive("ensemble size", ensemble); check_hyperparameters(hyper, len(class_names))
     _check_classes(train, "training", class_names); _check_classes(val, "validation", class_names)
     train, class_weight = balanced_training_data(train, imbalance, size, resize, seed)
     val_ds = make_dataset(val, size, resize, batch_size)
@@ -260,11 +263,11 @@ def _check_resize(dataset: str, resize: str|None) -> str:
 def _check_train_args(out, dataset, model, imbalance, threshold_rule, augment, size, epochs, batch_size, max_train_images,
                       ensemble, overwrite, task, hyper, distribute, precision) -> None:
     "Refuse unknown names, non-positive counts, settings out of range and an occupied `out` before any work: a typo should cost a second."
-    check_hyperparameters(hyper)
     for what, value, choices in (("data set", dataset, DATASETS), ("task", task, TASKS), ("model", model, MODELS), ("imbalance method", imbalance, IMBALANCE_METHODS),
                                  ("threshold rule", threshold_rule, THRESHOLD_RULES), ("augmentation", augment, AUGMENTATIONS),
                                  ("distribution", distribute, DISTRIBUTE_MODES), ("precision", precision, PRECISIONS)):
         check_choice(what, value, choices)
+    check_hyperparameters(hyper, len(TASKS[task]))
     for what, value in (("size", size), ("epochs", epochs), ("batch size", batch_size), ("max train images", max_train_images),
                         ("ensemble size", ensemble)):
         check_positive(what, value)
