@@ -45,7 +45,15 @@ def run_row(task: str, seed: int, run_dir: Path, data_dir: str | None) -> dict:
     val = json.loads((run_dir/"metrics.json").read_text())["val"]
     return {"seed": seed, "wall_minutes": wall/60, "precision": config["device"].get("precision", "float32"), "epochs_run": config["epochs_run"], "load_before": load_before,
             "load_after": os.getloadavg()[0], "validation_images": val["n"], "train_images": config["train_images"],
-            "temperature": config["temperature"], "threshold": config["threshold"], "confusion_matrix": val["confusion_matrix"]} | {k: val[k] for k in FIGURES[task]}
+            "temperature": config["temperature"], "threshold": config["threshold"], "confusion_matrix": val["confusion_matrix"]} | {k: val[k] for k in FIGURES[task]} \
+           | (two_stage_figures(val) if task == "three_class" else {})
+
+
+def two_stage_figures(val: dict) -> dict:
+    "A three-class run read in two stages: pneumonia at its validation operating point (and normal's AUC), then which kind (AUC on the pneumonia images)."
+    first = val["operating_points"]["PNEUMONIA"]
+    return {"first_stage_sensitivity": first["sensitivity"], "first_stage_specificity": first["specificity"],
+            "normal_roc_auc": val["classes"]["NORMAL"]["roc_auc"], "kind_roc_auc": val["pneumonia_kind"]["roc_auc"]}
 
 
 def wall_minutes(rows: list[dict]) -> dict:
