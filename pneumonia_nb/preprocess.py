@@ -207,7 +207,7 @@ def make_dataset(split: Split, # the images and their labels (see `pneumonia_nb.
                                                     num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     ds = ds.batch(batch_size)
     if training and mixup > 0:
-        seeds = tf.data.Dataset.random(seed=seed + 1, rerandomize_each_iteration=True).batch(2)   # a stream of its own
+        seeds = tf.data.Dataset.random(seed=seed + 1, rerandomize_each_iteration=True).batch(2)   # apart from this model's augmentation seeds
         ds = tf.data.Dataset.zip(ds, seeds).map(lambda xy, s: mixup_batch(*xy, s, mixup), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.prefetch(tf.data.AUTOTUNE)
 
