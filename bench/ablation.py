@@ -4,8 +4,8 @@ cosine learning-rate schedule earn its place?
 PneumoniaMNIST at 28 px, the CNN, one model per seed (the landed recipe's members: default augmentation, at most 30
 epochs, early stopping on validation AUC), on 2 CPU cores. `--dataset kermany --task pathogen --size N
 --max-train-images N` asks the same of a two-class Kermany task, on a seeded subset of its training images (the patient
-split's seed stays 42, so every variant and seed is scored on the same validation images). Each variant changes one setting of `Hyperparameters` from
-the landed defaults; all variants train with the same seeds, interleaved (seed by seed), so a slow moment of the
+split's seed stays 42, so every variant and seed is scored on the same validation images). Each variant changes one
+setting of `Hyperparameters` from the landed defaults; all variants train with the same seeds, interleaved (seed by seed), so a slow moment of the
 machine touches them alike. Every figure is the median over the seeds with its range; the calibrated validation log
 loss decides (no timings: every variant trains the same network for at most the same epochs), by a rule fixed before the run: a variant replaces the landed setting only when its median is lower by
 more than the landed recipe's own spread over seeds (max - min). The test split is not read.
@@ -37,7 +37,7 @@ def main() -> None:
     p.add_argument("--epochs", type=int, help="most epochs (default: the recipe's)")
     p.add_argument("--dataset", default="pneumoniamnist", choices=("pneumoniamnist", "kermany"))
     p.add_argument("--task", default="pneumonia", choices=("pneumonia", "pathogen"), help="a two-class task")
-    p.add_argument("--size", type=int, help="image size (default: 28 for PneumoniaMNIST, else 128)")
+    p.add_argument("--size", type=int, help="image size (default: the CNN's for the data set, 28 or 128)")
     p.add_argument("--max-train-images", type=int, help="a seeded subset of the training split (default: all of it)")
     p.add_argument("--out", required=True)
     args = p.parse_args()
@@ -46,8 +46,8 @@ def main() -> None:
     from sklearn.metrics import log_loss
     from pneumonia_nb.data import TASKS, default_resize, load_splits
     from pneumonia_nb.metrics import binary_metrics
-    from pneumonia_nb.runs import Hyperparameters, default_epochs, fit_and_score
-    size, resize = args.size or (28 if args.dataset == "pneumoniamnist" else 128), default_resize(args.dataset)
+    from pneumonia_nb.runs import Hyperparameters, default_epochs, default_size, fit_and_score
+    size, resize = args.size or default_size(args.dataset, "cnn"), default_resize(args.dataset)
     splits = load_splits(args.dataset, size, seed=42, splits=("train", "val"), task=args.task)
     train, val = splits["train"], splits["val"]
     if args.max_train_images: train = train.sample(args.max_train_images, 42)

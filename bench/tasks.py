@@ -45,8 +45,8 @@ def run_row(task: str, seed: int, run_dir: Path, data_dir: str | None) -> dict:
     val = json.loads((run_dir/"metrics.json").read_text())["val"]
     return {"seed": seed, "wall_minutes": wall/60, "precision": config["device"].get("precision", "float32"), "epochs_run": config["epochs_run"], "load_before": load_before,
             "load_after": os.getloadavg()[0], "validation_images": val["n"], "train_images": config["train_images"],
-            "temperature": config["temperature"], "threshold": config["threshold"], "confusion_matrix": val["confusion_matrix"]} | {k: val[k] for k in FIGURES[task]} \
-           | (two_stage_figures(val) if task == "three_class" else {})
+            "temperature": config["temperature"], "threshold": config["threshold"], "confusion_matrix": val["confusion_matrix"],
+            **{k: val[k] for k in FIGURES[task]}, **(two_stage_figures(val) if task == "three_class" else {})}
 
 
 def two_stage_figures(val: dict) -> dict:

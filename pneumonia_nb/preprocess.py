@@ -189,7 +189,7 @@ def make_dataset(split: Split, # the images and their labels (see `pneumonia_nb.
                  batch_size: int=32, # images per batch
                  training: bool=False, # shuffle and augment (training data only)
                  augment: Augmentation|None=Augmentation(), # with `training`: how far to vary the images; None: not at all
-                 seed: int=0, # seed of the shuffle and the augmentation
+                 seed: int=0, # seed of the shuffle, the augmentation and mixup
                  cache: bool|str|Path=True, # cache decoded images: True in memory, a path for a file, False not at all
                  mixup: float=0.0, # with `training`: blend each batch by Beta(mixup, mixup) weights (see `mixup_batch`); 0: off
                 ) -> tf.data.Dataset:
