@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import logging
 import os
 import re
 import shutil
@@ -25,13 +26,13 @@ from fastcore.basics import patch
 # %% auto #0
 __all__ = ['DATA_ENV_VAR', 'MEDMNIST_RECORD', 'PNEUMONIAMNIST_MD5', 'SPLITS', 'CLASS_NAMES', 'IMAGE_SUFFIXES', 'MAX_PIXELS',
            'MAX_DICOM_INFLATED', 'MAX_FILE_BYTES', 'KAGGLE_DATASET', 'MENDELEY_URL', 'RESIZE_MODES', 'TASKS',
-           'PATHOGEN_LABELS', 'DATASETS', 'DataError', 'DataNotFoundError', 'quiet_stderr', 'import_tensorflow_quietly',
-           'default_data_dir', 'data_home', 'download', 'pneumoniamnist_filename', 'pneumoniamnist_path',
-           'load_pneumoniamnist', 'find_kermany_root', 'parse_kermany_name', 'decode_xray', 'decode_cost', 'read_file',
-           'read_xray', 'save_dicom', 'scan_kermany', 'kermany_dir', 'download_kermany_kaggle',
-           'download_kermany_mendeley', 'sample_originals', 'check_plausible_xray', 'resize_xray', 'load_image',
-           'add_content_hash', 'leakage_groups', 'patient_split', 'find_leaks', 'duplicate_images', 'Split',
-           'check_task', 'source_size', 'load_splits', 'default_resize']
+           'PATHOGEN_LABELS', 'DATASETS', 'DataError', 'DataNotFoundError', 'quiet_stderr', 'NewModelRetracing',
+           'import_tensorflow_quietly', 'default_data_dir', 'data_home', 'download', 'pneumoniamnist_filename',
+           'pneumoniamnist_path', 'load_pneumoniamnist', 'find_kermany_root', 'parse_kermany_name', 'decode_xray',
+           'decode_cost', 'read_file', 'read_xray', 'save_dicom', 'scan_kermany', 'kermany_dir',
+           'download_kermany_kaggle', 'download_kermany_mendeley', 'sample_originals', 'check_plausible_xray',
+           'resize_xray', 'load_image', 'add_content_hash', 'leakage_groups', 'patient_split', 'find_leaks',
+           'duplicate_images', 'Split', 'check_task', 'source_size', 'load_splits', 'default_resize']
 
 # %% ../nbs/00_data.ipynb #609f1cc0
 class DataError(ValueError):
@@ -53,9 +54,18 @@ def quiet_stderr(quiet: bool|None=None, # None: quiet unless the environment set
     try: yield
     finally: os.dup2(saved, 2); os.close(saved); os.close(null)
 
+# %% ../nbs/00_data.ipynb #5b7d0c21
+class NewModelRetracing(logging.Filter):
+    "Drops TensorFlow's warning that Keras' prediction function retraced: every new model traces its own, and TensorFlow counts them together."
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not ("triggered tf.function retracing" in message and "make_predict_function" in message)
+
 # %% ../nbs/00_data.ipynb #c8b59cd6
 def import_tensorflow_quietly() -> None:
-    "Import TensorFlow and Keras and find the devices with TensorFlow's C++ start-up lines hidden (see `quiet_stderr`)."
+    "Import TensorFlow and Keras and find the devices with TensorFlow's C++ start-up lines hidden (see `quiet_stderr`); filter `NewModelRetracing`."
+    tensorflow_log = logging.getLogger("tensorflow")
+    if not any(isinstance(f, NewModelRetracing) for f in tensorflow_log.filters): tensorflow_log.addFilter(NewModelRetracing())
     if "keras" in sys.modules: return   # imported already: whatever it printed is printed
     with quiet_stderr():
         import keras, tensorflow as tf
