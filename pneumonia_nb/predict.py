@@ -82,6 +82,13 @@ def as_dict(self: Prediction) -> dict:
     if (reading := self.two_stage()) is not None: answer["two_stage"] = reading
     return answer
 
+# %% ../nbs/09_predict.ipynb #3f4b9e12
+@patch
+def __repr__(self: Prediction) -> str:
+    "The answer (`as_dict`) and the shapes of the image and heatmap: their pixels would fill a notebook's screen."
+    shown = {**self.as_dict(), **{k: None if (a := getattr(self, k)) is None else a.shape for k in ("image", "cam")}}
+    return f"Prediction({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
+
 # %% ../nbs/09_predict.ipynb #572a02b3
 @patch
 def view(self: Prediction, max_side: int=512, # longest side of the result
