@@ -454,6 +454,15 @@ def class_names(self: Run) -> tuple[str, ...]:
     "The names of labels 0, 1, ...: for two classes, what a probability below and at or above the threshold is called."
     return TASKS[self.task]
 
+# %% ../nbs/03_training.ipynb #d2c8e5b4
+@patch
+def __repr__(self: Run) -> str:
+    "Where the run is and what it is (its main settings and threshold): the model's weights, history and OOD arrays would fill a notebook's screen."
+    shown = {"path": None if self.path is None else str(self.path), "task": self.task, "dataset": self.config.get("dataset"), "model": self.config.get("model"),
+             "size": self.size, "resize": self.resize, "ensemble": self.config.get("ensemble", 1), "tta": bool(self.config.get("tta") or self.config.get("tta_added_at_loading")),
+             "seed": self.seed, "threshold": self.threshold}
+    return f"Run({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
+
 # %% ../nbs/03_training.ipynb #b77af418
 def check_run_target(run_dir: str|Path, # where a run is to be saved
                      overwrite: bool=False, # whether an existing run there may be replaced
