@@ -698,6 +698,14 @@ def pathogens(self: Split) -> np.ndarray|None:
     "Per image normal, bacteria, virus or unknown (Kermany tables); None for arrays."
     return None if self.table is None or "pathogen" not in self.table else self.table.pathogen.to_numpy()
 
+# %% ../nbs/00_data.ipynb #e6a41f3d
+@patch
+def __repr__(self: Split) -> str:
+    "Its name, size, images of each label and where the images are: its arrays and table would fill a notebook's screen."
+    counts = {int(label): int(n) for label, n in zip(*np.unique(self.labels, return_counts=True))}
+    held = "files" if self.images is None else "in memory, {}x{}".format(*self.images.shape[1:3])
+    return f"Split(name={self.name!r}, n={len(self)}, labels={counts}, images={held!r})"
+
 # %% ../nbs/00_data.ipynb #2c032259
 TASKS = {"pneumonia": ("NORMAL", "PNEUMONIA"), "pathogen": ("BACTERIAL", "VIRAL"), "three_class": ("NORMAL", "BACTERIAL", "VIRAL")}
 PATHOGEN_LABELS = {"pathogen": {"bacteria": 0, "virus": 1}, "three_class": {"normal": 0, "bacteria": 1, "virus": 2}}   # a scan's pathogen: label
