@@ -31,11 +31,11 @@ from .preprocess import affine_transform, clear_data_errors
 # %% auto #0
 __all__ = ['PRECISIONS', 'DISTRIBUTE_MODES', 'LR_SCHEDULES', 'TTA_VIEWS', 'RUN_FORMAT', 'native_bfloat16', 'setup_device',
            'training_policy', 'computing_in', 'in_float32', 'set_seed', 'distribution_strategy', 'EpochSeconds',
-           'output_head', 'LabelCrossentropy', 'ValidationScores', 'learning_rate_schedule', 'compile_model', 'fit',
-           'predict_proba', 'dataset_labels', 'predict_logits', 'probabilities', 'apply_temperature', 'ensemble_model',
-           'bilinear_sampling', 'TestTimeViews', 'ViewMean', 'has_tta', 'with_tta', 'ensemble_members', 'without_tta',
-           'RunError', 'library_versions', 'plot_history', 'Run', 'check_run_target', 'save_run', 'check_run_config',
-           'load_run', 'is_run']
+           'LearningRateLog', 'output_head', 'LabelCrossentropy', 'ValidationScores', 'learning_rate_schedule',
+           'compile_model', 'fit', 'predict_proba', 'dataset_labels', 'predict_logits', 'probabilities',
+           'apply_temperature', 'ensemble_model', 'bilinear_sampling', 'TestTimeViews', 'ViewMean', 'has_tta',
+           'with_tta', 'ensemble_members', 'without_tta', 'RunError', 'library_versions', 'plot_history', 'Run',
+           'check_run_target', 'save_run', 'check_run_config', 'load_run', 'is_run']
 
 # %% ../nbs/03_training.ipynb #6c887ba8
 def native_bfloat16(cpuinfo: str|Path="/proc/cpuinfo", # where the CPU lists its instruction sets (Linux)
@@ -133,6 +133,11 @@ class EpochSeconds(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None): self._start = time.perf_counter()
     def on_epoch_end(self, epoch, logs=None): logs["epoch_seconds"] = time.perf_counter() - self._start
 
+# %% ../nbs/03_training.ipynb #b3e7f0a2
+class LearningRateLog(keras.callbacks.Callback):
+    "Adds the step size at each epoch's end to the logs as `learning_rate`, so that the CSV log and the history show the schedule (plateau or cosine)."
+    def on_epoch_end(self, epoch, logs=None): logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
 # %% ../nbs/03_training.ipynb #7eee5de5
 def output_head(classes: int=2, # classes the model tells apart
                ) -> keras.layers.Dense:
@@ -217,7 +222,7 @@ def fit(model: keras.Model, # one sigmoid output, taking 0-255 gray images
     steps = int(train.cardinality()) if train.cardinality() >= 0 else sum(1 for _ in train)
     compile_model(model, learning_rate_schedule(learning_rate, schedule, epochs*steps), weight_decay, label_smoothing)
     every_callback = [
-        EpochSeconds(), ValidationScores(val),   # first, so that the checkpoint, the schedule and the CSV log read them
+        EpochSeconds(), ValidationScores(val), LearningRateLog(),   # first, so that the checkpoint, the schedule and the CSV log read them
         keras.callbacks.ModelCheckpoint(work_dir/"model.keras", monitor="val_auc", mode="max", save_best_only=True),
         keras.callbacks.EarlyStopping(monitor="val_auc", mode="max", patience=patience, restore_best_weights=True),
         keras.callbacks.CSVLogger(work_dir/"history.csv"),
