@@ -14,6 +14,7 @@ import signal
 import sys
 import threading
 
+from . import __version__
 from .data import DATASETS, RESIZE_MODES, SPLITS, TASKS, DataError
 from .metrics import THRESHOLD_RULES
 
@@ -136,6 +137,7 @@ def parser() -> argparse.ArgumentParser:
     "The `pneumonia-nb` argument parser: one sub-command per verb."
     p = argparse.ArgumentParser(prog="pneumonia-nb", description="Pneumonia detection on pediatric chest X-rays: train, evaluate, predict.")
     p.add_argument("--verbose", action="store_true", help="show TensorFlow's own log lines")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}", help="the version of pneumonia_nb, to quote with results and bug reports")
     sub = p.add_subparsers(dest="command", required=True, metavar="{train,tune,evaluate,predict,report,serve,export}")
     for add in (_train_parser, _tune_parser, _scoring_parsers, _serve_parser, _export_parser): add(sub)
     return p

@@ -5,6 +5,8 @@ import json
 import pytest
 from pathlib import Path
 
+import pneumonia_nb
+
 from conftest import chromium_driver, cli, fullres_images, kermany_images
 
 
@@ -12,6 +14,8 @@ def test_help_for_every_verb():
     for verb in ([], ["train"], ["tune"], ["evaluate"], ["predict"], ["report"], ["serve"], ["export"]):
         r = cli(*verb, "--help")
         assert r.returncode == 0 and "usage: pneumonia-nb" in r.stdout
+    r = cli("--version")
+    assert r.returncode == 0 and r.stdout == f"pneumonia-nb {pneumonia_nb.__version__}\n"
 
 
 def test_train_writes_a_complete_run(run_dir):
