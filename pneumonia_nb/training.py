@@ -464,8 +464,8 @@ def class_names(self: Run) -> tuple[str, ...]:
 def __repr__(self: Run) -> str:
     "Where the run is and what it is (its main settings and threshold): the model's weights, history and OOD arrays would fill a notebook's screen."
     shown = {"path": None if self.path is None else str(self.path), "task": self.task, "dataset": self.config.get("dataset"), "model": self.config.get("model"),
-             "size": self.size, "resize": self.resize, "ensemble": self.config.get("ensemble", 1), "tta": bool(self.config.get("tta") or self.config.get("tta_added_at_loading")),
-             "seed": self.seed, "threshold": self.threshold}
+             "size": self.config.get("size"), "resize": self.resize, "ensemble": self.config.get("ensemble", 1), "tta": bool(self.config.get("tta") or self.config.get("tta_added_at_loading")),
+             "seed": self.seed, "threshold": self.config.get("threshold")}
     return f"Run({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
 
 # %% ../nbs/03_training.ipynb #b77af418
