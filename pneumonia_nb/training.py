@@ -396,10 +396,13 @@ def library_versions() -> dict:
 # %% ../nbs/03_training.ipynb #91928f3c
 def plot_history(history: pd.DataFrame, # `fit`'s history
                 ) -> "plt.Figure":
-    "Loss and ROC AUC per epoch, training (where Keras logs it: two classes) and validation."
+    "Loss and ROC AUC per epoch, training (where Keras logs it: two classes) and validation; and the step size, where the history has it."
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
-    for ax, key in zip(axes, ("loss", "auc")):
+    panels = ("loss", "auc") + (("learning_rate",) if "learning_rate" in history else ())
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.5*len(panels), 3.2))
+    for ax, key in zip(axes, panels):
+        if key == "learning_rate":
+            ax.plot(history.epoch + 1, history[key], marker="o"); ax.set(xlabel="epoch", title="step size", yscale="log"); continue
         if key in history: ax.plot(history.epoch + 1, history[key], marker="o", label="train")
         ax.plot(history.epoch + 1, history[f"val_{key}"], marker="o", label="validation")
         ax.set(xlabel="epoch", title={"loss": "loss", "auc": "ROC AUC"}[key]); ax.legend()
