@@ -394,18 +394,22 @@ def library_versions() -> dict:
             "imbalanced-learn": imblearn.__version__, "python": platform.python_version()}
 
 # %% ../nbs/03_training.ipynb #91928f3c
-def plot_history(history: pd.DataFrame, # `fit`'s history
+def plot_history(history: pd.DataFrame, # `fit`'s history; an ensemble's has a `member` column
                 ) -> "plt.Figure":
-    "Loss and ROC AUC per epoch, training (where Keras logs it: two classes) and validation; and the step size, where the history has it."
+    "Loss and ROC AUC per epoch, training (where Keras logs it: two classes) and validation, a line for each ensemble member; and the step size, where the history has it."
     import matplotlib.pyplot as plt
-    panels = ("loss", "auc") + (("learning_rate",) if "learning_rate" in history else ())
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.5*len(panels), 3.2))
-    for ax, key in zip(axes, panels):
-        if key == "learning_rate":
-            ax.plot(history.epoch + 1, history[key], marker="o"); ax.set(xlabel="epoch", title="step size", yscale="log"); continue
-        if key in history: ax.plot(history.epoch + 1, history[key], marker="o", label="train")
-        ax.plot(history.epoch + 1, history[f"val_{key}"], marker="o", label="validation")
-        ax.set(xlabel="epoch", title={"loss": "loss", "auc": "ROC AUC"}[key]); ax.legend()
+    panels = {"loss": ("loss", (("loss", "train"), ("val_loss", "validation"))), "auc": ("ROC AUC", (("auc", "train"), ("val_auc", "validation"))),
+              "learning_rate": ("step size", (("learning_rate", None),))}
+    shown = [k for k in panels if k in history or f"val_{k}" in history]
+    members = [h for _, h in history.groupby("member")] if "member" in history else [history]
+    fig, axes = plt.subplots(1, len(shown), figsize=(4.5*len(shown), 3.2))
+    for ax, key in zip(axes, shown):
+        title, lines = panels[key]
+        for i, member in enumerate(members):
+            for (column, name), colour in zip(lines, ("C0", "C1")):
+                if column in member: ax.plot(member.epoch + 1, member[column], marker="o", markersize=4, color=colour, label=name if i == 0 else None)
+        ax.set(xlabel="epoch", title=title + (f", {len(members)} ensemble members" if len(members) > 1 else ""), yscale="log" if key == "learning_rate" else "linear")
+        if key != "learning_rate": ax.legend()
     fig.tight_layout()
     return fig
 
