@@ -7,15 +7,12 @@ config = ConfigParser(delimiters=["="])
 config.read("settings.ini", encoding="utf-8")
 cfg = config["DEFAULT"]
 
-licenses = {
-    "apache2": ("Apache Software License 2.0", "OSI Approved :: Apache Software License"),
-    "mit": ("MIT License", "OSI Approved :: MIT License"),
-}
+licenses = {"apache2": "Apache-2.0", "mit": "MIT"}   # SPDX expressions: setuptools deprecates license classifiers
 statuses = ["1 - Planning", "2 - Pre-Alpha", "3 - Alpha", "4 - Beta", "5 - Production/Stable",
             "6 - Mature", "7 - Inactive"]
 py_versions = "3.10 3.11 3.12 3.13".split()
 min_python = cfg["min_python"]
-lic = licenses.get(cfg["license"].lower(), (cfg["license"], None))
+license = licenses.get(cfg["license"].lower(), cfg["license"])
 requirements = shlex.split(cfg.get("requirements", ""))
 dev_requirements = shlex.split(cfg.get("dev_requirements", ""))
 console_scripts = cfg.get("console_scripts", "").split()
@@ -23,17 +20,16 @@ console_scripts = cfg.get("console_scripts", "").split()
 setuptools.setup(
     name=cfg["lib_name"].replace("_", "-"),
     version=cfg["version"],
-    license=lic[0],
+    license=license,
     classifiers=[
         "Development Status :: " + statuses[int(cfg["status"]) - 1],
         "Intended Audience :: " + cfg["audience"].title(),
         "Natural Language :: " + cfg["language"].title(),
         "Topic :: Scientific/Engineering :: Medical Science Apps.",
     ]
-    + [f"Programming Language :: Python :: {v}" for v in py_versions[py_versions.index(min_python):]]
-    + ([f"License :: {lic[1]}"] if lic[1] else []),
+    + [f"Programming Language :: Python :: {v}" for v in py_versions[py_versions.index(min_python):]],
     url=cfg["git_url"],
-    packages=setuptools.find_packages(include=[cfg["lib_path"], cfg["lib_path"] + ".*"]),
+    packages=setuptools.find_namespace_packages(include=[cfg["lib_path"], cfg["lib_path"] + ".*"]),   # static/ too: the upload page
     include_package_data=True,
     package_data={cfg["lib_path"]: ["static/*"]},   # the web app's upload page
     install_requires=requirements,
