@@ -157,6 +157,15 @@ def _print_metrics(title: str, m: dict|None) -> None:
     for name, c in m.get("operating_points", {}).items():
         print(f"{' '*len(title)}  {name} at its operating point: " + "  ".join(f"{k} {fmt(v)}" for k, v in c.items()))
 
+# %% ../nbs/12_cli.ipynb #c7d1e9a3
+def _saved_line(out: str, # the run directory
+               config: dict, # its config
+              ) -> str:
+    "What `train` and `tune` print once the run is saved: where, how many models and epochs, how long."
+    models = f"{config['ensemble']} models, up to " if config.get("ensemble", 1) > 1 else ""
+    epochs = f"{config['epochs_run']} epoch{'s' if config['epochs_run'] != 1 else ''}{' each' if models else ''}"
+    return f"saved run {out} ({models}{epochs}, {config['train_seconds']:.0f} s)"
+
 # %% ../nbs/12_cli.ipynb #0b762413
 def _train(args) -> int:
     from pneumonia_nb.runs import Hyperparameters, train_run
@@ -165,7 +174,7 @@ def _train(args) -> int:
                                              "tta", "overwrite", "distribute", "precision")}
     hyper = Hyperparameters(**{k: getattr(args, k) for k in HYPERPARAMETER_OPTIONS if getattr(args, k) is not None})   # the rest: the recipe's
     run = train_run(args.out, **options, hyper=hyper, verbose=1 if sys.stdout.isatty() else 2)   # a progress bar in a terminal, a line per epoch in logs
-    print(f"saved run {args.out} ({run.config['epochs_run']} epochs, {run.config['train_seconds']:.0f} s)")
+    print(_saved_line(args.out, run.config))
     _print_metrics("validation", run.metrics["val"])
     if run.metrics["test"] is None: print(run.metrics["test_note"])
     _print_metrics("test", run.metrics["test"])
@@ -223,7 +232,7 @@ def _tune(args) -> int:
     flags = " ".join(f"--{k.replace('_', '-')} {v:.3g}" if isinstance(v, float) else f"--{k.replace('_', '-')} {v}" for k, v in best.params.items())
     print(f"its settings: {flags}")
     run = best_run(study, args.out, args.data_dir, args.distribute, args.overwrite)
-    print(f"saved run {args.out} ({run.config['epochs_run']} epochs, {run.config['train_seconds']:.0f} s)")
+    print(_saved_line(args.out, run.config))
     _print_metrics("validation", run.metrics["val"])
     _print_metrics("test", run.metrics["test"])
     return 0

@@ -202,9 +202,11 @@ def fit_and_score(train: Split, # the training split
     _check_classes(train, "training", class_names); _check_classes(val, "validation", class_names)
     train, class_weight = balanced_training_data(train, imbalance, size, resize, seed)
     val_ds = make_dataset(val, size, resize, batch_size)
-    members = [_fit_member(train, val_ds, model, size, resize, class_weight, augment, seed + i, epochs, batch_size, patience,
-                        weights, allow_random_weights, verbose, hyper, strategy or distribution_strategy("none"), callbacks, len(class_names), policy)
-            for i in range(ensemble)]
+    members = []
+    for i in range(ensemble):
+        if verbose and ensemble > 1: print(f"model {i + 1} of {ensemble} (seed {seed + i})", file=sys.stderr)   # heads its epoch lines
+        members.append(_fit_member(train, val_ds, model, size, resize, class_weight, augment, seed + i, epochs, batch_size, patience,
+                                   weights, allow_random_weights, verbose, hyper, strategy or distribution_strategy("none"), callbacks, len(class_names), policy))
     net = members[0].model if ensemble == 1 else ensemble_model([m.model for m in members])
     if tta: net = with_tta(net)
     history = members[0].history if ensemble == 1 else pd.concat([m.history.assign(member=i + 1) for i, m in enumerate(members)], ignore_index=True)
@@ -287,10 +289,12 @@ def _with_defaults(dataset, model, device, size, epochs, batch_size, ensemble, t
             batch_size if batch_size is not None else default_batch_size(device), members if ensemble is None else ensemble,
             views if tta is None else tta)
 
-def _announce(model: str, dataset: str, size: int, task: str, device: dict, strategy) -> None:
-    "One line on stderr: what trains on what, where, in which precision."
+def _announce(model: str, dataset: str, size: int, task: str, device: dict, strategy, ensemble: int, tta: bool, seed: int) -> None:
+    "One line on stderr: what trains on what, where, in which precision; how many models, with which seeds, and whether with test-time views."
     replicas = f" x {strategy.num_replicas_in_sync} ({type(strategy).__name__})" if strategy.num_replicas_in_sync > 1 else ""
-    print(f"training {model} on {dataset} at {size} px for {' vs '.join(TASKS[task])}, {device['device']}{replicas} in {device['precision']}", file=sys.stderr)
+    models = f"; {ensemble} models averaged (seeds {seed} to {seed + ensemble - 1})" if ensemble > 1 else ""
+    print(f"training {model} on {dataset} at {size} px for {' vs '.join(TASKS[task])}, {device['device']}{replicas} in {device['precision']}"
+          f"{models}{', with test-time views' if tta else ''}", file=sys.stderr)
 
 def _scored(fitted: Fitted, splits: dict, size: int, resize: str, threshold_rule: str, dataset: str, names: tuple) -> tuple[float|None, dict|None, dict]:
     "The threshold (two classes) or operating points (more) chosen on the validation predictions by `threshold_rule`, and the metrics of validation and test at them."
@@ -343,7 +347,7 @@ def train_run(out: str|Path, # the run directory to create
     resize, device, strategy, t0 = _check_resize(dataset, resize), setup_device(), distribution_strategy(distribute), time.perf_counter()
     size, epochs, batch_size, ensemble, tta = _with_defaults(dataset, model, device, size, epochs, batch_size, ensemble, tta)
     device, splits = device | {"precision": training_policy(device, size, precision)}, training_splits(dataset, size, data_dir, seed, task, max_train_images)
-    _announce(model, dataset, size, task, device, strategy)
+    _announce(model, dataset, size, task, device, strategy, ensemble, tta, seed)
     fitted = fit_and_score(splits["train"], splits["val"], model, size, resize, imbalance, seed, epochs, batch_size, weights=weights,
                            allow_random_weights=allow_random_weights, augment=augment, ensemble=ensemble, tta=tta, verbose=verbose,
                            hyper=hyper, strategy=strategy, class_names=TASKS[task], policy=device["precision"])

@@ -39,6 +39,8 @@ def run_dir(tmp_path_factory) -> Path:
     r = cli("train", "--epochs", 3, "--max-train-images", 1000, "--out", out)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "saved run" in r.stdout and "\ntest: n 624 " in r.stdout, r.stdout
+    assert "; 3 models averaged (seeds 42 to 44), with test-time views\nmodel 1 of 3 (seed 42)\n" in r.stderr, r.stderr[:2000]   # the epochs' lines say whose they are
+    assert f"saved run {out} (3 models, up to 3 epochs each, " in r.stdout, r.stdout
     return out
 
 

@@ -245,6 +245,7 @@ def test_main_job_recipe_and_round_2_recipe(run_dir, tmp_path):
     single = tmp_path / "single"
     r = cli("train", "--epochs", 1, "--max-train-images", 300, "--ensemble", 1, "--no-tta", "--out", single)
     assert r.returncode == 0, r.stderr[-2000:]
+    assert "model 1 of" not in r.stderr and f"saved run {single} (1 epoch, " in r.stdout, r.stdout
     assert (json.loads((single / "config.json").read_text())["ensemble"], json.loads((single / "config.json").read_text())["tta"]) == (1, False)
     r = cli("predict", single, "--tta", fullres_images()[0])
     assert r.returncode == 0 and "TTA" in json.loads(r.stdout)["model"], r.stderr
