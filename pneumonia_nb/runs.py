@@ -153,8 +153,9 @@ class _Member(NamedTuple):
 
 # %% ../nbs/06_runs.ipynb #3238df96
 def _fit_member(train: Split, val_ds, model, size, resize, class_weight, augment, seed, epochs, batch_size, patience,
-                weights, allow_random_weights, verbose, hyper, strategy, callbacks, classes, policy) -> _Member:
+                weights, allow_random_weights, verbose, hyper, strategy, callbacks, classes, policy, heading=None) -> _Member:
     "Build and train one model with `seed` in `policy` on `strategy`'s devices (`batch_size` images on each); the best validation epoch is kept."
+    if verbose and heading: print(f"{heading} (seed {seed})", file=sys.stderr)   # over its epoch lines: which ensemble member they are
     set_seed(seed)
     train_ds = make_dataset(train, size, resize, batch_size*strategy.num_replicas_in_sync, training=True,
                             augment=scaled_augmentation(augment, hyper.augment_strength), seed=seed, mixup=hyper.mixup)
@@ -202,11 +203,9 @@ def fit_and_score(train: Split, # the training split
     _check_classes(train, "training", class_names); _check_classes(val, "validation", class_names)
     train, class_weight = balanced_training_data(train, imbalance, size, resize, seed)
     val_ds = make_dataset(val, size, resize, batch_size)
-    members = []
-    for i in range(ensemble):
-        if verbose and ensemble > 1: print(f"model {i + 1} of {ensemble} (seed {seed + i})", file=sys.stderr)   # heads its epoch lines
-        members.append(_fit_member(train, val_ds, model, size, resize, class_weight, augment, seed + i, epochs, batch_size, patience,
-                                   weights, allow_random_weights, verbose, hyper, strategy or distribution_strategy("none"), callbacks, len(class_names), policy))
+    members = [_fit_member(train, val_ds, model, size, resize, class_weight, augment, seed + i, epochs, batch_size, patience, weights, allow_random_weights,
+                           verbose, hyper, strategy or distribution_strategy("none"), callbacks, len(class_names), policy, f"model {i + 1} of {ensemble}" if ensemble > 1 else None)
+               for i in range(ensemble)]
     net = members[0].model if ensemble == 1 else ensemble_model([m.model for m in members])
     if tta: net = with_tta(net)
     history = members[0].history if ensemble == 1 else pd.concat([m.history.assign(member=i + 1) for i, m in enumerate(members)], ignore_index=True)
