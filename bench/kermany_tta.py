@@ -2,7 +2,7 @@
 
 `bench/quality.py` chose TTA for the main job (PneumoniaMNIST) on validation; the Kermany recipe predicts one view.
 This scores the Kermany default runs that `bench/tasks.py --tasks pneumonia` trained (one per seed, each with its own
-patient split) on their validation images, once as saved and once with TTA added (`load_run(tta=True)`), each with a
+patient split) on their validation images, once as saved and once with TTA added (`quality.variant`, `with_tta`), each with a
 temperature fitted on those validation images (as `fit_and_score` fits it). The rule, fixed before the run: TTA
 becomes the recipe's default only if it lowers the median calibrated validation log loss by more than the range of
 the runs without it. The test folder is not read.
@@ -30,9 +30,9 @@ def run_figures(run_dir: str, data_dir: str | None) -> dict:
     val = run_splits(run, data_dir=data_dir, splits=("val",))["val"]
     val_ds = make_dataset(val, run.size, run.resize, 256)
     rows = {}
-    for tta in (False, True):
-        _, rows["tta" if tta else "one view"] = variant([run.model], tta, val_ds, val)
-        print(f"{run_dir} {'tta' if tta else 'one view'}: {rows['tta' if tta else 'one view']}", file=sys.stderr, flush=True)
+    for name, tta in (("one view", False), ("tta", True)):
+        _, rows[name] = variant([run.model], tta, val_ds, val)
+        print(f"{run_dir} {name}: {rows[name]}", file=sys.stderr, flush=True)
     return {"run": Path(run_dir).name, "seed": run.seed, "validation_images": len(val.labels), **rows}
 
 
