@@ -44,10 +44,11 @@ def main() -> None:
     if len(os.sched_getaffinity(0)) > CORES: os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[:CORES]))
     import numpy as np
     from sklearn.metrics import log_loss
-    from pneumonia_nb.data import TASKS, default_resize, load_splits
+    from pneumonia_nb.data import load_splits
     from pneumonia_nb.metrics import binary_metrics
-    from pneumonia_nb.runs import Hyperparameters, default_epochs, default_size, fit_and_score
-    size, resize = args.size or default_size(args.dataset, "cnn"), default_resize(args.dataset)
+    from pneumonia_nb.recipe import Hyperparameters, Recipe, default_epochs, default_size
+    from pneumonia_nb.runs import fit_and_score
+    size = args.size or default_size(args.dataset, "cnn")
     splits = load_splits(args.dataset, size, seed=42, splits=("train", "val"), task=args.task)
     train, val = splits["train"], splits["val"]
     if args.max_train_images: train = train.sample(args.max_train_images, 42)
@@ -55,8 +56,9 @@ def main() -> None:
     rows = {v: [] for v in args.variants}
     for seed in range(args.seeds):
         for name in args.variants:
-            f = fit_and_score(train, val, "cnn", size, resize, seed=seed, epochs=epochs, hyper=Hyperparameters(**VARIANTS[name]),
-                              class_names=TASKS[args.task])
+            recipe = Recipe(dataset=args.dataset, task=args.task, size=size, seed=seed, epochs=epochs, ensemble=1, tta=False,
+                            hyper=Hyperparameters(**VARIANTS[name]))
+            f = fit_and_score(train, val, recipe)
             m = binary_metrics(val.labels, f.val_prob, 0.5)
             rows[name].append({"val_log_loss": log_loss(val.labels, np.clip(f.val_prob, 1e-7, 1 - 1e-7)), "val_auc": m["roc_auc"],
                                "val_ece": m["ece"], "temperature": f.temperature, "epochs_run": len(f.history)})

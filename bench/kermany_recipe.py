@@ -48,16 +48,19 @@ def main() -> None:
     from sklearn.metrics import log_loss
     from pneumonia_nb.metrics import binary_metrics
     from pneumonia_nb.preprocess import make_dataset
-    from pneumonia_nb.runs import default_epochs, fit_and_score, training_splits
+    from pneumonia_nb.recipe import Recipe, default_epochs
+    from pneumonia_nb.runs import fit_and_score, training_splits
     from pneumonia_nb.training import predict_proba
-    splits = {size: training_splits("kermany", size, args.data_dir, 42) for size in args.sizes}
+    splits = {size: training_splits(Recipe(dataset="kermany", size=size), args.data_dir) for size in args.sizes}
     full_train, val = len(splits[args.sizes[0]]["train"]), splits[args.sizes[0]]["val"]
     variants = [(size, policy) for size in args.sizes for policy in args.precisions]
     rows = {v: [] for v in variants}
     for seed in range(args.seeds):
         for size, policy in variants:
             train = splits[size]["train"].sample(args.train_images, seed)
-            f = fit_and_score(train, splits[size]["val"], "cnn", size, "squash", seed=seed, epochs=args.epochs, policy=policy)
+            recipe = Recipe(dataset="kermany", size=size, seed=seed, epochs=args.epochs, precision="float32" if policy == "float32" else "mixed")
+            f = fit_and_score(train, splits[size]["val"], recipe)
+            assert f.policy == policy, f"{policy} asked for, {f.policy} trained: this machine computes no bfloat16"
             t0 = time.perf_counter(); predict_proba(f.model, make_dataset(splits[size]["val"], size, "squash", 256))
             m = binary_metrics(val.labels, f.val_prob, 0.5)
             rows[size, policy].append({"val_log_loss": log_loss(val.labels, np.clip(f.val_prob, 1e-7, 1 - 1e-7)), "val_auc": m["roc_auc"],

@@ -70,7 +70,8 @@ def main() -> None:
     from pneumonia_nb.data import load_splits
     from pneumonia_nb.metrics import binary_metrics, choose_threshold
     from pneumonia_nb.preprocess import make_dataset
-    from pneumonia_nb.runs import default_epochs, fit_and_score
+    from pneumonia_nb.recipe import Recipe, default_epochs
+    from pneumonia_nb.runs import fit_and_score
     from pneumonia_nb.training import predict_logits, predict_proba
     splits = load_splits("pneumoniamnist", 28, seed=42)
     train, val, test = splits["train"], splits["val"], splits["test"]
@@ -80,7 +81,7 @@ def main() -> None:
 
     def train_one(augment, seed):
         t0 = time.perf_counter()
-        f = fit_and_score(train, val, "cnn", 28, "crop", seed=seed, epochs=epochs, calibrate=False, augment=augment)
+        f = fit_and_score(train, val, Recipe(seed=seed, epochs=epochs, calibrate=False, augment=augment, ensemble=1, tta=False))
         print(f"trained {augment} seed {seed}: {len(f.history)} epochs, {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
         return f.model, time.perf_counter() - t0, len(f.history)
 

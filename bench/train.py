@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-CONFIGS = {   # name: train_run arguments
+CONFIGS = {   # name: the Recipe options (`pneumonia_nb.recipe`)
     "pneumoniamnist": dict(dataset="pneumoniamnist", model="cnn"),          # the main job, as `pneumonia-nb train --out ...`
     "kermany": dict(dataset="kermany", model="cnn", size=128, epochs=12, imbalance="class_weight"),
 }
@@ -67,12 +67,13 @@ def component_speeds(run, data_dir, batch: int) -> dict:
 
 
 def bench(name: str, args, peak: float) -> dict:
+    from pneumonia_nb.recipe import Recipe
     from pneumonia_nb.runs import train_run
     from pneumonia_nb.cnn import forward_flops
-    kwargs = dict(CONFIGS[name], data_dir=args.data_dir)
+    kwargs = CONFIGS[name]
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        run = train_run(Path(tmp) / "run", verbose=2, **kwargs)
+        run = train_run(Path(tmp) / "run", Recipe(**kwargs), data_dir=args.data_dir, verbose=2)
         wall = time.perf_counter() - t0
     h, cfg = run.history, run.config
     epoch_s = statistics.median(h.epoch_seconds)
@@ -80,7 +81,7 @@ def bench(name: str, args, peak: float) -> dict:
     flops_per_image = 3 * forward_flops(run.model)    # forward + backward
     speeds = component_speeds(run, args.data_dir, cfg["batch_size"])
     return {
-        "train_run_arguments": {k: str(v) for k, v in kwargs.items()},
+        "recipe_options": {k: str(v) for k, v in kwargs.items()}, "data_dir": "DATA" if args.data_dir else None,
         "command": "pneumonia-nb train " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in kwargs.items()
                                                       if v is not None) + " --out RUN_DIR",
         "wall_seconds": wall, "epochs_run": cfg["epochs_run"], "train_images": cfg["train_images"],

@@ -7,74 +7,73 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import functools
 import logging
 import os
+import re
 import signal
 import sys
 import threading
 
+from fastcore.docments import docments
+
 from . import __version__
-from .data import DATASETS, RESIZE_MODES, SPLITS, TASKS, DataError
-from .metrics import THRESHOLD_RULES
+from .data import DATASETS, SPLITS, DataError
+from .checks import OptionError, RunError, WeightsUnavailableError
+from .recipe import RECIPE_CHOICES, SEARCH_RECIPE, STUDY_OPTIONS, Hyperparameters, Recipe
 
 # %% auto #0
-__all__ = ['MODEL_NAMES', 'IMBALANCE_NAMES', 'AUGMENTATION_NAMES', 'EXPORT_FORMAT_NAMES', 'DISTRIBUTE_NAMES', 'PRECISION_NAMES',
-           'HYPERPARAMETER_OPTIONS', 'VERBS', 'parser', 'interruptible', 'main']
+__all__ = ['EXPORT_FORMAT_NAMES', 'HYPERPARAMETER_OPTIONS', 'TRAIN_OPTIONS', 'VERBS', 'USER_ERRORS', 'recipe_from', 'parser',
+           'interruptible', 'main']
 
 # %% ../nbs/12_cli.ipynb #ecf007c7
-MODEL_NAMES = ("cnn", "inceptionv3", "mobilenetv2", "resnet50", "densenet121", "efficientnetb0")   # `runs.MODELS`
-IMBALANCE_NAMES = ("none", "class_weight", "smote", "oversample", "undersample")   # `preprocess.IMBALANCE_METHODS`
-AUGMENTATION_NAMES = ("default", "acquisition", "none")   # `runs.AUGMENTATIONS`
 EXPORT_FORMAT_NAMES = ("savedmodel", "onnx", "litert")   # `export.EXPORT_FORMATS`
-DISTRIBUTE_NAMES = ("auto", "mirrored", "tpu", "none")   # `training.DISTRIBUTE_MODES`
-PRECISION_NAMES = ("auto", "float32", "mixed")   # `training.PRECISIONS`
+HYPERPARAMETER_OPTIONS = tuple(f.name for f in dataclasses.fields(Hyperparameters))
+TRAIN_OPTIONS = tuple(f.name for f in dataclasses.fields(Recipe) if f.name != "hyper") + HYPERPARAMETER_OPTIONS
+
+def _option_help(doc: str, # the option's docment
+                 default, # its default here
+                ) -> str:
+    "The help of a recipe option: its docment, and its default when it has one (in place of the docment's own)."
+    if default is None: return doc
+    return re.sub(r" \(default: [^)]*\)$", "", doc) + f" (default: {('on' if default else 'off') if isinstance(default, bool) else default})"
 
 # %% ../nbs/12_cli.ipynb #408bd2df
-def _training_options(p: argparse.ArgumentParser) -> None:
-    "The options `train` and `tune` share: what is trained, on what, on which devices."
-    p.add_argument("--dataset", default="pneumoniamnist", choices=DATASETS)
-    p.add_argument("--task", default="pneumonia", choices=TASKS, help="pneumonia vs normal (default); pathogen: bacterial vs viral "
-                   "pneumonia; three_class: normal, bacterial or viral (Kermany data only: its file names name the pathogen)")
+def _recipe_options(p: argparse.ArgumentParser, # the verb's parser
+                    names: tuple, # the options it takes: fields of `Recipe` and of `Hyperparameters`
+                    base: Recipe=Recipe(), # their defaults
+                   ) -> None:
+    "A flag for each of `names`, with its type, choices, default and help from the recipe's fields and docments."
+    docs, kinds = docments(Recipe) | docments(Hyperparameters), {f.name: str(f.type) for f in dataclasses.fields(Recipe)}
+    kinds |= {f.name: str(f.type) for f in dataclasses.fields(Hyperparameters)}
+    for name in names:
+        default = getattr(base.hyper if name in HYPERPARAMETER_OPTIONS else base, name)
+        flag, text = "--" + name.replace("_", "-"), _option_help(docs[name], default)
+        if kinds[name] == "bool" and default is False: p.add_argument(flag, action="store_true", help=text)
+        elif kinds[name].startswith("bool"): p.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=text)
+        else:
+            kind = int if kinds[name].startswith("int") else float if kinds[name].startswith("float") else str
+            p.add_argument(flag, type=kind, default=default, choices=RECIPE_CHOICES.get(name), help=text)
     p.add_argument("--data-dir", help="data folder (default: $PNEUMONIA_NB_DATA, else the default data folder; missing data is downloaded)")
-    p.add_argument("--model", default="cnn", choices=MODEL_NAMES)
-    p.add_argument("--epochs", type=int, help="most epochs (default: 30 for the CNN on PneumoniaMNIST, 22 on Kermany, 15 for transfer)")
-    p.add_argument("--imbalance", default="none", choices=IMBALANCE_NAMES)
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--batch-size", type=int, help="images per batch on each device (default: 64 on a CPU, 256 on a GPU)")
-    p.add_argument("--weights", default="imagenet", help="transfer models: 'imagenet' (download or Keras cache) or a local weights file")
-    p.add_argument("--allow-random-weights", action="store_true", help="transfer models: train from scratch if ImageNet weights cannot be had")
-    p.add_argument("--max-train-images", type=int, help="train on a seeded subset of this many images (quick trials)")
-    p.add_argument("--augment", default="default", choices=AUGMENTATION_NAMES, help="training augmentation: framing (default), framing and acquisition, or none")
-    p.add_argument("--distribute", default="auto", choices=DISTRIBUTE_NAMES, help="devices: mirrored (every GPU of this machine), "
-                   "tpu (a Cloud TPU), none (one device), auto (default: a TPU if there is one, else every GPU when there are several)")
 
 # %% ../nbs/12_cli.ipynb #6eade34a
-HYPERPARAMETER_OPTIONS = {   # `runs.Hyperparameters`: flag, type, help
-    "learning_rate": (float, "the optimiser's first step size (default: 1e-3)"),
-    "weight_decay": (float, "AdamW's decoupled weight decay (default: 0, Adam)"),
-    "label_smoothing": (float, "pull training targets this far towards 0.5 (default: 0)"),
-    "dropout": (float, "dropout before the output (default: 0.3 for the CNN, 0.2 for transfer)"),
-    "width": (int, "the CNN's first-block filters, doubling per block (default: 32)"),
-    "augment_strength": (float, "multiply every augmentation limit by this (default: 1)"),
-    "schedule": (str, "learning-rate schedule: plateau (halve when validation AUC stalls, the default) or cosine"),
-    "mixup": (float, "blend training images and their labels by Beta(MIXUP, MIXUP) weights, two-class tasks only (default: 0, off)")}
-
 def _train_parser(sub) -> None:
     t = sub.add_parser("train", help="train a model and save a run directory",
                        description="Train a model, choose its threshold on validation data, score validation and test, save a run.")
-    _training_options(t)
-    t.add_argument("--size", type=int, help="image size (default: 28 for the CNN on PneumoniaMNIST, 128 on Kermany, the backbone's size for transfer)")
-    t.add_argument("--resize", choices=RESIZE_MODES, help="default: as the data set made its images square (crop for PneumoniaMNIST, squash for Kermany)")
-    t.add_argument("--threshold-rule", default="youden", choices=THRESHOLD_RULES)
-    t.add_argument("--precision", default="auto", choices=PRECISION_NAMES, help="training arithmetic: auto (default: mixed precision on a GPU, "
-                   "and on a CPU with bfloat16 instructions for images of 64 px or more), float32, or mixed; saved models compute in float32")
-    t.add_argument("--ensemble", type=int, help="train this many models (seeds SEED, SEED+1, ...) and average them (default: 3 for the CNN on PneumoniaMNIST, else 1)")
-    t.add_argument("--tta", action=argparse.BooleanOptionalAction, help="average each image over fixed test-time views, in validation, "
-                   "test and every later prediction (default: on for the CNN on PneumoniaMNIST, else off)")
-    for name, (kind, text) in HYPERPARAMETER_OPTIONS.items(): t.add_argument("--" + name.replace("_", "-"), type=kind, help=text)
+    _recipe_options(t, TRAIN_OPTIONS)
     t.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
     t.add_argument("--out", required=True, help="the run directory to create")
+
+# %% ../nbs/12_cli.ipynb #41e4ec2b
+def recipe_from(args: argparse.Namespace, # parsed arguments of `train` or `tune`
+                base: Recipe=Recipe(), # the recipe for options the verb does not take
+               ) -> Recipe:
+    "The recipe the arguments ask for."
+    given = vars(args)
+    fields = {f.name for f in dataclasses.fields(Recipe)} - {"hyper"}
+    hyper = dataclasses.replace(base.hyper, **{k: v for k, v in given.items() if k in HYPERPARAMETER_OPTIONS})
+    return dataclasses.replace(base, **{k: v for k, v in given.items() if k in fields}, hyper=hyper)
 
 # %% ../nbs/12_cli.ipynb #fa23fffc
 def _tune_parser(sub) -> None:
@@ -83,13 +82,11 @@ def _tune_parser(sub) -> None:
                                    "strength, scored on validation data only. The study lives in a database: a search that is stopped "
                                    "resumes where it stopped, and several processes can share one. The best trial's settings are then "
                                    "trained as the run directory --out.")
-    _training_options(t)
+    _recipe_options(t, STUDY_OPTIONS + ("distribute",), SEARCH_RECIPE)
     t.add_argument("--trials", type=int, default=20, help="finished trials the study should hold, counting earlier sessions' (default: 20)")
     t.add_argument("--storage", default="sqlite:///runs/study.db", help="the study's database URL (default: sqlite:///runs/study.db; "
                    "postgresql://USER:PASSWORD@HOST/DB for several machines)")
     t.add_argument("--study", help="the study's name in the database (default: DATASET-TASK-MODEL)")
-    t.add_argument("--ensemble", type=int, default=1, help="models per trial (default: 1)")
-    t.add_argument("--tta", action=argparse.BooleanOptionalAction, default=False, help="test-time augmentation in every trial (default: off)")
     t.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
     t.add_argument("--out", required=True, help="the run directory for the best trial's settings")
 
@@ -168,12 +165,10 @@ def _saved_line(out: str, # the run directory
 
 # %% ../nbs/12_cli.ipynb #0b762413
 def _train(args) -> int:
-    from pneumonia_nb.runs import Hyperparameters, train_run
-    options = {k: getattr(args, k) for k in ("dataset", "task", "size", "data_dir", "model", "epochs", "imbalance", "seed", "batch_size", "resize",
-                                             "threshold_rule", "weights", "allow_random_weights", "max_train_images", "augment", "ensemble",
-                                             "tta", "overwrite", "distribute", "precision")}
-    hyper = Hyperparameters(**{k: getattr(args, k) for k in HYPERPARAMETER_OPTIONS if getattr(args, k) is not None})   # the rest: the recipe's
-    run = train_run(args.out, **options, hyper=hyper, verbose=1 if sys.stdout.isatty() else 2)   # a progress bar in a terminal, a line per epoch in logs
+    recipe = recipe_from(args).check()   # before TensorFlow is imported: a typo costs a second
+    from pneumonia_nb.runs import train_run
+    verbose = 1 if sys.stdout.isatty() else 2   # a progress bar in a terminal, a line per epoch in logs
+    run = train_run(args.out, recipe, data_dir=args.data_dir, overwrite=args.overwrite, verbose=verbose)
     print(_saved_line(args.out, run.config))
     _print_metrics("validation", run.metrics["val"])
     if run.metrics["test"] is None: print(run.metrics["test_note"])
@@ -220,18 +215,17 @@ def _export(args) -> int:
 
 # %% ../nbs/12_cli.ipynb #65be2d0f
 def _tune(args) -> int:
+    recipe = recipe_from(args, SEARCH_RECIPE).check()
     from pneumonia_nb.training import check_run_target
     from pneumonia_nb.tune import best_run, finished_trials, tune
     check_run_target(args.out, args.overwrite)   # before the search, not after it
-    options = {k: getattr(args, k) for k in ("dataset", "task", "model", "epochs", "imbalance", "seed", "batch_size", "weights",
-                                             "allow_random_weights", "max_train_images", "augment", "ensemble", "tta")}
-    study = tune(args.trials, args.storage, args.study, args.data_dir, args.distribute, **options)
+    study = tune(args.trials, args.storage, args.study, args.data_dir, recipe)
     best = study.best_trial
     print(f"study {study.study_name}: {len(finished_trials(study))} finished trials; best: trial {best.number}, "
           f"validation log loss {best.value:.4f}, AUC {best.user_attrs['val_roc_auc']:.4f}")
     flags = " ".join(f"--{k.replace('_', '-')} {v:.3g}" if isinstance(v, float) else f"--{k.replace('_', '-')} {v}" for k, v in best.params.items())
     print(f"its settings: {flags}")
-    run = best_run(study, args.out, args.data_dir, args.distribute, args.overwrite)
+    run = best_run(study, args.out, recipe, args.data_dir, args.overwrite)
     print(_saved_line(args.out, run.config))
     _print_metrics("validation", run.metrics["val"])
     _print_metrics("test", run.metrics["test"])
@@ -263,14 +257,15 @@ def interruptible():
 # %% ../nbs/12_cli.ipynb #1d7b856b
 VERBS = {"train": _train, "tune": _tune, "evaluate": _evaluate, "predict": _predict, "report": _report, "serve": _serve, "export": _export}
 
+USER_ERRORS = (DataError, OptionError, RunError, WeightsUnavailableError)   # the project's own: what a user gave cannot be used
+
 def main(argv: list[str]|None=None, # arguments (default: the command line)
         ) -> int:
-    "The `pneumonia-nb` console script: run one verb; expected errors print one line and return 2, interruptions 130."
+    "The `pneumonia-nb` console script: run one verb; a user's error prints one line and returns 2, an interruption 130; a bug keeps its traceback."
     args = parser().parse_args(argv)
     # TensorFlow's C++ lines (start-up, CUDA, oneDNN) only with --verbose: see `import_tensorflow_quietly`
     if args.verbose: os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
     else: os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from pneumonia_nb.transfer import WeightsUnavailableError
     if not args.verbose: logging.getLogger("tensorflow").setLevel(logging.ERROR)   # its later warnings (retracing) too
     try:
         with interruptible(): return VERBS[args.command](args)
@@ -278,6 +273,6 @@ def main(argv: list[str]|None=None, # arguments (default: the command line)
         resume = "; the study keeps its finished trials, and the same command resumes it" if args.command == "tune" else ""
         print(f"pneumonia-nb: interrupted; nothing half-written was left behind{resume}", file=sys.stderr)
         return 130
-    except (DataError, ValueError, WeightsUnavailableError) as e:   # a RunError is a ValueError
+    except USER_ERRORS as e:
         print(f"pneumonia-nb: error: {e}", file=sys.stderr)
         return 2

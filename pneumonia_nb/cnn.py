@@ -10,6 +10,7 @@ import_tensorflow_quietly()   # before TensorFlow is imported: its C++ start-up 
 import keras
 import numpy as np
 
+from .checks import OptionError
 from .preprocess import input_normalization
 from .training import output_head
 
@@ -34,7 +35,7 @@ def build_cnn(size: int=28, # input image side (square, one gray channel, values
              ) -> keras.Model:
     "A from-scratch CNN: conv blocks with batch norm and max pooling, global pooling, dropout, then its output head."
     filters = default_filters(size) if filters is None else tuple(filters)
-    if size < 2**len(filters): raise ValueError(f"{len(filters)} pooling blocks need images of at least {2**len(filters)} px, not {size}")
+    if size < 2**len(filters): raise OptionError(f"{len(filters)} pooling blocks need images of at least {2**len(filters)} px, not {size}")
     L = keras.layers
     inputs = keras.Input((size, size, 1), name="image")
     x = input_normalization()(inputs)

@@ -12,6 +12,7 @@ import ipywidgets as widgets
 from fastcore.basics import patch
 
 from .data import DataError
+from .recipe import Recipe
 from .runs import DEFAULT_RUN_NAME, default_run
 from .predict import Prediction, Predictor
 
@@ -62,9 +63,9 @@ def error_html(name: str, message: str) -> str:
 class XrayDemo:
     "Upload X-rays and read the model's answers: a run picker, a file upload, threshold and heatmap opacity sliders."
     def __init__(self, runs_dir: str|Path="runs", # where runs are listed (and the default run is trained)
-                 **train_kwargs, # passed to `train_run` by the "train" button
+                 recipe: Recipe=Recipe(), # what the "train" button trains (see `default_run`)
                 ):
-        self.runs_dir, self.train_kwargs = Path(runs_dir), train_kwargs
+        self.runs_dir, self.recipe = Path(runs_dir), recipe
         self.predictor: Predictor|None = None
         self.items: list[Prediction|tuple[str, str]] = []   # predictions, or (name, error) for unreadable files
         self._make_widgets()
@@ -158,7 +159,7 @@ def train_default(self: XrayDemo, _=None) -> None:
     "Train the default run (see `default_run`) and use it."
     self.train_button.disabled = True
     self.message.value = "Training the default model (CNN on PneumoniaMNIST) ..."
-    try: run_dir = default_run(self.runs_dir, **self.train_kwargs)
+    try: run_dir = default_run(self.runs_dir, self.recipe)
     finally: self.train_button.disabled = False
     self.refresh_runs()   # a newly listed run is chosen and loaded by the run picker
     if self.predictor is None or self.predictor.run.path != run_dir: self.load(run_dir)

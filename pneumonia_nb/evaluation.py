@@ -19,13 +19,14 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from .data import Split
+from .data import DataError, Split
 from .metrics import (binary_metrics, check_class_predictions, check_predictions, evaluate_classes, evaluate_predictions, expected_calibration_error, multiclass_metrics,
                                   PNEUMONIA, operating_point_metrics, operating_points, pneumonia_kind_metrics, recall_by_pathogen)
 from .preprocess import make_dataset
 from .training import load_run, plot_history, predict_logits
 from .gradcam import grad_cam, grad_cam_and_probability, plot_overlay
-from .runs import check_new_file, predict_split, run_splits
+from .checks import check_new_file
+from .runs import predict_split, run_splits
 
 # %% auto #0
 __all__ = ['CLASS_WORDS', 'PLAIN_NAMES', 'HOW_TO_READ', 'HOW_TO_READ_CLASSES', 'CLASS_MEASURES', 'OVERALL_MEASURES', 'words',
@@ -455,7 +456,7 @@ def write_report(run_dir, # a run directory (see `pneumonia_nb.training.save_run
     out = Path(out) if out is not None else Path(run_dir)/f"report-{dataset}-{split}.html"
     check_new_file(out, "reports")
     splits = run_splits(run, dataset, data_dir, tuple(dict.fromkeys(("val", split))))
-    if splits[split] is None: raise ValueError(f"the {dataset} data have no {split} split")
+    if splits[split] is None: raise DataError(f"the {dataset} data have no {split} split")
     y_prob = predict_split(run.model, splits[split], run.size, run.resize)
     if len(run.class_names) == 2:
         parts, figures, how = report_tables(run, splits[split], y_prob, splits["val"] if split != "val" else None, n_boot), report_figures(run, splits[split], y_prob), HOW_TO_READ

@@ -19,8 +19,8 @@ import keras
 import numpy as np
 
 from . import __version__
-from .training import Run, RunError, load_run
-from .runs import check_choice, check_new_file
+from .training import Run, load_run
+from .checks import RunError, check_choice, check_new_file
 
 # %% auto #0
 __all__ = ['EXPORT_FORMATS', 'serving_model', 'quiet_exporters', 'output_meaning', 'export_metadata', 'export_run']

@@ -11,9 +11,10 @@ import numpy as np
 import pandas as pd
 
 from .data import Split, load_splits
-from .preprocess import IMBALANCE_METHODS
+from .checks import check_choice
+from .recipe import IMBALANCE_METHODS, Recipe
 from .metrics import binary_metrics, choose_threshold
-from .runs import check_choice, fit_and_score, predict_split
+from .runs import fit_and_score, predict_split
 
 # %% auto #0
 __all__ = ['study_run', 'run_study', 'summarise_study']
@@ -27,7 +28,8 @@ def study_run(strategy: str, # one of `IMBALANCE_METHODS`
              ) -> dict:
     "Train the CNN with one imbalance strategy and seed; validation and test figures at two thresholds."
     t0, size = time.perf_counter(), data["train"].images.shape[1]
-    fitted = fit_and_score(data["train"], data["val"], "cnn", size, imbalance=strategy, seed=seed, epochs=epochs, patience=epochs)
+    recipe = Recipe(size=size, imbalance=strategy, seed=seed, epochs=epochs, patience=epochs, ensemble=1, tta=False)   # one CNN, the whole budget
+    fitted = fit_and_score(data["train"], data["val"], recipe)
     vy, sy, pv = data["val"].labels, data["test"].labels, fitted.val_prob
     ps = predict_split(fitted.model, data["test"], size)
     youden, fixed = choose_threshold(vy, pv), choose_threshold(vy, pv, "specificity", target_specificity)

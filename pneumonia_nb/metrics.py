@@ -8,12 +8,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .recipe import THRESHOLD_RULES
+
 # %% auto #0
-__all__ = ['THRESHOLD_RULES', 'METRIC_NAMES', 'PNEUMONIA', 'check_predictions', 'choose_threshold', 'expected_calibration_error',
-           'binary_metrics', 'point_metrics', 'bootstrap_table', 'evaluate_predictions', 'operating_points',
-           'recall_by_pathogen', 'check_class_predictions', 'probability_log_loss', 'multiclass_metrics',
-           'class_metric_names', 'evaluate_classes', 'readings', 'choose_operating_points', 'operating_point_metrics',
-           'kind_shares', 'pneumonia_kind_metrics', 'task_metrics', 'fit_temperature']
+__all__ = ['METRIC_NAMES', 'PNEUMONIA', 'check_predictions', 'choose_threshold', 'expected_calibration_error', 'binary_metrics',
+           'point_metrics', 'bootstrap_table', 'evaluate_predictions', 'operating_points', 'recall_by_pathogen',
+           'check_class_predictions', 'probability_log_loss', 'multiclass_metrics', 'class_metric_names',
+           'evaluate_classes', 'readings', 'choose_operating_points', 'operating_point_metrics', 'kind_shares',
+           'pneumonia_kind_metrics', 'task_metrics', 'fit_temperature']
 
 # %% ../nbs/02a_metrics.ipynb #0cba6dcb
 def check_predictions(y_true, # labels, 0 normal and 1 pneumonia
@@ -29,8 +31,6 @@ def check_predictions(y_true, # labels, 0 normal and 1 pneumonia
     return y, p
 
 # %% ../nbs/02a_metrics.ipynb #0dc832cd
-THRESHOLD_RULES = ("youden", "sensitivity", "specificity")
-
 def choose_threshold(y_true: np.ndarray, # validation labels
                      y_prob: np.ndarray, # validation probabilities of pneumonia
                      rule: str="youden", # one of `THRESHOLD_RULES`

@@ -25,7 +25,7 @@ from .metrics import PNEUMONIA, kind_shares
 from .training import Run, has_tta, load_run
 from .ood import feature_model, ood_scores
 from .gradcam import grad_cam_and_probability, gradcam_layer, overlay
-from .runs import check_new_file
+from .checks import check_new_file
 
 # %% auto #0
 __all__ = ['IMAGE_SUFFIXES', 'RESULT_COLUMNS', 'Prediction', 'Predictor', 'image_files', 'results_writer']

@@ -20,12 +20,12 @@ import numpy as np
 import tensorflow as tf
 
 from .data import DataError, Split, load_image, resize_xray
+from .recipe import BACKBONE_SIZES, IMBALANCE_METHODS
 
 # %% auto #0
-__all__ = ['BACKBONES', 'ACQUISITION', 'DECODE_CHUNK', 'IMBALANCE_METHODS', 'Backbone', 'ImageNetPreprocessing',
-           'input_normalization', 'Augmentation', 'affine_transform', 'transform_images', 'augment_image',
-           'clear_data_errors', 'mixup_batch', 'make_dataset', 'class_weights', 'resample', 'load_images',
-           'balanced_training_data']
+__all__ = ['BACKBONES', 'ACQUISITION', 'DECODE_CHUNK', 'Backbone', 'ImageNetPreprocessing', 'input_normalization', 'Augmentation',
+           'affine_transform', 'transform_images', 'augment_image', 'clear_data_errors', 'mixup_batch', 'make_dataset',
+           'class_weights', 'resample', 'load_images', 'balanced_training_data']
 
 # %% ../nbs/02_preprocess.ipynb #373246fc
 class Backbone(NamedTuple):
@@ -33,17 +33,16 @@ class Backbone(NamedTuple):
     application: Callable # the constructor, e.g. `keras.applications.InceptionV3`
     preprocess_input: Callable # its input preprocessing
     last_frozen: str # the last layer that stays frozen when the top blocks are fine-tuned
-    min_size: int # the smallest input side it takes
-    usual_size: int # the input side it was trained at on ImageNet
+    min_size: int # the smallest input side it takes (the side it was trained at: `recipe.BACKBONE_SIZES`)
 
 # %% ../nbs/02_preprocess.ipynb #1917dc2f
 _APPS = keras.applications
 BACKBONES = {
-    "inceptionv3": Backbone(_APPS.InceptionV3, _APPS.inception_v3.preprocess_input, "mixed8", 75, 299),
-    "mobilenetv2": Backbone(_APPS.MobileNetV2, _APPS.mobilenet_v2.preprocess_input, "block_12_add", 32, 224),
-    "resnet50": Backbone(_APPS.ResNet50, _APPS.resnet50.preprocess_input, "conv4_block6_out", 32, 224),
-    "densenet121": Backbone(_APPS.DenseNet121, _APPS.densenet.preprocess_input, "pool4_pool", 32, 224),
-    "efficientnetb0": Backbone(_APPS.EfficientNetB0, _APPS.efficientnet.preprocess_input, "block5c_add", 32, 224),
+    "inceptionv3": Backbone(_APPS.InceptionV3, _APPS.inception_v3.preprocess_input, "mixed8", 75),
+    "mobilenetv2": Backbone(_APPS.MobileNetV2, _APPS.mobilenet_v2.preprocess_input, "block_12_add", 32),
+    "resnet50": Backbone(_APPS.ResNet50, _APPS.resnet50.preprocess_input, "conv4_block6_out", 32),
+    "densenet121": Backbone(_APPS.DenseNet121, _APPS.densenet.preprocess_input, "pool4_pool", 32),
+    "efficientnetb0": Backbone(_APPS.EfficientNetB0, _APPS.efficientnet.preprocess_input, "block5c_add", 32),
 }
 
 # %% ../nbs/02_preprocess.ipynb #dd599d90
@@ -222,8 +221,6 @@ def class_weights(labels: np.ndarray, # training labels 0 to K-1
     return {int(c): float(w) for c, w in zip(classes, compute_class_weight("balanced", classes=classes, y=labels))}
 
 # %% ../nbs/02_preprocess.ipynb #0a9b027f
-IMBALANCE_METHODS = ("none", "class_weight", "smote", "oversample", "undersample")
-
 def resample(X: np.ndarray, # training samples: images (N, H, W[, C]), feature vectors (N, D), or file paths (N,)
              y: np.ndarray, # their labels
              method: str="smote", # "smote", "oversample" or "undersample"

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 import tempfile
 import time
@@ -20,64 +19,21 @@ import keras
 import numpy as np
 import pandas as pd
 
-from .data import DATASETS, RESIZE_MODES, SPLITS, TASKS, DataError, Split, data_home, default_resize, load_splits, source_size
-from .preprocess import ACQUISITION, BACKBONES, IMBALANCE_METHODS, Augmentation, balanced_training_data, make_dataset
-from .metrics import THRESHOLD_RULES, binary_metrics, choose_operating_points, choose_threshold, fit_temperature, task_metrics
-from .training import (DISTRIBUTE_MODES, LR_SCHEDULES, PRECISIONS, Run, RunError, apply_temperature, check_run_target, computing_in, distribution_strategy, ensemble_model, fit, in_float32, is_run, load_run,
-                                   predict_logits, predict_proba, probabilities, save_run, set_seed, setup_device, training_policy, with_tta)
+from .data import SPLITS, TASKS, DataError, Split, data_home, load_splits, source_size
+from .checks import check_choice, check_new_file
+from .recipe import AUGMENTATIONS, MODELS, Hyperparameters, Recipe
+from .preprocess import ACQUISITION, Augmentation, balanced_training_data, make_dataset
+from .metrics import choose_operating_points, choose_threshold, fit_temperature, task_metrics
+from .training import (Run, apply_temperature, check_run_target, computing_in, distribution_strategy, ensemble_model,
+                                   fit, in_float32, is_run, load_run, predict_logits, predict_proba, probabilities, save_run,
+                                   set_seed, setup_device, training_policy, with_tta)
 from .ood import fit_ood, ood_scores, predict_features, predict_with_features
 from .cnn import build_cnn, default_filters
 from .transfer import build_transfer, fine_tune
 
 # %% auto #0
-__all__ = ['MODELS', 'AUGMENTATIONS', 'DEFAULT_RUN_NAME', 'check_choice', 'check_positive', 'Hyperparameters',
-           'check_hyperparameters', 'build_model', 'default_size', 'default_epochs', 'default_ensemble', 'Fitted',
-           'scaled_augmentation', 'fit_and_score', 'predict_split', 'score_split', 'default_batch_size',
-           'training_splits', 'train_run', 'run_splits', 'check_new_file', 'evaluate_run', 'default_run']
-
-# %% ../nbs/06_runs.ipynb #f98103fe
-MODELS = ("cnn", *BACKBONES)
-
-def check_choice(what: str, # what the value is, for the message: "model", "data set", ...
-                 value, # the value given
-                 choices, # the values allowed
-                ) -> None:
-    "Refuse `value` unless it is one of `choices`, with a message that names `what` and the choices."
-    if value not in choices: raise ValueError(f"unknown {what} {value!r}; choose one of {', '.join(map(str, choices))}")
-
-# %% ../nbs/06_runs.ipynb #7dbbe19b
-def check_positive(what: str, # what the value is, for the message
-                   value, # the value given; None (the default) passes
-                  ) -> None:
-    "Refuse a count or size that is not a positive whole number (0 never means 'the default')."
-    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1):
-        raise ValueError(f"{what} must be a positive whole number, not {value!r}")
-
-# %% ../nbs/06_runs.ipynb #eec418f4
-class Hyperparameters(NamedTuple):
-    "How one model is trained: optimiser, regularisation, width and augmentation strength; the defaults are the landed recipe."
-    learning_rate: float=1e-3 # the optimiser's first step size (transfer: the head's; the top blocks' is 1/100 of it)
-    weight_decay: float=0.0 # AdamW's decoupled weight decay (0: Adam)
-    label_smoothing: float=0.0 # training targets pulled this far towards 0.5
-    dropout: float|None=None # dropout before the output; None for the model's own (CNN 0.3, transfer 0.2)
-    width: int=32 # the CNN's first-block filters, doubling per block
-    augment_strength: float=1.0 # every augmentation limit multiplied by this (0: no augmentation)
-    schedule: str="plateau" # one of `LR_SCHEDULES`: halve the step size when validation AUC stalls, or cosine decay
-    mixup: float=0.0 # mixup's Beta(alpha, alpha) for two-class tasks (see `mixup_batch`); 0: off
-
-def check_hyperparameters(hyper: Hyperparameters, # the settings to check
-                          classes: int=2, # the classes of the task they will train
-                         ) -> Hyperparameters:
-    "Refuse settings outside their ranges, each with one line that names it."
-    limits = {"learning_rate": (0, 1, False), "weight_decay": (0, 1, True), "label_smoothing": (0, 1, True),
-              "dropout": (0, 1, True), "augment_strength": (0, 10, True), "mixup": (0, 10, True)}
-    for name, (lo, hi, lo_ok) in limits.items():
-        v = getattr(hyper, name)
-        if v is not None and not (lo <= v < hi if lo_ok else lo < v < hi):
-            raise ValueError(f"{name.replace('_', ' ')} must be {'at least' if lo_ok else 'above'} {lo} and below {hi}, not {v!r}")
-    check_positive("width", hyper.width); check_choice("learning-rate schedule", hyper.schedule, LR_SCHEDULES)
-    if hyper.mixup and classes > 2: raise ValueError(f"mixup blends the labels of two classes; a task of {classes} classes cannot use it")
-    return hyper
+__all__ = ['AUGMENTATION_LIMITS', 'DEFAULT_RUN_NAME', 'build_model', 'Fitted', 'scaled_augmentation', 'fit_and_score',
+           'predict_split', 'score_split', 'training_splits', 'train_run', 'run_splits', 'evaluate_run', 'default_run']
 
 # %% ../nbs/06_runs.ipynb #59c2bf23
 def build_model(name: str, # "cnn" or one of `BACKBONES`
@@ -92,29 +48,6 @@ def build_model(name: str, # "cnn" or one of `BACKBONES`
     if name == "cnn": return build_cnn(size, default_filters(size, hyper.width), dropout=0.3 if hyper.dropout is None else hyper.dropout, classes=classes)
     return build_transfer(name, size, weights=weights, allow_random=allow_random, classes=classes, **({} if hyper.dropout is None else {"dropout": hyper.dropout}))
 
-# %% ../nbs/06_runs.ipynb #0d8e1303
-def default_size(dataset: str, # one of `DATASETS`
-                 model: str, # one of `MODELS`
-                ) -> int:
-    "The image size a data set and model train at unless told otherwise."
-    if dataset == "pneumoniamnist": return 28 if model == "cnn" else 224
-    return 128 if model == "cnn" else BACKBONES[model].usual_size
-
-# %% ../nbs/06_runs.ipynb #196ead25
-def default_epochs(model: str, # one of `MODELS`
-                   dataset: str="pneumoniamnist", # one of `DATASETS`
-                  ) -> int:
-    "The most epochs a model trains for unless told otherwise (transfer models: both stages together); the CNN on Kermany as many as 60 minutes on 2 CPU cores allow."
-    if model != "cnn": return 15
-    return 30 if dataset == "pneumoniamnist" else 22
-
-# %% ../nbs/06_runs.ipynb #0fcee0c5
-def default_ensemble(dataset: str, # one of `DATASETS`
-                     model: str, # one of `MODELS`
-                    ) -> tuple[int, bool]:
-    "Members and test-time augmentation unless told otherwise: 3 and TTA for the CNN on PneumoniaMNIST (chosen on validation by `bench/quality.py`), else 1 and none."
-    return (3, True) if (dataset, model) == ("pneumoniamnist", "cnn") else (1, False)
-
 # %% ../nbs/06_runs.ipynb #64971e12
 class Fitted(NamedTuple):
     "A trained model with its history and validation predictions (see `fit_and_score`)."
@@ -125,6 +58,8 @@ class Fitted(NamedTuple):
     temperature: float # the temperature fitted on validation and written into the model (1: none)
     ood: dict # the out-of-distribution score fitted on training features, cut on validation (see `fit_ood`)
     imagenet_weights: bool # every member started from ImageNet weights (transfer models); the run's config records it
+    recipe: Recipe # the recipe it was trained with, its defaults filled in (see `Recipe.resolved`)
+    policy: str # the Keras dtype policy its members trained in (see `training_policy`)
 
 # %% ../nbs/06_runs.ipynb #dcd1a6f7
 def _check_classes(split: Split|None, role: str, class_names: tuple) -> None:
@@ -134,13 +69,13 @@ def _check_classes(split: Split|None, role: str, class_names: tuple) -> None:
     if missing: raise DataError(f"the {role} data ({split.name}) have no {' or '.join(missing)} images: a classifier needs images of each of its classes")
 
 # %% ../nbs/06_runs.ipynb #448de6af
-AUGMENTATIONS = {"default": Augmentation(), "acquisition": ACQUISITION, "none": None}
+AUGMENTATION_LIMITS = {"default": Augmentation(), "acquisition": ACQUISITION, "none": None}   # by `recipe.AUGMENTATIONS`' names
 
 def scaled_augmentation(name: str, # one of `AUGMENTATIONS`
                         strength: float=1.0, # every limit multiplied by this
                        ) -> Augmentation|None:
     "The augmentation called `name` with its limits scaled; None for none at all."
-    aug = AUGMENTATIONS[name]
+    aug = AUGMENTATION_LIMITS[name]
     if aug is None or strength == 0: return None
     return Augmentation(*(v*strength if isinstance(v, float|int) and not isinstance(v, bool) else v for v in aug))
 
@@ -151,69 +86,64 @@ class _Member(NamedTuple):
     history: pd.DataFrame # one row per epoch
     imagenet_weights: bool # it started from ImageNet weights (see `build_transfer`)
 
+class _Fitting(NamedTuple):
+    "Where and how the members of a run train (see `fit_and_score`)."
+    strategy: object # a `tf.distribute` strategy; each device takes the recipe's batch size
+    policy: str # the Keras dtype policy the members train in
+    callbacks: list # more Keras callbacks for every member's training
+    verbose: int|str # Keras' progress bar
+
 # %% ../nbs/06_runs.ipynb #3238df96
-def _fit_member(train: Split, val_ds, model, size, resize, class_weight, augment, seed, epochs, batch_size, patience,
-                weights, allow_random_weights, verbose, hyper, strategy, callbacks, classes, policy, heading=None) -> _Member:
-    "Build and train one model with `seed` in `policy` on `strategy`'s devices (`batch_size` images on each); the best validation epoch is kept."
-    if verbose and heading: print(f"{heading} (seed {seed})", file=sys.stderr)   # over its epoch lines: which ensemble member they are
+def _fit_member(train: Split, val_ds, recipe: Recipe, class_weight: dict|None, fitting: _Fitting, member: int) -> _Member:
+    "Build and train member `member` (0, 1, ...) of `recipe` with seed `recipe.seed + member`, as `fitting` says; the best validation epoch is kept."
+    seed, hyper, classes = recipe.seed + member, recipe.hyper, len(TASKS[recipe.task])
+    if fitting.verbose and recipe.ensemble > 1:   # over its epoch lines: which ensemble member they are
+        print(f"model {member + 1} of {recipe.ensemble} (seed {seed})", file=sys.stderr)
     set_seed(seed)
-    train_ds = make_dataset(train, size, resize, batch_size*strategy.num_replicas_in_sync, training=True,
-                            augment=scaled_augmentation(augment, hyper.augment_strength), seed=seed, mixup=hyper.mixup)
-    regularisation = dict(weight_decay=hyper.weight_decay, label_smoothing=hyper.label_smoothing, schedule=hyper.schedule, callbacks=callbacks)
-    with strategy.scope(), computing_in(policy), tempfile.TemporaryDirectory() as work:
-        net = build_model(model, size, weights, allow_random_weights, hyper, classes)
-        if model == "cnn": history = fit(net, train_ds, val_ds, work, epochs, hyper.learning_rate, class_weight, patience, verbose=verbose, **regularisation)
-        else: history = fine_tune(net, model, train_ds, val_ds, work, head_epochs=(head := max(1, epochs//3)), tune_epochs=max(1, epochs - head),
-                                  head_lr=hyper.learning_rate, tune_lr=hyper.learning_rate/100, class_weight=class_weight,
-                                  patience=patience, verbose=verbose, **regularisation)
+    train_ds = make_dataset(train, recipe.size, recipe.resize, recipe.batch_size*fitting.strategy.num_replicas_in_sync, training=True,
+                            augment=scaled_augmentation(recipe.augment, hyper.augment_strength), seed=seed, mixup=hyper.mixup)
+    how = dict(class_weight=class_weight, patience=recipe.patience, verbose=fitting.verbose, weight_decay=hyper.weight_decay,
+               label_smoothing=hyper.label_smoothing, schedule=hyper.schedule, callbacks=fitting.callbacks)
+    with fitting.strategy.scope(), computing_in(fitting.policy), tempfile.TemporaryDirectory() as work:
+        net = build_model(recipe.model, recipe.size, recipe.weights, recipe.allow_random_weights, hyper, classes)
+        if recipe.model == "cnn": history = fit(net, train_ds, val_ds, work, recipe.epochs, hyper.learning_rate, **how)
+        else: history = fine_tune(net, recipe.model, train_ds, val_ds, work, head_epochs=(head := max(1, recipe.epochs//3)),
+                                  tune_epochs=max(1, recipe.epochs - head), head_lr=hyper.learning_rate, tune_lr=hyper.learning_rate/100, **how)
     return _Member(in_float32(net), history, getattr(net, "imagenet_weights", False))
 
 # %% ../nbs/06_runs.ipynb #c6742677
-def _fit_ood(net: keras.Model, train: Split, val_ds, size: int, resize: str, seed: int, most: int=4000) -> dict:
+def _fit_ood(net: keras.Model, train: Split, val_ds, recipe: Recipe, most: int=4000) -> dict:
     "The out-of-distribution score of `net`: fitted on (at most `most`) training images, cut on validation."
-    train = train.sample(most, seed)
-    return fit_ood(predict_features(net, make_dataset(train, size, resize, 256)), train.labels, predict_features(net, val_ds))
+    train = train.sample(most, recipe.seed)
+    features = predict_features(net, make_dataset(train, recipe.size, recipe.resize, 256))
+    return fit_ood(features, train.labels, predict_features(net, val_ds))
 
 # %% ../nbs/06_runs.ipynb #06a4d8cd
 def fit_and_score(train: Split, # the training split
                   val: Split, # the validation split: the best epoch is chosen on it, and it is predicted
-                  model: str="cnn", # one of `MODELS`
-                  size: int=28, # image size
-                  resize: str="squash", # see `resize_xray`
-                  imbalance: str="none", # one of `IMBALANCE_METHODS`
-                  seed: int=42, # seeds the balancing, shuffle, augmentation and weights (member i: `seed + i`)
-                  epochs: int=30, # most epochs (transfer: both stages together)
-                  batch_size: int=64, # images per batch on each device
-                  patience: int=6, # epochs without a better validation AUC before stopping
-                  weights: str|Path|None="imagenet", # transfer models: ImageNet weights (see `build_transfer`)
-                  allow_random_weights: bool=False, # transfer models: random weights if ImageNet weights cannot be had
-                  calibrate: bool=True, # fit a temperature on the validation logits and write it into the model
-                  augment: str="default", # one of `AUGMENTATIONS`
-                  ensemble: int=1, # models trained with seeds `seed`, `seed + 1`, ... and averaged (see `ensemble_model`)
-                  tta: bool=False, # average each image's test-time views (see `with_tta`)
-                  verbose: int|str=0, # Keras' progress bar
-                  hyper: Hyperparameters=Hyperparameters(), # learning rate, regularisation, width, augmentation strength
-                  strategy=None, # a `tf.distribute` strategy (see `distribution_strategy`); None for one device
+                  recipe: Recipe=Recipe(), # how to train; its data set, task, split seed and subset must be those of the splits
+                  strategy=None, # a `tf.distribute` strategy (see `distribution_strategy`); None: the recipe's `distribute`
                   callbacks: list=(), # more Keras callbacks for every member's training (see `fit`)
-                  class_names: tuple=TASKS["pneumonia"], # the classes the split labels stand for, in label order (see `TASKS`)
-                  policy: str="float32", # the Keras dtype policy the members train in (see `training_policy`); the joined model computes in float32
+                  verbose: int|str=0, # Keras' progress bar
                  ) -> Fitted:
-    "Balance the training split, train `ensemble` models, join them, calibrate on validation, and predict it."
-    check_choice("augmentation", augment, AUGMENTATIONS); check_positive("ensemble size", ensemble); check_hyperparameters(hyper, len(class_names))
-    _check_classes(train, "training", class_names); _check_classes(val, "validation", class_names)
-    train, class_weight = balanced_training_data(train, imbalance, size, resize, seed)
-    val_ds = make_dataset(val, size, resize, batch_size)
-    members = [_fit_member(train, val_ds, model, size, resize, class_weight, augment, seed + i, epochs, batch_size, patience, weights, allow_random_weights,
-                           verbose, hyper, strategy or distribution_strategy("none"), callbacks, len(class_names), policy, f"model {i + 1} of {ensemble}" if ensemble > 1 else None)
-               for i in range(ensemble)]
-    net = members[0].model if ensemble == 1 else ensemble_model([m.model for m in members])
-    if tta: net = with_tta(net)
-    history = members[0].history if ensemble == 1 else pd.concat([m.history.assign(member=i + 1) for i, m in enumerate(members)], ignore_index=True)
+    "Balance the training split, train the recipe's models, join them, calibrate on validation, and predict it."
+    device = setup_device()
+    recipe = recipe.check().resolved(device)
+    fitting = _Fitting(strategy or distribution_strategy(recipe.distribute), training_policy(device, recipe.size, recipe.precision),
+                       list(callbacks), verbose)
+    _check_classes(train, "training", TASKS[recipe.task]); _check_classes(val, "validation", TASKS[recipe.task])
+    train, class_weight = balanced_training_data(train, recipe.imbalance, recipe.size, recipe.resize, recipe.seed)
+    val_ds = make_dataset(val, recipe.size, recipe.resize, recipe.batch_size)
+    members = [_fit_member(train, val_ds, recipe, class_weight, fitting, i) for i in range(recipe.ensemble)]
+    net = members[0].model if recipe.ensemble == 1 else ensemble_model([m.model for m in members])
+    if recipe.tta: net = with_tta(net)
+    history = (members[0].history if recipe.ensemble == 1 else
+               pd.concat([m.history.assign(member=i + 1) for i, m in enumerate(members)], ignore_index=True))
     logits = predict_logits(net, val_ds)
-    temperature = fit_temperature(logits, val.labels) if calibrate else 1.0
+    temperature = fit_temperature(logits, val.labels) if recipe.calibrate else 1.0
     apply_temperature(net, temperature)
-    return Fitted(net, history, probabilities(logits/temperature), len(train), temperature, _fit_ood(net, train, val_ds, size, resize, seed),
-                  all(m.imagenet_weights for m in members))
+    return Fitted(net, history, probabilities(logits/temperature), len(train), temperature, _fit_ood(net, train, val_ds, recipe),
+                  all(m.imagenet_weights for m in members), recipe, fitting.policy)
 
 # %% ../nbs/06_runs.ipynb #69b5a293
 def predict_split(model: keras.Model, # one sigmoid output
@@ -239,121 +169,65 @@ def score_split(model: keras.Model, # one sigmoid output, or a softmax over clas
     return task_metrics(split.labels, predict_split(model, split, size, resize), threshold, class_names, operating_points)
 
 # %% ../nbs/06_runs.ipynb #03693182
-def _run_config(dataset, data_dir, size, resize, model, epochs, imbalance, seed, batch_size, max_train_images,
-                fitted, threshold, threshold_rule, device, seconds, augment, ensemble, tta, task, hyper, distribute, replicas) -> dict:
-    "What a run's config.json records."
-    return {"dataset": dataset, "task": task, "class_names": list(TASKS[task]), "data_dir": str(data_dir if data_dir is not None else data_home()[0]), "size": size,
-            "resize": resize, "model": model, "imagenet_weights": fitted.imagenet_weights,
-            "epochs": epochs, "epochs_run": int(fitted.history.groupby("member").size().max() if "member" in fitted.history else len(fitted.history)), "imbalance": imbalance, "augment": augment, "ensemble": ensemble,
-            "tta": tta, "seed": seed, "batch_size": batch_size, "max_train_images": max_train_images, "hyperparameters": hyper._asdict(),
-            "distribute": distribute, "replicas": replicas, "global_batch_size": batch_size*replicas,
+def _run_config(fitted: Fitted, threshold: float|None, device: dict, seconds: float, replicas: int, data_dir) -> dict:
+    "What a run's config.json records: its recipe, resolved, and what training found."
+    recipe, history = fitted.recipe, fitted.history
+    return {**recipe.as_config(), "class_names": list(TASKS[recipe.task]), "data_dir": str(data_dir if data_dir is not None else data_home()[0]),
+            "imagenet_weights": fitted.imagenet_weights,
+            "epochs_run": int(history.groupby("member").size().max() if "member" in history else len(history)),
+            "replicas": replicas, "global_batch_size": recipe.batch_size*replicas,
             "train_images": fitted.train_images, "temperature": fitted.temperature, "threshold": threshold,
-            "threshold_rule": threshold_rule, "ood_cutoff": float(fitted.ood["cutoff"]), "ood_percentile": float(fitted.ood["percentile"]),
-            "device": device, "train_seconds": round(seconds, 1),
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-
-# %% ../nbs/06_runs.ipynb #40015888
-def _check_resize(dataset: str, resize: str|None) -> str:
-    "The resize mode a run on `dataset` must use: `default_resize` unless chosen, and never other than PneumoniaMNIST's crop."
-    check_choice("resize mode", resize or default_resize(dataset), RESIZE_MODES)
-    if dataset == "pneumoniamnist" and resize not in (None, "crop"):
-        raise ValueError(f"PneumoniaMNIST's images are centre crops, so its runs resize new images with 'crop', not {resize!r}")
-    return resize or default_resize(dataset)
-
-# %% ../nbs/06_runs.ipynb #0ae1921f
-def _check_train_args(out, dataset, model, imbalance, threshold_rule, augment, size, epochs, batch_size, max_train_images,
-                      ensemble, overwrite, task, hyper, distribute, precision) -> None:
-    "Refuse unknown names, non-positive counts, settings out of range and an occupied `out` before any work: a typo should cost a second."
-    for what, value, choices in (("data set", dataset, DATASETS), ("task", task, TASKS), ("model", model, MODELS), ("imbalance method", imbalance, IMBALANCE_METHODS),
-                                 ("threshold rule", threshold_rule, THRESHOLD_RULES), ("augmentation", augment, AUGMENTATIONS),
-                                 ("distribution", distribute, DISTRIBUTE_MODES), ("precision", precision, PRECISIONS)):
-        check_choice(what, value, choices)
-    check_hyperparameters(hyper, len(TASKS[task]))
-    for what, value in (("size", size), ("epochs", epochs), ("batch size", batch_size), ("max train images", max_train_images),
-                        ("ensemble size", ensemble)):
-        check_positive(what, value)
-    check_run_target(out, overwrite)
-
-# %% ../nbs/06_runs.ipynb #94a4039b
-def default_batch_size(device: dict, # `setup_device`'s answer
-                      ) -> int:
-    "Images per batch on each device unless told otherwise: 256 on a GPU, 64 on a CPU."
-    return 256 if device["device"] == "GPU" else 64
+            "ood_cutoff": float(fitted.ood["cutoff"]), "ood_percentile": float(fitted.ood["percentile"]),
+            "device": device, "train_seconds": round(seconds, 1), "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
 
 # %% ../nbs/06_runs.ipynb #812233fa
-def _with_defaults(dataset, model, device, size, epochs, batch_size, ensemble, tta) -> tuple[int, int, int, int, bool]:
-    "Size, epochs, batch size, ensemble and TTA, each the recipe's default where it is None."
-    members, views = default_ensemble(dataset, model)
-    return (size if size is not None else default_size(dataset, model), epochs if epochs is not None else default_epochs(model, dataset),
-            batch_size if batch_size is not None else default_batch_size(device), members if ensemble is None else ensemble,
-            views if tta is None else tta)
-
-def _announce(model: str, dataset: str, size: int, task: str, device: dict, strategy, ensemble: int, tta: bool, seed: int) -> None:
+def _announce(recipe: Recipe, device: dict, strategy) -> None:
     "One line on stderr: what trains on what, where, in which precision; how many models, with which seeds, and whether with test-time views."
     replicas = f" x {strategy.num_replicas_in_sync} ({type(strategy).__name__})" if strategy.num_replicas_in_sync > 1 else ""
-    models = f"; {ensemble} models averaged (seeds {seed} to {seed + ensemble - 1})" if ensemble > 1 else ""
-    print(f"training {model} on {dataset} at {size} px for {' vs '.join(TASKS[task])}, {device['device']}{replicas} in {device['precision']}"
-          f"{models}{', with test-time views' if tta else ''}", file=sys.stderr)
+    seeds = f"seeds {recipe.seed} to {recipe.seed + recipe.ensemble - 1}"
+    models = f"; {recipe.ensemble} models averaged ({seeds})" if recipe.ensemble > 1 else ""
+    print(f"training {recipe.model} on {recipe.dataset} at {recipe.size} px for {' vs '.join(TASKS[recipe.task])}, "
+          f"{device['device']}{replicas} in {device['precision']}{models}{', with test-time views' if recipe.tta else ''}", file=sys.stderr)
 
-def _scored(fitted: Fitted, splits: dict, size: int, resize: str, threshold_rule: str, dataset: str, names: tuple) -> tuple[float|None, dict|None, dict]:
-    "The threshold (two classes) or operating points (more) chosen on the validation predictions by `threshold_rule`, and the metrics of validation and test at them."
-    y, p = splits["val"].labels, fitted.val_prob
-    threshold, points = (choose_threshold(y, p, threshold_rule), None) if len(names) == 2 else (None, choose_operating_points(y, p, names, threshold_rule))
-    metrics = {"val": task_metrics(y, p, threshold, names, points), "test": score_split(fitted.model, splits["test"], size, resize, threshold, names, points)}
-    if metrics["test"] is None: metrics["test_note"] = f"no test split in the {dataset} data used"
+def _scored(fitted: Fitted, splits: dict) -> tuple[float|None, dict|None, dict]:
+    "The threshold (two classes) or operating points (more) chosen on the validation predictions by the recipe's rule, and the metrics of validation and test at them."
+    recipe, names = fitted.recipe, TASKS[fitted.recipe.task]
+    y, p, rule = splits["val"].labels, fitted.val_prob, recipe.threshold_rule
+    threshold, points = (choose_threshold(y, p, rule), None) if len(names) == 2 else (None, choose_operating_points(y, p, names, rule))
+    metrics = {"val": task_metrics(y, p, threshold, names, points),
+               "test": score_split(fitted.model, splits["test"], recipe.size, recipe.resize, threshold, names, points)}
+    if metrics["test"] is None: metrics["test_note"] = f"no test split in the {recipe.dataset} data used"
     return threshold, points, metrics
 
 # %% ../nbs/06_runs.ipynb #effb3306
-def training_splits(dataset: str, # one of `DATASETS`
-                    size: int, # image size
-                    data_dir: str|Path|None, # see `data_home`
-                    seed: int, # the patient split's seed, and the subset's
-                    task: str="pneumonia", # one of `TASKS`
-                    max_train_images: int|None=None, # a seeded subset of the training split
+def training_splits(recipe: Recipe, # the data set, task, image size (None: its default), split seed and training subset
+                    data_dir: str|Path|None=None, # see `data_home`
                    ) -> dict[str, Split|None]:
-    "The train, val and test splits a run trains on: split by patient with `seed`, the training split subset when asked."
-    splits = load_splits(dataset, size, data_dir, seed=seed, task=task)
-    if splits["train"] is not None: splits["train"] = splits["train"].sample(max_train_images, seed)
+    "The train, val and test splits a recipe trains on: split by patient with its seed, the training split subset when it asks."
+    recipe = recipe.resolved()
+    splits = load_splits(recipe.dataset, recipe.size, data_dir, seed=recipe.seed, task=recipe.task)
+    if splits["train"] is not None: splits["train"] = splits["train"].sample(recipe.max_train_images, recipe.seed)
     return splits
 
 # %% ../nbs/06_runs.ipynb #936f5fd7
 def train_run(out: str|Path, # the run directory to create
-              dataset: str="pneumoniamnist", # one of `DATASETS`
-              task: str="pneumonia", # one of `TASKS`: pneumonia vs normal, or bacterial vs viral (Kermany only)
-              size: int|None=None, # image size; None for `default_size`
+              recipe: Recipe=Recipe(), # what to train and how: the main job's recipe unless told otherwise
               data_dir: str|Path|None=None, # see `data_home`
-              model: str="cnn", # one of `MODELS`
-              epochs: int|None=None, # most epochs; None for `default_epochs`
-              imbalance: str="none", # one of `IMBALANCE_METHODS`
-              seed: int=42, # seeds the split, the subset, the shuffle, augmentation and the weights
-              batch_size: int|None=None, # images per batch on each device; None: 64 on a CPU, 256 on a GPU
-              resize: str|None=None, # one of `RESIZE_MODES`; None for how the data set made its images square (`default_resize`)
-              threshold_rule: str="youden", # one of `THRESHOLD_RULES`
-              weights: str|Path|None="imagenet", # transfer models: "imagenet" or a local weights file
-              allow_random_weights: bool=False, # transfer models: random weights if ImageNet weights cannot be had
-              max_train_images: int|None=None, # train on a seeded subset (for quick trials)
-              augment: str="default", # one of `AUGMENTATIONS`
-              ensemble: int|None=None, # models trained with seeds `seed`, `seed + 1`, ... and averaged; None for `default_ensemble`
-              tta: bool|None=None, # average each image's test-time views, in validation, test and every later prediction; None for `default_ensemble`
               overwrite: bool=False, # replace an existing run directory
               verbose: int|str=0, # Keras' progress bar
-              hyper: Hyperparameters=Hyperparameters(), # learning rate, regularisation, width, augmentation strength
-              distribute: str="auto", # one of `DISTRIBUTE_MODES`: several GPUs or a TPU (`batch_size` images on each)
-              precision: str="auto", # one of `PRECISIONS`: mixed precision where the device computes it natively (see `training_policy`)
              ) -> Run:
-    "Train `model` on `dataset`, choose the threshold on validation data, score validation and test, save the run."
-    _check_train_args(out, dataset, model, imbalance, threshold_rule, augment, size, epochs, batch_size, max_train_images, ensemble, overwrite, task, hyper, distribute, precision)
-    resize, device, strategy, t0 = _check_resize(dataset, resize), setup_device(), distribution_strategy(distribute), time.perf_counter()
-    size, epochs, batch_size, ensemble, tta = _with_defaults(dataset, model, device, size, epochs, batch_size, ensemble, tta)
-    device, splits = device | {"precision": training_policy(device, size, precision)}, training_splits(dataset, size, data_dir, seed, task, max_train_images)
-    _announce(model, dataset, size, task, device, strategy, ensemble, tta, seed)
-    fitted = fit_and_score(splits["train"], splits["val"], model, size, resize, imbalance, seed, epochs, batch_size, weights=weights,
-                           allow_random_weights=allow_random_weights, augment=augment, ensemble=ensemble, tta=tta, verbose=verbose,
-                           hyper=hyper, strategy=strategy, class_names=TASKS[task], policy=device["precision"])
-    threshold, points, metrics = _scored(fitted, splits, size, resize, threshold_rule, dataset, TASKS[task])
-    config = _run_config(dataset, data_dir, size, resize, model, epochs, imbalance, seed, batch_size, max_train_images, fitted,
-                         threshold, threshold_rule, device, time.perf_counter() - t0, augment, ensemble, tta, task, hyper,
-                         distribute, strategy.num_replicas_in_sync) | ({"operating_points": points} if points else {})
+    "Train `recipe`, choose the threshold on validation data, score validation and test, save the run."
+    recipe, t0 = recipe.check(), time.perf_counter()   # a typo or an occupied `out` costs a second, not a run
+    check_run_target(out, overwrite)
+    device = setup_device()
+    recipe, strategy = recipe.resolved(device), distribution_strategy(recipe.distribute)
+    device |= {"precision": training_policy(device, recipe.size, recipe.precision)}
+    splits = training_splits(recipe, data_dir)
+    _announce(recipe, device, strategy)
+    fitted = fit_and_score(splits["train"], splits["val"], recipe, strategy=strategy, verbose=verbose)
+    threshold, points, metrics = _scored(fitted, splits)
+    config = (_run_config(fitted, threshold, device, time.perf_counter() - t0, strategy.num_replicas_in_sync, data_dir)
+              | ({"operating_points": points} if points else {}))
     save_run(run := Run(fitted.model, config, fitted.history, metrics, ood=fitted.ood), out, overwrite=overwrite)
     return run
 
@@ -367,18 +241,6 @@ def run_splits(run: Run, # a loaded run
     dataset = dataset or run.config["dataset"]
     for s in splits: check_choice("split", s, SPLITS)
     return load_splits(dataset, source_size(dataset, run.size), data_dir, seed=run.seed, splits=splits, task=run.task)
-
-# %% ../nbs/06_runs.ipynb #281550c6
-def check_new_file(path: str|Path, # a file about to be written
-                   what: str="results", # what it holds, for the message
-                  ) -> Path:
-    "Refuse, before any work, a file that exists (results are never written over) or whose folder cannot be made or written."
-    path = Path(path)
-    if path.exists(): raise RunError(f"{path}: already exists; {what} are never written over a file")
-    try: path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e: raise RunError(f"{path}: its folder cannot be created ({e.strerror or e})") from None
-    if not os.access(path.parent, os.W_OK): raise RunError(f"{path}: its folder is not writable")
-    return path
 
 # %% ../nbs/06_runs.ipynb #f398f845
 def evaluate_run(run_dir: str|Path, # a run directory
@@ -406,9 +268,10 @@ def evaluate_run(run_dir: str|Path, # a run directory
 DEFAULT_RUN_NAME = "pneumoniamnist-cnn"
 
 def default_run(runs_dir: str|Path="runs", # the folder that holds runs
-                **train_kwargs, # passed to `train_run` when the run has to be trained
+                recipe: Recipe=Recipe(), # trained when the run has to be trained: the main job's recipe unless told otherwise
+                **train_kwargs, # passed to `train_run` with it (`data_dir`, `verbose`)
                ) -> Path:
     "The default run `runs_dir/pneumoniamnist-cnn`, trained (CNN on PneumoniaMNIST) when it does not exist yet."
     out = Path(runs_dir)/DEFAULT_RUN_NAME
-    if not is_run(out): train_run(out, **train_kwargs)
+    if not is_run(out): train_run(out, recipe, **train_kwargs)
     return out

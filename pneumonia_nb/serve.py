@@ -21,6 +21,7 @@ from flask import Flask, Request, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from .data import DataError, decode_cost
+from .checks import OptionError
 from .predict import Predictor
 from .training import Run
 
@@ -139,7 +140,7 @@ def create_app(run: Predictor|Run|str|Path, # a predictor, a run, or a run direc
               ) -> Flask:
     "The web app: upload page at `/`, `POST /api/predict`, `GET /api/health`; the model is loaded once, here."
     if not (isinstance(max_upload_mb, (int, float)) and 0 < max_upload_mb < 1e4):
-        raise ValueError(f"the upload limit must be a number of megabytes between 0 and 10000, not {max_upload_mb!r}")
+        raise OptionError(f"the upload limit must be a number of megabytes between 0 and 10000, not {max_upload_mb!r}")
     predictor = run if isinstance(run, Predictor) else Predictor(run, tta=tta)
     app = Flask(__name__)
     app.request_class = InMemoryRequest
@@ -177,10 +178,10 @@ def check_listen(host: str, # address to listen on
     "Refuse, in one line, an address this machine cannot listen on or a port another program holds."
     import socket
     try: infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as e: raise ValueError(f"cannot listen on {host}:{port}: unknown host ({e.strerror})") from None
+    except socket.gaierror as e: raise OptionError(f"cannot listen on {host}:{port}: unknown host ({e.strerror})") from None
     with socket.socket(infos[0][0], socket.SOCK_STREAM) as s:
         try: s.bind(infos[0][4])
-        except OSError as e: raise ValueError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+        except OSError as e: raise OptionError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
 
 # %% ../nbs/10_serve.ipynb #eaa5a1ff
 def serve(run_dir: str|Path, # the run to serve
@@ -194,7 +195,7 @@ def serve(run_dir: str|Path, # the run to serve
          ) -> None:
     "Serve the app on waitress, a production WSGI server, until interrupted."
     from waitress import serve as waitress_serve
-    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535: raise ValueError(f"port must be 1 to 65535, not {port!r}")
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535: raise OptionError(f"port must be 1 to 65535, not {port!r}")
     check_listen(host, port)
     app = create_app(run_dir, max_upload_mb, tta, local_only=host in LOCAL_HOSTS)
     print(f"serving {app.extensions['pneumonia_nb.predictor'].model_name} at http://{host}:{port}/ (Ctrl+C stops)", flush=True)

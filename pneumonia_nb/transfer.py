@@ -13,15 +13,13 @@ import_tensorflow_quietly()   # before TensorFlow is imported: its C++ start-up 
 import keras
 import pandas as pd
 
+from .checks import OptionError, WeightsUnavailableError
+from .recipe import BACKBONE_SIZES
 from .preprocess import BACKBONES, input_normalization
 from .training import fit, output_head
 
 # %% auto #0
-__all__ = ['WeightsUnavailableError', 'build_transfer', 'unfreeze_top', 'fine_tune']
-
-# %% ../nbs/05_transfer.ipynb #76a0660b
-class WeightsUnavailableError(RuntimeError):
-    "ImageNet weights could not be loaded; the message says where Keras looked and what to do."
+__all__ = ['build_transfer', 'unfreeze_top', 'fine_tune']
 
 # %% ../nbs/05_transfer.ipynb #a442c1cd
 def _imagenet_base(backbone: str, size: int, weights: str|Path|None) -> keras.Model:
@@ -60,9 +58,9 @@ def build_transfer(backbone: str="inceptionv3", # one of `BACKBONES`
                    classes: int=2, # classes it tells apart (see `output_head`)
                   ) -> keras.Model:
     "An ImageNet backbone (frozen) under a new head: gray 0-255 input, one sigmoid output (a softmax for more than two classes)."
-    if backbone not in BACKBONES: raise ValueError(f"unknown backbone {backbone!r}; choose one of {', '.join(BACKBONES)}")
-    size = BACKBONES[backbone].usual_size if size is None else size
-    if size < BACKBONES[backbone].min_size: raise ValueError(f"{backbone} needs images of at least {BACKBONES[backbone].min_size} px, not {size}")
+    if backbone not in BACKBONES: raise OptionError(f"unknown backbone {backbone!r}; choose one of {', '.join(BACKBONES)}")
+    size = BACKBONE_SIZES[backbone] if size is None else size
+    if size < BACKBONES[backbone].min_size: raise OptionError(f"{backbone} needs images of at least {BACKBONES[backbone].min_size} px, not {size}")
     base, weights = _weighted_base(backbone, size, weights, allow_random)
     base.trainable = False
     inputs = keras.Input((size, size, 1), name="image")

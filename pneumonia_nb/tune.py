@@ -7,18 +7,20 @@ from __future__ import annotations
 
 import sqlite3
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
-from .data import TASKS, default_resize, import_tensorflow_quietly
+from .data import TASKS, import_tensorflow_quietly
 import_tensorflow_quietly()   # before optuna_integration imports Keras: TensorFlow's C++ start-up lines hidden
 import numpy as np
 import optuna
 from optuna_integration import KerasPruningCallback
 
+from .checks import RunError, check_positive
+from .recipe import SEARCH_RECIPE, STUDY_OPTIONS, Hyperparameters, Recipe, default_size
 from .metrics import probability_log_loss, task_metrics
-from .training import Run, RunError, distribution_strategy, setup_device, training_policy
-from .runs import (Hyperparameters, check_choice, check_positive, default_batch_size, default_epochs,
-                               default_size, fit_and_score, train_run, training_splits, MODELS)
+from .training import Run, distribution_strategy, setup_device
+from .runs import fit_and_score, train_run, training_splits
 
 # %% auto #0
 __all__ = ['SEARCH_SIZES', 'DEFAULT_STORAGE', 'suggest', 'check_storage', 'open_study', 'finished_trials', 'study_settings',
@@ -28,18 +30,18 @@ __all__ = ['SEARCH_SIZES', 'DEFAULT_STORAGE', 'suggest', 'check_storage', 'open_
 SEARCH_SIZES = {"pneumoniamnist": (28,), "kermany": (96, 128, 160)}
 
 def suggest(trial: optuna.Trial, # the trial to suggest settings for
-            dataset: str, # the data set (its image sizes)
-            model: str, # the model (the CNN's width and size are searched, a transfer model's are not)
-           ) -> tuple[int, Hyperparameters]:
-    "The image size and training settings Optuna proposes for `trial`."
-    cnn = model == "cnn"
-    size = trial.suggest_categorical("size", SEARCH_SIZES[dataset]) if cnn else default_size(dataset, model)
-    return size, Hyperparameters(learning_rate=trial.suggest_float("learning_rate", 1e-4, 1e-2, log=True),
-                                 weight_decay=trial.suggest_float("weight_decay", 1e-6, 1e-2, log=True),
-                                 label_smoothing=trial.suggest_float("label_smoothing", 0.0, 0.2),
-                                 dropout=trial.suggest_float("dropout", 0.0, 0.5),
-                                 width=trial.suggest_categorical("width", (16, 32, 48)) if cnn else Hyperparameters().width,
-                                 augment_strength=trial.suggest_float("augment_strength", 0.0, 2.0))
+            recipe: Recipe, # the study's recipe: its data set gives the image sizes, its model whether width and size are searched
+           ) -> Recipe:
+    "The recipe with the image size and training settings Optuna proposes for `trial`."
+    cnn = recipe.model == "cnn"
+    size = trial.suggest_categorical("size", SEARCH_SIZES[recipe.dataset]) if cnn else default_size(recipe.dataset, recipe.model)
+    hyper = replace(recipe.hyper, learning_rate=trial.suggest_float("learning_rate", 1e-4, 1e-2, log=True),
+                    weight_decay=trial.suggest_float("weight_decay", 1e-6, 1e-2, log=True),
+                    label_smoothing=trial.suggest_float("label_smoothing", 0.0, 0.2),
+                    dropout=trial.suggest_float("dropout", 0.0, 0.5),
+                    width=trial.suggest_categorical("width", (16, 32, 48)) if cnn else recipe.hyper.width,
+                    augment_strength=trial.suggest_float("augment_strength", 0.0, 2.0))
+    return replace(recipe, size=size, hyper=hyper)
 
 # %% ../nbs/08a_tune.ipynb #245e75ba
 DEFAULT_STORAGE = "sqlite:///runs/study.db"
@@ -99,17 +101,13 @@ def open_study(storage: str=DEFAULT_STORAGE, # an SQLAlchemy database URL (see `
     return _same_settings(study, settings or {}, storage)
 
 # %% ../nbs/08a_tune.ipynb #c633b812
-def _objective(trial: optuna.Trial, settings: dict, data_dir, strategy, device: dict, splits_by_size: dict) -> float:
-    "Train one trial's settings as `train_run` would on `device` (see `setup_device`) and return its calibrated validation log loss."
-    size, hyper = suggest(trial, settings["dataset"], settings["model"])
-    if size not in splits_by_size:
-        splits_by_size[size] = training_splits(settings["dataset"], size, data_dir, settings["seed"], settings["task"], settings["max_train_images"])
-    train, val = splits_by_size[size]["train"], splits_by_size[size]["val"]
-    shared = {k: settings[k] for k in ("imbalance", "seed", "epochs", "batch_size", "weights", "allow_random_weights", "augment", "ensemble", "tta")}
-    fitted = fit_and_score(train, val, settings["model"], size, default_resize(settings["dataset"]), hyper=hyper, strategy=strategy,
-                           callbacks=[KerasPruningCallback(trial, "val_loss")], class_names=TASKS[settings["task"]],
-                           policy=training_policy(device, size), **shared)
-    m = task_metrics(val.labels, fitted.val_prob, 0.5, TASKS[settings["task"]])
+def _objective(trial: optuna.Trial, recipe: Recipe, data_dir, strategy, splits_by_size: dict) -> float:
+    "Train one trial's recipe as `train_run` would and return its calibrated validation log loss."
+    recipe = suggest(trial, recipe)
+    if recipe.size not in splits_by_size: splits_by_size[recipe.size] = training_splits(recipe, data_dir)
+    train, val = splits_by_size[recipe.size]["train"], splits_by_size[recipe.size]["val"]
+    fitted = fit_and_score(train, val, recipe, strategy=strategy, callbacks=[KerasPruningCallback(trial, "val_loss")])
+    m = task_metrics(val.labels, fitted.val_prob, 0.5, TASKS[recipe.task])
     for key in ("roc_auc", "accuracy", "ece"): trial.set_user_attr(f"val_{key}", float(m[key if key in m else "macro_roc_auc"]))
     trial.set_user_attr("epochs_run", int(len(fitted.history)))
     return probability_log_loss(val.labels, fitted.val_prob)
@@ -121,49 +119,40 @@ def finished_trials(study: optuna.Study, # a study
     return study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED))
 
 # %% ../nbs/08a_tune.ipynb #7bed97fe
-def study_settings(dataset: str="pneumoniamnist", # see `train_run` for each
-                   task: str="pneumonia", model: str="cnn", epochs: int|None=None, imbalance: str="none", seed: int=42,
-                   batch_size: int|None=None, weights: str|Path|None="imagenet", allow_random_weights: bool=False,
-                   max_train_images: int|None=None, augment: str="default",
-                   ensemble: int=1, # models per trial (1: a search is many trainings already)
-                   tta: bool=False, # test-time augmentation in every trial
+def study_settings(recipe: Recipe=SEARCH_RECIPE, # the study's recipe (see `tune`)
+                   device: dict|None=None, # `setup_device`'s answer; None: this machine's
                   ) -> dict:
-    "The training options every trial of a study shares, defaults filled in as `train_run` fills them; checked."
-    check_choice("model", model, MODELS)
-    for what, v in (("epochs", epochs), ("batch size", batch_size), ("max train images", max_train_images), ("ensemble size", ensemble)): check_positive(what, v)
-    return dict(dataset=dataset, task=task, model=model, epochs=epochs if epochs else default_epochs(model, dataset), imbalance=imbalance, seed=seed,
-                batch_size=batch_size if batch_size else default_batch_size(setup_device()), weights=str(weights) if weights else None,
-                allow_random_weights=allow_random_weights, max_train_images=max_train_images, augment=augment, ensemble=ensemble, tta=tta)
+    "The options of `recipe` every trial of a study shares (`STUDY_OPTIONS`), defaults filled in as `train_run` fills them; checked."
+    config = recipe.check().resolved(device or setup_device()).as_config()
+    return {k: config[k] for k in STUDY_OPTIONS}
 
 # %% ../nbs/08a_tune.ipynb #c1cc91b5
 def tune(trials: int=20, # finished trials the study should hold, counting earlier sessions' and other processes'
          storage: str=DEFAULT_STORAGE, # an SQLAlchemy database URL
          study_name: str|None=None, # None: "DATASET-TASK-MODEL"
          data_dir: str|Path|None=None, # see `data_home`
-         distribute: str="auto", # see `distribution_strategy`
-         **options, # the training options every trial shares (see `study_settings`)
+         recipe: Recipe=SEARCH_RECIPE, # what every trial shares; each searches its size and hyperparameters
         ) -> optuna.Study:
-    "Run trials of `suggest`'s settings, scored on validation only, until the study in `storage` holds `trials` finished ones."
+    "Run trials of `suggest`'s recipes, scored on validation only, until the study in `storage` holds `trials` finished ones."
     check_positive("trials", trials)
-    settings, strategy = study_settings(**options), distribution_strategy(distribute)
-    study = open_study(storage, study_name or f"{settings['dataset']}-{settings['task']}-{settings['model']}", settings, settings["seed"])
+    settings, strategy = study_settings(recipe), distribution_strategy(recipe.distribute)
+    recipe = Recipe.from_config(recipe.as_config() | settings)   # the study's defaults, filled in
+    study = open_study(storage, study_name or f"{recipe.dataset}-{recipe.task}-{recipe.model}", settings, recipe.seed)
     if (left := trials - len(finished_trials(study))) > 0:
-        splits_by_size, device, states = {}, setup_device(), (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-        study.optimize(lambda trial: _objective(trial, settings, data_dir, strategy, device, splits_by_size), n_trials=left,
+        splits_by_size, states = {}, (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+        study.optimize(lambda trial: _objective(trial, recipe, data_dir, strategy, splits_by_size), n_trials=left,
                        callbacks=[optuna.study.MaxTrialsCallback(trials, states=states)], catch=(), gc_after_trial=True)
     return study
 
 # %% ../nbs/08a_tune.ipynb #05022a24
 def best_run(study: optuna.Study, # a study with at least one complete trial
              out: str|Path, # the run directory to create
+             recipe: Recipe=SEARCH_RECIPE, # the options the study does not store (devices, precision, threshold rule, ...)
              data_dir: str|Path|None=None, # see `data_home`
-             distribute: str="auto", # see `distribution_strategy`
              overwrite: bool=False, # replace an existing run directory
             ) -> Run:
-    "Train the best trial's settings as an ordinary run (the same seed gives the trial's model); only the run scores test."
+    "Train the best trial's recipe as an ordinary run (the same seed gives the trial's model); only the run scores test."
     if not study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
         raise RunError(f"study {study.study_name!r} has no complete trial yet")
-    params = dict(study.best_trial.params)
-    size = params.pop("size", None)
-    return train_run(out, size=size, data_dir=data_dir, hyper=Hyperparameters(**params), distribute=distribute,
-                     overwrite=overwrite, **study.user_attrs["settings"])
+    best = suggest(optuna.trial.FixedTrial(study.best_trial.params), Recipe.from_config(recipe.as_config() | study.user_attrs["settings"]))
+    return train_run(out, best, data_dir=data_dir, overwrite=overwrite)

@@ -43,8 +43,8 @@ def test_missing_data_error_says_what_was_tried(tmp_path):
 @pytest.mark.skipif(not DATA, reason="trains on the real data: PNEUMONIA_NB_DATA is not set")
 def test_training_from_python_prints_no_warnings(tmp_path):
     "A script that trains the default run (three models, calibrated, scored) sees the progress line and no TensorFlow warning."
-    code = ("from pneumonia_nb.runs import train_run\n"
-            "train_run('run', epochs=1, max_train_images=300, verbose=0)")
+    code = ("from pneumonia_nb.recipe import Recipe\nfrom pneumonia_nb.runs import train_run\n"
+            "train_run('run', Recipe(epochs=1, max_train_images=300), verbose=0)")
     out = run_python(code, tmp_path)
     assert out.returncode == 0, out.stderr
     assert "WARNING" not in out.stdout + out.stderr, out.stdout + out.stderr

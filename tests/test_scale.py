@@ -76,10 +76,12 @@ from pathlib import Path
 import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()]*2)   # before anything runs
+from dataclasses import replace
+from pneumonia_nb.recipe import Recipe
 from pneumonia_nb.runs import train_run
-out, common = Path(sys.argv[1]), dict(epochs=4, max_train_images=1000, ensemble=1, tta=False)
-two = train_run(out/"two", **common, batch_size=32, distribute="mirrored")   # 32 on each device: 64 a step, as below
-one = train_run(out/"one", **common, batch_size=64, distribute="none")
+out, common = Path(sys.argv[1]), Recipe(epochs=4, max_train_images=1000, ensemble=1, tta=False)
+two = train_run(out/"two", replace(common, batch_size=32, distribute="mirrored"))   # 32 on each device: 64 a step, as below
+one = train_run(out/"one", replace(common, batch_size=64, distribute="none"))
 print(json.dumps({name: {**{k: run.config[k] for k in ("distribute", "replicas", "global_batch_size")}, "auc": run.metrics["val"]["roc_auc"]}
                   for name, run in (("two", two), ("one", one))}))
 """

@@ -1,0 +1,64 @@
+"""The recipe refactor keeps its promises: the same recipe trains the same model as before it, the command line turns
+only the project's own errors into one line, and refuses a bad recipe before TensorFlow is imported."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import cli
+
+DATA = os.environ.get("PNEUMONIA_NB_DATA")
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.mark.skipif(not DATA, reason="trains on the real data: PNEUMONIA_NB_DATA is not set")
+def test_same_recipe_same_metrics_as_before_the_recipe_object(tmp_path):
+    "metrics_before_recipe.json: `train_run('mnist', epochs=2, max_train_images=500)` with the code before `Recipe` (0845e1e..8cd4789)."
+    code = ("from pneumonia_nb.recipe import Recipe\nfrom pneumonia_nb.runs import train_run\n"
+            "train_run('mnist', Recipe(epochs=2, max_train_images=500))")
+    r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=600,
+                       env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert json.loads((tmp_path / "mnist" / "metrics.json").read_text()) == json.loads((FIXTURES / "metrics_before_recipe.json").read_text())
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--epochs", "0"], "epochs must be a positive whole number, not 0"),
+    (["--resize", "squash"], "PneumoniaMNIST's images are centre crops"),
+    (["--task", "three_class", "--mixup", "0.2"], "a task of 3 classes cannot use it"),
+    (["--label-smoothing", "1"], "label smoothing must be at least 0 and below 1"),
+])
+def test_a_bad_recipe_is_refused_in_one_line_before_tensorflow(tmp_path, args, message):
+    code = ("import sys\nfrom pneumonia_nb.cli import main\ncode = main(sys.argv[1:])\n"
+            "print('tensorflow imported' if 'tensorflow' in sys.modules else 'no tensorflow'); sys.exit(code)")
+    r = subprocess.run([sys.executable, "-c", code, "train", *args, "--out", str(tmp_path / "run")], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and r.stderr.strip().splitlines() == [f"pneumonia-nb: error: {r.stderr.split('error: ')[1].strip()}"], r.stderr
+    assert message in r.stderr and r.stdout.strip() == "no tensorflow", (r.stdout, r.stderr)
+    assert not (tmp_path / "run").exists()
+
+
+def test_only_the_projects_errors_become_one_line(tmp_path, monkeypatch):
+    "A user's error: one line, exit 2. A bug (any other exception, a plain ValueError included): its traceback."
+    import pneumonia_nb.cli as cli_module
+    from pneumonia_nb.checks import OptionError
+    def user_error(args): raise OptionError("unknown model 'vgg'; choose one of cnn")
+    def bug(args): raise ValueError("an index went wrong inside the package")
+    for verb, expected in ((user_error, 2), (bug, None)):
+        monkeypatch.setitem(cli_module.VERBS, "export", verb)
+        if expected is None:
+            with pytest.raises(ValueError, match="an index went wrong"): cli_module.main(["export", "r", "--format", "onnx", "--out", "x"])
+        else: assert cli_module.main(["export", "r", "--format", "onnx", "--out", "x"]) == expected
+
+
+def test_train_help_lists_every_recipe_option():
+    import dataclasses
+    from pneumonia_nb.recipe import Hyperparameters, Recipe
+    r = cli("train", "--help")
+    assert r.returncode == 0
+    names = [f.name for f in dataclasses.fields(Recipe) if f.name != "hyper"] + [f.name for f in dataclasses.fields(Hyperparameters)]
+    missing = [n for n in names if "--" + n.replace("_", "-") not in r.stdout]
+    assert not missing, missing
+    assert "--schedule {plateau,cosine}" in r.stdout and "the data set the run trains on (default:" in r.stdout
