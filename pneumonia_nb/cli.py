@@ -9,18 +9,20 @@ import argparse
 import contextlib
 import dataclasses
 import functools
+import json
 import logging
 import os
 import re
 import signal
 import sys
 import threading
+from pathlib import Path
 
 from fastcore.docments import docments
 
 from . import __version__
 from .data import DATASETS, SPLITS, DataError
-from .checks import OptionError, RunError, WeightsUnavailableError
+from .checks import OptionError, RunError, WeightsUnavailableError, check_new_file
 from .recipe import RECIPE_CHOICES, SEARCH_RECIPE, STUDY_OPTIONS, Hyperparameters, Recipe
 
 # %% auto #0
@@ -129,14 +131,30 @@ def _export_parser(sub) -> None:
     x.add_argument("--format", required=True, choices=EXPORT_FORMAT_NAMES)
     x.add_argument("--out", required=True, help="the model's file or folder (refuses an existing one)")
 
+# %% ../nbs/12_cli.ipynb #a736e7c8
+def _site_parsers(sub) -> None:
+    s = sub.add_parser("shift", help="compare a site's unlabelled X-rays with a run's validation images",
+                       description="How many images the gate refuses, whether the site's images differ from the run's validation images "
+                                   "as a population (MMD test), the site's estimated prevalence with a bootstrap interval, and what to do. "
+                                   "Labels are never read.")
+    a = sub.add_parser("adapt", help="adapt a run to a site's prevalence from its unlabelled X-rays",
+                       description="A new run whose probabilities are corrected for the site's estimated prevalence and whose threshold "
+                                   "moves with them, so every decision stays the same. Labels are never read (class folders are ignored).")
+    for p in (s, a):
+        p.add_argument("run_dir")
+        p.add_argument("images", nargs="+", help="the site's image files and folders (searched recursively)")
+        p.add_argument("--data-dir", help="where the run's own data set is: its validation images are compared with the site")
+    s.add_argument("--out", help="also write the report as JSON here (refuses an existing file)")
+    a.add_argument("--out", required=True, help="the adapted run directory to create")
+
 # %% ../nbs/12_cli.ipynb #46f1824f
 def parser() -> argparse.ArgumentParser:
     "The `pneumonia-nb` argument parser: one sub-command per verb."
     p = argparse.ArgumentParser(prog="pneumonia-nb", description="Pneumonia detection on pediatric chest X-rays: train, evaluate, predict.")
     p.add_argument("--verbose", action="store_true", help="show TensorFlow's own log lines")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}", help="the version of pneumonia_nb, to quote with results and bug reports")
-    sub = p.add_subparsers(dest="command", required=True, metavar="{train,tune,evaluate,predict,report,serve,export}")
-    for add in (_train_parser, _tune_parser, _scoring_parsers, _serve_parser, _export_parser): add(sub)
+    sub = p.add_subparsers(dest="command", required=True, metavar="{train,tune,evaluate,predict,report,shift,adapt,serve,export}")
+    for add in (_train_parser, _tune_parser, _scoring_parsers, _site_parsers, _serve_parser, _export_parser): add(sub)
     return p
 
 # %% ../nbs/12_cli.ipynb #6c2fdbd1
@@ -213,6 +231,32 @@ def _export(args) -> int:
     print(f"exported {out} with {out}.json beside it")
     return 0
 
+# %% ../nbs/12_cli.ipynb #94ec3324
+def _shift(args) -> int:
+    if args.out: check_new_file(args.out, "reports")   # before the images are read
+    from pneumonia_nb.shift import shift_report
+    r = shift_report(args.run_dir, args.images, args.data_dir)
+    site, shift, shares = r["site"], r["population_shift"], r["class_shares"]
+    print(f"site: {site['images']} images, {site['usable']} usable, {site['refused']} refused by the gate or the out-of-distribution score")
+    print(f"population: MMD p = {shift['mmd']['p_value']:.3g}; {shift['beyond_validation_95th']:.1%} beyond validation's 95th "
+          "out-of-distribution percentile (5% expected)")
+    (lo, hi), kind = (v[1] for v in shares["interval"]), shares["classes"][1].lower()
+    print(f"{kind} share: {shares['site'][1]:.3f} (95% interval {lo:.3f}-{hi:.3f}); validation {shares['validation'][1]:.3f}")
+    print(r["advice"])
+    if args.out: Path(args.out).write_text(json.dumps(r, indent=1))
+    return 0
+
+# %% ../nbs/12_cli.ipynb #a5414050
+def _adapt(args) -> int:
+    from pneumonia_nb.shift import adapt_run
+    run = adapt_run(args.run_dir, args.images, args.out, args.data_dir)
+    a, kind = run.config["adapted"], run.class_names[1].lower()
+    (lo, hi), source = (v[1] for v in a["interval"]), a["source_run"]
+    print(f"saved run {args.out}, {source} adapted to {a['images']} images ({a['refused']} refused): {kind} share {a['prior'][1]:.3f} "
+          f"(95% interval {lo:.3f}-{hi:.3f}) against {a['prior_before'][1]:.3f} in validation; threshold now {run.threshold:.3f}, "
+          "every decision as before")
+    return 0
+
 # %% ../nbs/12_cli.ipynb #65be2d0f
 def _tune(args) -> int:
     recipe = recipe_from(args, SEARCH_RECIPE).check()
@@ -255,7 +299,8 @@ def interruptible():
         for s, handler in previous.items(): signal.signal(s, handler)
 
 # %% ../nbs/12_cli.ipynb #1d7b856b
-VERBS = {"train": _train, "tune": _tune, "evaluate": _evaluate, "predict": _predict, "report": _report, "serve": _serve, "export": _export}
+VERBS = {"train": _train, "tune": _tune, "evaluate": _evaluate, "predict": _predict, "report": _report, "shift": _shift, "adapt": _adapt,
+         "serve": _serve, "export": _export}
 
 USER_ERRORS = (DataError, OptionError, RunError, WeightsUnavailableError)   # the project's own: what a user gave cannot be used
 

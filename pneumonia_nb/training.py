@@ -458,7 +458,7 @@ def class_names(self: Run) -> tuple[str, ...]:
     "The names of labels 0, 1, ...: for two classes, what a probability below and at or above the threshold is called."
     return TASKS[self.task]
 
-# %% ../nbs/03_training.ipynb #d93af6e4
+# %% ../nbs/03_training.ipynb #d30bea06
 @patch(as_prop=True)
 def recipe(self: Run) -> Recipe:
     "How the run was trained: its `Recipe`, read back from its config (older runs: missing options take their defaults)."

@@ -1,0 +1,162 @@
+"""Shift benchmark on validation only: how the main job's runs fare when a site's prevalence and acquisition differ,
+as trained and adapted by `pneumonia-nb adapt` (prior correction), from the site's unlabelled images alone.
+
+Each run's validation images are split in two random halves (seeded). The calibration and the prior that adaptation
+starts from are fitted on one half; sites are drawn from the other, and then the other way round, so that no site
+is scored by a calibration fitted on its own images. A site is `--site-size` images drawn with replacement at a
+pneumonia share of 0.3, 0.5, 0.74 (validation's) or 0.9, after an acquisition shift applied to every image: none,
+contrast, gamma, brightness, Gaussian blur, noise, JPEG quality, down- then up-sampling and a border crop with zoom,
+each at two severities. For every cell (run, half, shift, severity, share, draw) the site is scored as trained and
+adapted: AUC, accuracy, sensitivity and specificity at the run's threshold (adapted: the moved threshold), ECE, and
+the error of the estimated share. Labels are used only to score.
+
+    python bench/shift.py --runs RUNS/main-42 RUNS/main-43 RUNS/main-44 --out bench/results/shift.json
+"""
+import argparse
+import json
+import os
+import platform
+import shlex
+import sys
+from pathlib import Path
+
+from seeds import spread
+
+CORES = 2
+SHARES = (0.3, 0.5, 0.74, 0.9)
+SHIFTS = {   # name: two severities
+    "contrast": (0.7, 0.5), "gamma": (0.7, 1.5), "brightness": (20, -20), "blur": (0.02, 0.04), "noise": (5, 10),
+    "jpeg": (30, 10), "down-up": (0.5, 0.35), "crop-zoom": (0.9, 0.8)}
+
+
+def acquired(x, kind: str, level: float, seed: int = 0):
+    "Images `(N, s, s, 1)` in 0-255 as a site of another acquisition would give them."
+    import cv2
+    import numpy as np
+    x = np.asarray(x, np.float32)
+    size, out = x.shape[1], []
+    for i, img in enumerate(x[..., 0]):
+        if kind == "contrast": img = img.mean() + level*(img - img.mean())
+        elif kind == "gamma": img = 255*(img/255)**level
+        elif kind == "brightness": img = img + level
+        elif kind == "blur": img = cv2.GaussianBlur(img, (0, 0), level*size)
+        elif kind == "noise": img = img + np.random.default_rng(seed + i).normal(0, level, img.shape)
+        elif kind == "jpeg":
+            ok, data = cv2.imencode(".jpg", np.clip(img, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, int(level)])
+            img = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE).astype(np.float32)
+        elif kind == "down-up":
+            small = max(4, int(round(size*level)))
+            img = cv2.resize(cv2.resize(img, (small, small), interpolation=cv2.INTER_AREA), (size, size), interpolation=cv2.INTER_LINEAR)
+        elif kind == "crop-zoom":
+            keep, lo = int(round(size*level)), (size - int(round(size*level)))//2
+            img = cv2.resize(img[lo:lo + keep, lo:lo + keep], (size, size), interpolation=cv2.INTER_LINEAR)
+        out.append(np.clip(img, 0, 255))
+    return np.stack(out)[..., None].astype(np.float32)
+
+
+def scores(y, p, threshold):
+    "AUC, accuracy, sensitivity, specificity at `threshold`, and ECE."
+    import numpy as np
+    from sklearn.metrics import roc_auc_score
+    from pneumonia_nb.metrics import expected_calibration_error
+    called = p >= threshold
+    return {"auc": float(roc_auc_score(y, p)), "accuracy": float(np.mean(called == y)), "sensitivity": float(called[y == 1].mean()),
+            "specificity": float(1 - called[y == 0].mean()), "ece": float(expected_calibration_error(y, p))}
+
+
+def bench_run(run_dir: str, args) -> list[dict]:
+    "Every cell of one run."
+    import numpy as np
+    from pneumonia_nb.ood import ood_scores, predict_with_features
+    from pneumonia_nb.preprocess import make_dataset
+    from pneumonia_nb.runs import run_splits
+    from pneumonia_nb.shift import (SiteEstimate, SiteImages, Validation, bias_corrected_calibration, corrected, estimate_prior,
+                                    population_shift, prior_interval, recalibrated, refusal)
+    from pneumonia_nb.training import load_run
+    run = load_run(run_dir)
+    val = run_splits(run, None, args.data_dir, ("val",))["val"]
+    x = np.concatenate([batch[0].numpy() for batch in make_dataset(val, run.size, run.resize, 256)])
+    y = val.labels
+    def predict(images):
+        p, features = predict_with_features(run.model, images)
+        return np.asarray(p, np.float64), features, ood_scores(run.ood, features)
+    halves = np.array_split(np.random.default_rng(0).permutation(len(y)), 2)
+    clean, clean_features, clean_ood = predict(x)
+    rows = []
+    for fit, sites in ((halves[0], halves[1]), (halves[1], halves[0])):
+        fitted = Validation(np.stack([1 - clean[fit], clean[fit]], 1), clean_features[fit], clean_ood[fit], y[fit])
+        calibration, prior = bias_corrected_calibration(fitted), np.bincount(y[fit], minlength=2)/len(fit)
+        for kind, levels in {"none": (0,), **SHIFTS}.items():
+            for level in levels:
+                p_all, f_all, o_all = ((clean[sites], clean_features[sites], clean_ood[sites]) if kind == "none"
+                                       else predict(acquired(x[sites], kind, level)))
+                for share in SHARES:
+                    for draw in range(args.draws):
+                        rng = np.random.default_rng(1000*draw + int(100*share))
+                        n1 = int(round(args.site_size*share))
+                        idx = np.concatenate([rng.choice(np.flatnonzero(y[sites] == 0), args.site_size - n1),
+                                              rng.choice(np.flatnonzero(y[sites] == 1), n1)])
+                        p, ys = p_all[idx], y[sites][idx]
+                        q = recalibrated(np.stack([1 - p, p], 1), calibration)
+                        shares, interval = estimate_prior(q, prior), prior_interval(q, prior)
+                        site = SiteImages([], q, f_all[idx], o_all[idx], [], "")
+                        estimate = SiteEstimate(site, fitted, calibration, prior, shares, interval)
+                        shift = population_shift(site, fitted, shares, seed=draw)
+                        why = refusal(estimate, shift)
+                        refused = why is not None
+                        adapted = corrected(q, prior, shares)[:, 1]
+                        a, b = calibration
+                        logit = lambda t: np.log(t/(1 - t))
+                        moved = 1/(1 + np.exp(-(a*logit(run.threshold) + b + logit(shares[1]) - logit(prior[1]))))
+                        trained = scores(ys, p, run.threshold)
+                        rows.append({"run": Path(run_dir).name, "shift": kind, "level": level, "share": share, "draw": draw,
+                                     "true_share": float(ys.mean()), "estimated_share": float(shares[1]),
+                                     "share_error": float(abs(shares[1] - ys.mean())), "refused": refused, "why": why,
+                                     "mmd_p": shift["mmd"]["p_value"],
+                                     "as_trained": trained, "adapted": trained if refused else scores(ys, adapted, moved)})
+        print(f"{run_dir}: {len(rows)} cells", file=sys.stderr, flush=True)
+    return rows
+
+
+def summary(rows: list[dict]) -> dict:
+    "Medians (and ranges) over cells: all, clean acquisition only, and each shift."
+    def over(cells):
+        used = [r for r in cells if not r["refused"]]
+        out = {"cells": len(cells), "refused": len(cells) - len(used),
+               "share_error_adapted_cells": spread([r["share_error"] for r in used]) if used else None,
+               "share_error_every_cell": spread([r["share_error"] for r in cells])}
+        for side in ("as_trained", "adapted"):
+            out[side] = {k: spread([r[side][k] for r in cells]) for k in ("auc", "accuracy", "sensitivity", "specificity", "ece")}
+        out["largest_accuracy_loss"] = max(r["as_trained"]["accuracy"] - r["adapted"]["accuracy"] for r in cells)
+        return out
+    return {"all": over(rows), "no_acquisition_shift": over([r for r in rows if r["shift"] == "none"]),
+            **{kind: over([r for r in rows if r["shift"] == kind]) for kind in SHIFTS}}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--runs", nargs="+", required=True, help="run directories (the main job: `pneumonia-nb train --seed S --out RUNS/main-S`)")
+    p.add_argument("--data-dir", help="the runs' data (default: $PNEUMONIA_NB_DATA)")
+    p.add_argument("--site-size", type=int, default=200)
+    p.add_argument("--draws", type=int, default=3, help="sites drawn for each share")
+    p.add_argument("--out", required=True)
+    args = p.parse_args()
+    if len(os.sched_getaffinity(0)) > CORES: os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[:CORES]))
+    rows = [row for run in args.runs for row in bench_run(run, args)]
+    import tensorflow as tf, keras, pneumonia_nb
+    report = {"benchmark": "site shift on validation only: prevalence and acquisition shifts, as trained and adapted (prior correction)",
+              "command": shlex.join(["python", "bench/shift.py", *[a if not a.startswith(str(Path(args.runs[0]).parent)) else
+                                                                   "RUNS/" + Path(a).name for a in sys.argv[1:]]]),
+              "machine": {"cores": CORES, "platform": platform.platform(), "python": platform.python_version(),
+                          "tensorflow": tf.__version__, "keras": keras.__version__, "pneumonia_nb": pneumonia_nb.__version__},
+              "shares": SHARES, "shifts": SHIFTS, "site_size": args.site_size, "draws": args.draws,
+              "summary": summary(rows), "cells": rows}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=1))
+    s = report["summary"]
+    print(json.dumps({k: {"share_error": v["share_error_every_cell"]["median"], "ece": (v["as_trained"]["ece"]["median"], v["adapted"]["ece"]["median"]),
+                          "refused": v["refused"], "cells": v["cells"]} for k, v in s.items()}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+"""`shift` and `adapt` as a user runs them: a site folder of real X-rays (PneumoniaMNIST validation images written as PNG
+files, resampled to a pneumonia share of 0.5), a report, an adapted run that the other verbs take, and bad input."""
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import cli
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    from pneumonia_nb.data import load_splits
+    val = load_splits("pneumoniamnist", 28, splits=("val",))["val"]
+    rng, folder = np.random.default_rng(3), tmp_path_factory.mktemp("site")
+    for i in np.concatenate([rng.choice(np.flatnonzero(val.labels == c), 100, replace=False) for c in (0, 1)]):
+        Image.fromarray(val.images[i]).save(folder / f"x{i:04d}.png")
+    return folder
+
+
+def test_shift_reports_the_site(run_dir, site, tmp_path):
+    out = tmp_path / "site.json"
+    r = cli("shift", run_dir, site, "--out", out)
+    assert r.returncode == 0, r.stderr[-2000:]
+    usable = int(r.stdout.split(" usable")[0].split()[-1])
+    assert r.stdout.startswith("site: 200 images, ") and usable >= 190, r.stdout   # the OOD score refuses about 0.5% of real X-rays
+    report = json.loads(out.read_text())
+    assert abs(report["class_shares"]["site"][1] - 0.5) < 0.1, report["class_shares"]
+    assert report["advice"] in r.stdout
+    again = cli("shift", run_dir, site, "--out", out)   # an existing report is never written over, and refused before any work
+    assert again.returncode == 2 and "already exists" in again.stderr and again.stdout == ""
+
+
+def test_adapted_run_is_an_ordinary_run(run_dir, site, tmp_path):
+    adapted = tmp_path / "adapted"
+    r = cli("adapt", run_dir, site, "--out", adapted)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert f"saved run {adapted}, {run_dir.name} adapted to 19" in r.stdout and "every decision as before" in r.stdout
+    config = json.loads((adapted / "config.json").read_text())
+    assert config["adapted"]["source_run"] == run_dir.name and len(config["adapted"]["images_digest"]) == 64
+    files = sorted(site.glob("*.png"))[:5]
+    before, after = (cli("predict", d, *files) for d in (run_dir, adapted))
+    assert before.returncode == after.returncode == 0, after.stderr
+    labels = lambda out: [json.loads(line)["label"] for line in out.stdout.splitlines()]
+    assert labels(before) == labels(after)   # the same decisions, corrected probabilities
+    assert cli("evaluate", adapted, "--split", "val").returncode == 0
+    exported = cli("export", adapted, "--format", "onnx", "--out", tmp_path / "adapted.onnx")
+    assert exported.returncode == 0, exported.stderr[-2000:]
+
+
+@pytest.mark.parametrize("case", ["few", "exists", "twice", "empty"])
+def test_bad_sites_get_one_line(run_dir, site, tmp_path, case):
+    few = tmp_path / "few"; few.mkdir()
+    for f in sorted(site.glob("*.png"))[:10]: (few / f.name).write_bytes(f.read_bytes())
+    (tmp_path / "taken").mkdir()
+    if case == "twice": assert cli("adapt", run_dir, site, "--out", tmp_path / "once").returncode == 0
+    args, message = {"few": ([run_dir, few, "--out", tmp_path / "new"], "usable images of 10: a site needs at least 50"),
+                     "exists": ([run_dir, site, "--out", tmp_path / "taken"], "already exists"),
+                     "twice": ([tmp_path / "once", site, "--out", tmp_path / "new"], "already adapted to a site; adapt its source run"),
+                     "empty": ([run_dir, tmp_path / "taken", "--out", tmp_path / "new"], "no images found")}[case]
+    r = cli("adapt", *args)
+    assert r.returncode == 2 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not (tmp_path / "new").exists()
