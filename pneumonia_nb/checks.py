@@ -44,6 +44,7 @@ def check_new_file(path: str|Path, # a file about to be written
                   ) -> Path:
     "Refuse, before any work, a file that exists (results are never written over) or whose folder cannot be made or written."
     path = Path(path)
+    if path.is_symlink() and not path.exists(): raise RunError(f"{path}: a link to nothing; {what} are never written through a link")
     if path.exists(): raise RunError(f"{path}: already exists; {what} are never written over a file")
     try: path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e: raise RunError(f"{path}: its folder cannot be created ({e.strerror or e})") from None

@@ -41,7 +41,7 @@ def choose_threshold(y_true: np.ndarray, # validation labels
     y, p = check_predictions(y_true, y_prob)
     if rule not in THRESHOLD_RULES: raise ValueError(f"rule must be one of {THRESHOLD_RULES}, not {rule!r}")
     if len(np.unique(y)) < 2: raise ValueError("choosing a threshold needs validation data with both classes")
-    fpr, tpr, thr = roc_curve(y, p)
+    fpr, tpr, thr = roc_curve(y, p, drop_intermediate=False)   # every distinct score: the corners alone skip the target
     thr = np.minimum(thr, 1.0)   # scikit-learn's first threshold is inf: "nothing is positive"
     if rule == "sensitivity": return float(thr[np.flatnonzero(tpr >= target)[0]])
     if rule == "specificity": return float(thr[np.flatnonzero(1 - fpr >= target)[-1]])

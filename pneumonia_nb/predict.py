@@ -9,6 +9,7 @@ import csv
 import itertools
 import json
 import os
+import sys
 import threading
 import warnings
 from collections.abc import Callable, Iterable, Iterator
@@ -28,7 +29,7 @@ from .gradcam import grad_cam_and_probability, gradcam_layer, overlay
 from .checks import check_new_file
 
 # %% auto #0
-__all__ = ['IMAGE_SUFFIXES', 'RESULT_COLUMNS', 'Prediction', 'Predictor', 'image_files', 'results_writer']
+__all__ = ['IMAGE_SUFFIXES', 'RESULT_COLUMNS', 'Prediction', 'Predictor', 'image_files', 'printable', 'results_writer']
 
 # %% ../nbs/09_predict.ipynb #b1580000
 @dataclass
@@ -247,6 +248,12 @@ def predict_files(self: Predictor, files: Iterable[str|Path], # image files (`im
             if pending: yield from self._predict_inputs([r.result() for r in pending])
             pending = reading
 
+# %% ../nbs/09_predict.ipynb #ca4a3e0f
+def printable(text: str, # a file name or message, perhaps holding a name that is not valid UTF-8 (Python keeps its bytes as surrogates)
+             ) -> str:
+    "`text` as valid UTF-8: each byte of a name that was not valid UTF-8 written as a `\\xNN` escape, so that the file can be found again."
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
 # %% ../nbs/09_predict.ipynb #1658aabc
 RESULT_COLUMNS = ("file", "probability", "probability_of", "label", "threshold", "model", "probabilities", "two_stage", "error")   # more than two classes: JSON
 
@@ -254,16 +261,23 @@ RESULT_COLUMNS = ("file", "probability", "probability_of", "label", "threshold",
 def results_writer(out: str|Path|None=None, # None: JSON lines to standard output; a `.csv` file; any other file: JSON lines
                   ) -> Iterator[Callable[[dict], None]]:
     "A function that writes one result per call; a file appears only when complete, and never over an existing one."
+    escaped = []   # results whose file name was not valid UTF-8: every other row is kept, and the user is told
+    def clean(r: dict) -> dict:
+        cleaned = {k: printable(v) if isinstance(v, str) else v for k, v in r.items()}
+        if cleaned != r: escaped.append(r["file"])
+        return cleaned
     if out is None:
-        yield lambda r: print(json.dumps(r), flush=True); return
+        yield lambda r: print(json.dumps(clean(r)), flush=True); return
     out = check_new_file(out, "results")
     partial = out.with_name(f".{out.name}.partial-{os.getpid()}")
     try:
-        with open(partial, "x", newline="") as f:
+        with open(partial, "x", newline="", encoding="utf-8") as f:
             if out.suffix.lower() == ".csv":
                 writer = csv.DictWriter(f, RESULT_COLUMNS); writer.writeheader()
-                yield lambda r: writer.writerow({k: json.dumps(v) if isinstance(v, dict) else v for k, v in r.items()})
-            else: yield lambda r: f.write(json.dumps(r) + "\n")
+                yield lambda r: writer.writerow({k: json.dumps(v) if isinstance(v, dict) else v for k, v in clean(r).items()})
+            else: yield lambda r: f.write(json.dumps(clean(r)) + "\n")
         os.link(partial, out)   # fails, rather than replaces, when `out` appeared meanwhile
+        if escaped: print(f"pneumonia-nb: {len(escaped)} file name{'s are' if len(escaped) > 1 else ' is'} not valid UTF-8; "
+                          f"{out} writes each of their undecodable bytes as \\xNN", file=sys.stderr)
     except FileExistsError: check_new_file(out, "results")   # refuses, with the same words
     finally: partial.unlink(missing_ok=True)

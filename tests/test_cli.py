@@ -377,3 +377,24 @@ def test_export_to_onnx_answers_as_predict(run_dir, tmp_path):
     assert abs(probability - predicted["probability"]) < 1e-4 and meta["threshold"] == predicted["threshold"]
     r = cli("export", run_dir, "--format", "onnx", "--out", out)
     assert r.returncode == 2 and "already exists" in r.stderr and r.stderr.count("\n") == 1, r.stderr
+
+
+def test_a_file_name_that_is_not_utf8_keeps_every_row(run_dir, tmp_path):
+    "Issue 31: one odd name used to end the CSV with a UnicodeEncodeError and no file; now every good file keeps its row."
+    import csv, os
+    folder = tmp_path / "ward"; folder.mkdir()
+    good = fullres_images()[0].read_bytes()
+    for name in (b"a_good.jpeg", b"b_\xff\xfe.jpeg", b"c_good.jpeg"):
+        with open(os.path.join(os.fsencode(folder), name), "wb") as f: f.write(good)
+    r = cli("predict", run_dir, folder, "--out", tmp_path / "ward.csv")
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.DictReader(open(tmp_path / "ward.csv", encoding="utf-8")))
+    assert [Path(row["file"]).name for row in rows] == ["a_good.jpeg", "b_\\xff\\xfe.jpeg", "c_good.jpeg"], rows
+    assert all(row["probability"] for row in rows) and "1 file name is not valid UTF-8" in r.stderr
+
+
+def test_out_onto_a_dangling_link_is_refused(run_dir, tmp_path):
+    (tmp_path / "x.csv").symlink_to(tmp_path / "nowhere.csv")
+    r = cli("predict", run_dir, fullres_images()[0], "--out", tmp_path / "x.csv")
+    assert r.returncode == 2 and "a link to nothing; results are never written through a link" in r.stderr
+    assert not (tmp_path / "nowhere.csv").exists()
