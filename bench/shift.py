@@ -70,7 +70,7 @@ def bench_run(run_dir: str, args) -> list[dict]:
     from pneumonia_nb.ood import ood_scores, predict_with_features
     from pneumonia_nb.preprocess import make_dataset
     from pneumonia_nb.runs import run_splits
-    from pneumonia_nb.shift import (SiteEstimate, SiteImages, Validation, bias_corrected_calibration, corrected, estimate_prior,
+    from pneumonia_nb.shift import (SiteEstimate, SiteImages, Validation, adapted_logit, bias_corrected_calibration, corrected, estimate_prior,
                                     population_shift, prior_interval, recalibrated, refusal)
     from pneumonia_nb.training import load_run
     run = load_run(run_dir)
@@ -105,9 +105,7 @@ def bench_run(run_dir: str, args) -> list[dict]:
                         why = refusal(estimate, shift)
                         refused = why is not None
                         adapted = corrected(q, prior, shares)[:, 1]
-                        a, b = calibration
-                        logit = lambda t: np.log(t/(1 - t))
-                        moved = 1/(1 + np.exp(-(a*logit(run.threshold) + b + logit(shares[1]) - logit(prior[1]))))
+                        moved = 1/(1 + np.exp(-adapted_logit(np.log(run.threshold/(1 - run.threshold)), estimate)))   # as `adapt_run` moves it
                         trained = scores(ys, p, run.threshold)
                         rows.append({"run": Path(run_dir).name, "shift": kind, "level": level, "share": share, "draw": draw,
                                      "true_share": float(ys.mean()), "estimated_share": float(shares[1]),

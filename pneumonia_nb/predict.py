@@ -213,13 +213,12 @@ def image_files(paths: Iterable[str|Path], # files and folders
 
 # %% ../nbs/09_predict.ipynb #546e016e
 @patch
-def _model_input(self: Predictor, file: str|Path) -> tuple[str, np.ndarray|str]:
-    "The file's name and its image as the model takes it `(size, size, 1)`, or the one-line reason it cannot be predicted."
-    try:
-        img, name = self.read(file, min_side=2*self.size)
-        return name, resize_xray(img, self.size, self.resize)
-    except DataError as e: return str(file), str(e)
-    except Exception as e: return str(file), f"{file}: could not be read ({type(e).__name__}: {e})"
+def _model_input(self: Predictor, file: str|Path|bytes, name: str|None=None) -> tuple[str, np.ndarray|str]:
+    "The file's name and its image as the model takes it `(size, size, 1)`, or the one-line reason it cannot be predicted (`file` may be its bytes, with `name`)."
+    name = name or str(file)
+    try: return name, resize_xray(self.read(file, name, min_side=2*self.size)[0], self.size, self.resize)
+    except DataError as e: return name, str(e)
+    except Exception as e: return name, f"{name}: could not be read ({type(e).__name__}: {e})"
 
 # %% ../nbs/09_predict.ipynb #81c86e01
 @patch

@@ -21,7 +21,7 @@ import pandas as pd
 
 from .data import SPLITS, TASKS, DataError, Split, data_home, load_splits, source_size
 from .checks import check_choice, check_new_file
-from .recipe import AUGMENTATIONS, MODELS, Hyperparameters, Recipe
+from .recipe import MODELS, Hyperparameters, Recipe
 from .preprocess import ACQUISITION, Augmentation, balanced_training_data, make_dataset
 from .metrics import choose_operating_points, choose_threshold, fit_temperature, task_metrics
 from .training import (Run, apply_temperature, check_run_target, computing_in, distribution_strategy, ensemble_model,

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
@@ -14,10 +13,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .data import TASKS, DataError
-from .checks import OptionError, check_new_file
+from .data import DataError, read_file
+from .checks import OptionError
 from .preprocess import make_dataset
-from .training import Run, check_run_target, load_run, save_run
+from .training import Run, check_run_target, save_run
 from .ood import ood_scores, predict_with_features
 from .runs import run_splits
 from .predict import Predictor, image_files
@@ -41,9 +40,11 @@ class SiteImages(NamedTuple):
     digest: str # sha256 over the sorted sha256 digests of the usable images' bytes
 
 # %% ../nbs/09a_shift.ipynb #013d1675
-def _file_digest(path: str|Path) -> str:
-    "The sha256 of a file's bytes."
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+def _read_one(predictor: Predictor, file: str|Path) -> tuple[str, np.ndarray|str, str|None]:
+    "The file's name, its model input (or why it cannot be used) and the sha256 of its bytes, from one read of the file."
+    try: data = read_file(file)
+    except DataError as e: return str(file), str(e), None
+    return (*predictor._model_input(data, str(file)), hashlib.sha256(data).hexdigest())
 
 # %% ../nbs/09a_shift.ipynb #5f0a8d24
 def _as_columns(probabilities: np.ndarray) -> np.ndarray:
@@ -59,13 +60,11 @@ def read_site(predictor: Predictor, # the run that will read the site
     "The site's usable images with the run's probabilities, features and OOD scores; refused images counted apart."
     files = list(image_files(paths))
     if not files: raise DataError(f"{', '.join(map(str, paths))}: no images found (.jpg, .jpeg, .png, .dcm, .dicom)")
-    with ThreadPoolExecutor(workers) as pool: inputs = list(pool.map(predictor._model_input, files))
-    refused = [(name, x) for name, x in inputs if isinstance(x, str)]
-    usable = [(name, x, file) for (name, x), file in zip(inputs, files) if not isinstance(x, str)]
-    with ThreadPoolExecutor(workers) as pool: digests = list(pool.map(_file_digest, [f for _, _, f in usable]))
-    order = sorted(range(len(usable)), key=lambda i: digests[i])
-    names, digests = [usable[i][0] for i in order], [digests[i] for i in order]
-    x = np.stack([usable[i][1] for i in order]).astype(np.float32) if usable else np.zeros((0, predictor.size, predictor.size, 1), np.float32)
+    with ThreadPoolExecutor(workers) as pool: inputs = list(pool.map(lambda f: _read_one(predictor, f), files))
+    refused = [(name, x) for name, x, _ in inputs if isinstance(x, str)]
+    usable = sorted((u for u in inputs if not isinstance(u[1], str)), key=lambda u: (u[2], u[0]))   # by content, then name
+    names, digests = [name for name, _, _ in usable], [digest for _, _, digest in usable]
+    x = np.stack([x for _, x, _ in usable]).astype(np.float32) if usable else np.zeros((0, predictor.size, predictor.size, 1), np.float32)
     probabilities, features = predict_with_features(predictor.run.model, x) if len(x) else (np.zeros(0), np.zeros((0, 1)))
     run = predictor.run
     ood = ood_scores(run.ood, features) if run.ood is not None and len(x) else np.zeros(len(x))

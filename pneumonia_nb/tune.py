@@ -12,12 +12,11 @@ from pathlib import Path
 
 from .data import TASKS, import_tensorflow_quietly
 import_tensorflow_quietly()   # before optuna_integration imports Keras: TensorFlow's C++ start-up lines hidden
-import numpy as np
 import optuna
 from optuna_integration import KerasPruningCallback
 
 from .checks import RunError, check_positive
-from .recipe import SEARCH_RECIPE, STUDY_OPTIONS, Hyperparameters, Recipe, default_size
+from .recipe import SEARCH_RECIPE, STUDY_OPTIONS, Recipe, default_size
 from .metrics import probability_log_loss, task_metrics
 from .training import Run, distribution_strategy, setup_device
 from .runs import fit_and_score, train_run, training_splits
