@@ -82,7 +82,7 @@ def runners(run, folder: Path) -> dict:
 def exports(run_dir: Path, rounds: int, repeats: int) -> dict:
     import numpy as np
     from pneumonia_nb.data import read_xray, resize_xray, sample_originals
-    from pneumonia_nb.training import load_run
+    from pneumonia_nb.run_folder import load_run
     run = load_run(run_dir)
     x = np.stack([resize_xray(read_xray(f), run.size, run.resize) for f in sample_originals()])
     with tempfile.TemporaryDirectory() as tmp:
@@ -143,7 +143,7 @@ def reduced_decoding(run_dir: Path, rounds: int, repeats: int=10) -> dict:
     "Full decoding against decoding at twice the run's size: milliseconds per original, input difference, labels."
     import numpy as np
     from pneumonia_nb.data import decode_xray, resize_xray, sample_originals
-    from pneumonia_nb.training import load_run
+    from pneumonia_nb.run_folder import load_run
     run = load_run(run_dir)
     blobs = [(f.name, f.read_bytes()) for f in sample_originals()]
     sides = {"full": None, "reduced": 2*run.size}

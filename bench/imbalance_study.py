@@ -21,7 +21,7 @@ def main():
     args = p.parse_args()
     import tensorflow as tf, keras, pneumonia_nb
     from pneumonia_nb.imbalance_study import run_study, summarise_study
-    from pneumonia_nb.training import setup_device
+    from pneumonia_nb.devices import setup_device
     device = setup_device()
     runs = run_study(seeds=tuple(range(args.seeds)), epochs=args.epochs, data_dir=args.data_dir)
     report = {"benchmark": "class-weight study, CNN on PneumoniaMNIST 28 px",

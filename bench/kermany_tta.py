@@ -25,7 +25,7 @@ def run_figures(run_dir: str, data_dir: str | None) -> dict:
     "One run's calibrated validation figures without and with TTA, on its own patient split."
     from pneumonia_nb.preprocess import make_dataset
     from pneumonia_nb.runs import run_splits
-    from pneumonia_nb.training import load_run
+    from pneumonia_nb.run_folder import load_run
     run = load_run(run_dir)
     val = run_splits(run, data_dir=data_dir, splits=("val",))["val"]
     val_ds = make_dataset(val, run.size, run.resize, 256)

@@ -44,7 +44,7 @@ def variant(members, tta, val_ds, val):
     import keras
     from sklearn.metrics import log_loss
     from pneumonia_nb.metrics import binary_metrics, choose_threshold
-    from pneumonia_nb.training import ensemble_model, with_tta
+    from pneumonia_nb.ensembles import ensemble_model, with_tta
     net = ensemble_model(members) if len(members) > 1 else keras.models.clone_model(members[0])
     if len(members) == 1: net.set_weights(members[0].get_weights())
     if tta: net = with_tta(net)

@@ -76,7 +76,7 @@ def over_http(run_dir: Path, images: list[tuple[str, bytes]], repeats: int) -> d
 
 def transfer_run(size: int = 299) -> Path:
     "A saved InceptionV3 run with random weights (ImageNet weights cannot be downloaded here): latency needs no training."
-    from pneumonia_nb.training import Run, save_run
+    from pneumonia_nb.run_folder import Run, save_run
     from pneumonia_nb.transfer import build_transfer
     model = build_transfer("inceptionv3", size, weights=None, allow_random=True)
     out = Path(tempfile.mkdtemp()) / "inceptionv3-random"

@@ -72,7 +72,7 @@ def bench_run(run_dir: str, args) -> list[dict]:
     from pneumonia_nb.runs import run_splits
     from pneumonia_nb.shift import (SiteEstimate, SiteImages, Validation, adapted_logit, bias_corrected_calibration, corrected, estimate_prior,
                                     population_shift, prior_interval, recalibrated, refusal)
-    from pneumonia_nb.training import load_run
+    from pneumonia_nb.run_folder import load_run
     run = load_run(run_dir)
     val = run_splits(run, None, args.data_dir, ("val",))["val"]
     x = np.concatenate([batch[0].numpy() for batch in make_dataset(val, run.size, run.resize, 256)])

@@ -104,7 +104,7 @@ def main():
     p.add_argument("--out", default="bench/results/train.json")
     args = p.parse_args()
     import tensorflow as tf, keras, pneumonia_nb
-    from pneumonia_nb.training import setup_device
+    from pneumonia_nb.devices import setup_device
     device = setup_device()
     peak = matmul_peak_flops()
     print(f"matmul peak: {peak / 1e9:.0f} GFLOP/s", file=sys.stderr)

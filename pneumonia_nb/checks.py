@@ -5,12 +5,14 @@
 # %% ../nbs/00a_checks.ipynb #2e5e0319
 from __future__ import annotations
 
+import json
 import numbers
-import os
+import tempfile
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['OptionError', 'RunError', 'WeightsUnavailableError', 'check_choice', 'check_positive', 'check_new_file']
+__all__ = ['RUN_FORMAT', 'OptionError', 'RunError', 'WeightsUnavailableError', 'check_choice', 'check_positive',
+           'check_writable_folder', 'check_new_file', 'is_run', 'check_run_dir', 'check_run_target']
 
 # %% ../nbs/00a_checks.ipynb #af99446b
 class OptionError(ValueError):
@@ -38,6 +40,15 @@ def check_positive(what: str, # what the value is, for the message
     if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1):
         raise OptionError(f"{what} must be a positive whole number, not {value!r}")
 
+# %% ../nbs/00a_checks.ipynb #45ad43e1
+def check_writable_folder(path: str|Path, # a file or folder about to be made
+                         ) -> None:
+    "Refuse `path` unless its folder exists (or can be made) and takes a new file, tried with a temporary one."
+    path = Path(path); folder = path.parent
+    if folder.exists() and not folder.is_dir(): raise RunError(f"{path}: {folder} is a file, not a folder")
+    try: folder.mkdir(parents=True, exist_ok=True); tempfile.TemporaryFile(dir=folder).close()
+    except OSError as e: raise RunError(f"{path}: nothing can be written into {folder} ({e.strerror or e})") from None
+
 # %% ../nbs/00a_checks.ipynb #76ae6148
 def check_new_file(path: str|Path, # a file about to be written
                    what: str="results", # what it holds, for the message
@@ -46,7 +57,41 @@ def check_new_file(path: str|Path, # a file about to be written
     path = Path(path)
     if path.is_symlink() and not path.exists(): raise RunError(f"{path}: a link to nothing; {what} are never written through a link")
     if path.exists(): raise RunError(f"{path}: already exists; {what} are never written over a file")
-    try: path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e: raise RunError(f"{path}: its folder cannot be created ({e.strerror or e})") from None
-    if not os.access(path.parent, os.W_OK): raise RunError(f"{path}: its folder is not writable")
+    check_writable_folder(path)
     return path
+
+# %% ../nbs/00a_checks.ipynb #ed4a4ae4
+RUN_FORMAT = "pneumonia_nb.run/1"   # a run's config.json says so in "format"
+
+def is_run(path: str|Path, # any path
+          ) -> bool:
+    "Whether `path` is a run directory written by `save_run` (its config.json says so), without loading the model."
+    try: return json.loads((Path(path)/"config.json").read_text()).get("format") == RUN_FORMAT
+    except (OSError, ValueError, AttributeError): return False
+
+# %% ../nbs/00a_checks.ipynb #8929c783
+def check_run_dir(run_dir: str|Path, # a directory written by `save_run`
+                 ) -> dict:
+    "The config of the run in `run_dir`, refusing a missing folder, one that is not a run, or a run without its model."
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir(): raise RunError(f"{run_dir}: no such run directory")
+    try: config = json.loads((run_dir/"config.json").read_text())
+    except FileNotFoundError: raise RunError(f"{run_dir}: not a pneumonia_nb run (no config.json)") from None
+    except (OSError, ValueError) as e: raise RunError(f"{run_dir}/config.json: cannot be read as JSON ({e})") from None
+    if not isinstance(config, dict) or config.get("format") != RUN_FORMAT:
+        raise RunError(f"{run_dir}: not a pneumonia_nb run (config format {config.get('format') if isinstance(config, dict) else None!r})")
+    if not (run_dir/"model.keras").is_file(): raise RunError(f"{run_dir}: the run has no model.keras")
+    return config
+
+# %% ../nbs/00a_checks.ipynb #245919f8
+def check_run_target(run_dir: str|Path, # where a run is to be saved
+                     overwrite: bool=False, # whether an existing run there may be replaced
+                    ) -> None:
+    "Refuse a run directory that exists or whose folder takes nothing, unless `overwrite` and it is a run (never the working directory or a user's folder)."
+    run_dir = Path(run_dir)
+    if not (run_dir.exists() or run_dir.is_symlink()): return check_writable_folder(run_dir)
+    if not overwrite: raise RunError(f"{run_dir}: already exists; choose another directory, or pass --overwrite (overwrite=True in Python) to replace the run")
+    here = Path.cwd().resolve()
+    if run_dir.resolve() in (here, *here.parents): raise RunError(f"{run_dir}: is the working directory or holds it; a run never replaces it")
+    if run_dir.is_symlink() or not is_run(run_dir):
+        raise RunError(f"{run_dir}: exists and is not a pneumonia_nb run; overwrite only ever replaces a run directory")

@@ -22,12 +22,12 @@ from fastcore.docments import docments
 
 from . import __version__
 from .data import DATASETS, SPLITS, DataError
-from .checks import OptionError, RunError, WeightsUnavailableError, check_new_file
+from .checks import OptionError, RunError, WeightsUnavailableError, check_new_file, check_run_dir, check_run_target
 from .recipe import RECIPE_CHOICES, SEARCH_RECIPE, STUDY_OPTIONS, Hyperparameters, Recipe
 
 # %% auto #0
-__all__ = ['EXPORT_FORMAT_NAMES', 'HYPERPARAMETER_OPTIONS', 'TRAIN_OPTIONS', 'VERBS', 'USER_ERRORS', 'recipe_from', 'parser',
-           'interruptible', 'main']
+__all__ = ['EXPORT_FORMAT_NAMES', 'HYPERPARAMETER_OPTIONS', 'TRAIN_OPTIONS', 'RUN_OUTPUTS', 'WRITES', 'VERBS', 'USER_ERRORS',
+           'recipe_from', 'parser', 'interruptible', 'preflight', 'main']
 
 # %% ../nbs/12_cli.ipynb #ecf007c7
 EXPORT_FORMAT_NAMES = ("savedmodel", "onnx", "litert")   # `export.EXPORT_FORMATS`
@@ -176,10 +176,13 @@ def _print_metrics(title: str, m: dict|None) -> None:
 def _saved_line(out: str, # the run directory
                config: dict, # its config
               ) -> str:
-    "What `train` and `tune` print once the run is saved: where, how many models and epochs, how long."
-    models = f"{config['ensemble']} models, up to " if config.get("ensemble", 1) > 1 else ""
-    epochs = f"{config['epochs_run']} epoch{'s' if config['epochs_run'] != 1 else ''}{' each' if models else ''}"
-    return f"saved run {out} ({models}{epochs}, {config['train_seconds']:.0f} s)"
+    "What `train` and `tune` print once the run is saved: where, each model's epochs and the one it kept, why any stopped early, how long."
+    members, asked = config["members"], config.get("epochs")
+    each = ", ".join(f"{m['epochs_run']} epoch{'s' if m['epochs_run'] != 1 else ''} (kept {m['best_epoch']})" for m in members)
+    early = sum(asked is not None and m["epochs_run"] < asked for m in members)
+    stopped = (f"; {'it' if len(members) == 1 else early if early < len(members) else 'all'} stopped early: validation AUC no better "
+               f"for {config.get('patience')} epochs" if early else "")
+    return f"saved run {out} ({f'{len(members)} models: ' if len(members) > 1 else ''}{each}{stopped}; {config['train_seconds']:.0f} s)"
 
 # %% ../nbs/12_cli.ipynb #0b762413
 def _train(args) -> int:
@@ -233,7 +236,6 @@ def _export(args) -> int:
 
 # %% ../nbs/12_cli.ipynb #94ec3324
 def _shift(args) -> int:
-    if args.out: check_new_file(args.out, "reports")   # before the images are read
     from pneumonia_nb.shift import shift_report
     r = shift_report(args.run_dir, args.images, args.data_dir)
     site, shift, shares = r["site"], r["population_shift"], r["class_shares"]
@@ -260,9 +262,7 @@ def _adapt(args) -> int:
 # %% ../nbs/12_cli.ipynb #65be2d0f
 def _tune(args) -> int:
     recipe = recipe_from(args, SEARCH_RECIPE).check()
-    from pneumonia_nb.training import check_run_target
     from pneumonia_nb.tune import best_run, finished_trials, tune
-    check_run_target(args.out, args.overwrite)   # before the search, not after it
     study = tune(args.trials, args.storage, args.study, args.data_dir, recipe)
     best = study.best_trial
     print(f"study {study.study_name}: {len(finished_trials(study))} finished trials; best: trial {best.number}, "
@@ -298,6 +298,20 @@ def interruptible():
         sys.unraisablehook = previous_hook
         for s, handler in previous.items(): signal.signal(s, handler)
 
+# %% ../nbs/12_cli.ipynb #20d1848d
+RUN_OUTPUTS = ("train", "tune", "adapt")   # the verbs whose --out is a run directory
+WRITES = {"report": "reports", "shift": "reports", "export": "exported models"}   # what the others write, for messages
+
+def preflight(args: argparse.Namespace, # the parsed command line
+             ) -> None:
+    "Refuse, before any work, a run folder that is not a run, an image path that is not there, or an output that cannot be written."
+    if getattr(args, "run_dir", None) is not None: check_run_dir(args.run_dir)
+    for path in getattr(args, "images", None) or ():
+        if not (os.path.lexists(path)): raise DataError(f"{path}: no such file or folder")
+    if getattr(args, "out", None) is None: return
+    if args.command in RUN_OUTPUTS: check_run_target(args.out, getattr(args, "overwrite", False))
+    else: check_new_file(args.out, WRITES.get(args.command, "results"))
+
 # %% ../nbs/12_cli.ipynb #1d7b856b
 VERBS = {"train": _train, "tune": _tune, "evaluate": _evaluate, "predict": _predict, "report": _report, "shift": _shift, "adapt": _adapt,
          "serve": _serve, "export": _export}
@@ -313,7 +327,9 @@ def main(argv: list[str]|None=None, # arguments (default: the command line)
     else: os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if not args.verbose: logging.getLogger("tensorflow").setLevel(logging.ERROR)   # its later warnings (retracing) too
     try:
-        with interruptible(): return VERBS[args.command](args)
+        with interruptible():
+            preflight(args)
+            return VERBS[args.command](args)
     except KeyboardInterrupt:   # every half-written file and folder was removed on the way out
         resume = "; the study keeps its finished trials, and the same command resumes it" if args.command == "tune" else ""
         print(f"pneumonia-nb: interrupted; nothing half-written was left behind{resume}", file=sys.stderr)

@@ -11,6 +11,7 @@ import logging
 import os
 import re
 import shutil
+import stat
 import sys
 import warnings
 import zipfile
@@ -25,14 +26,14 @@ from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['DATA_ENV_VAR', 'MEDMNIST_RECORD', 'PNEUMONIAMNIST_MD5', 'SPLITS', 'CLASS_NAMES', 'IMAGE_SUFFIXES', 'MAX_PIXELS',
-           'MAX_DICOM_INFLATED', 'MAX_FILE_BYTES', 'KAGGLE_DATASET', 'MENDELEY_URL', 'RESIZE_MODES', 'TASKS',
-           'PATHOGEN_LABELS', 'DATASETS', 'DataError', 'DataNotFoundError', 'quiet_stderr', 'NewModelRetracing',
-           'import_tensorflow_quietly', 'default_data_dir', 'data_home', 'download', 'pneumoniamnist_filename',
-           'pneumoniamnist_path', 'load_pneumoniamnist', 'find_kermany_root', 'parse_kermany_name', 'decode_xray',
-           'decode_cost', 'read_file', 'read_xray', 'save_dicom', 'scan_kermany', 'kermany_dir',
-           'download_kermany_kaggle', 'download_kermany_mendeley', 'sample_originals', 'check_plausible_xray',
-           'resize_xray', 'load_image', 'add_content_hash', 'leakage_groups', 'patient_split', 'find_leaks',
-           'duplicate_images', 'Split', 'check_task', 'source_size', 'load_splits', 'default_resize']
+           'MAX_DICOM_INFLATED', 'DEFLATED', 'DICOM_WORK_BYTES', 'MAX_FILE_BYTES', 'KAGGLE_DATASET', 'MENDELEY_URL',
+           'RESIZE_MODES', 'TASKS', 'PATHOGEN_LABELS', 'DATASETS', 'DataError', 'DataNotFoundError', 'quiet_stderr',
+           'NewModelRetracing', 'import_tensorflow_quietly', 'default_data_dir', 'data_home', 'download',
+           'pneumoniamnist_filename', 'pneumoniamnist_path', 'load_pneumoniamnist', 'find_kermany_root',
+           'parse_kermany_name', 'decode_xray', 'decode_cost', 'read_file', 'read_xray', 'save_dicom', 'scan_kermany',
+           'kermany_dir', 'download_kermany_kaggle', 'download_kermany_mendeley', 'sample_originals',
+           'check_plausible_xray', 'resize_xray', 'load_image', 'add_content_hash', 'leakage_groups', 'patient_split',
+           'find_leaks', 'duplicate_images', 'Split', 'check_task', 'source_size', 'load_splits', 'default_resize']
 
 # %% ../nbs/00_data.ipynb #609f1cc0
 class DataError(ValueError):
@@ -230,18 +231,33 @@ MAX_PIXELS = 60_000_000   # the largest image read; chest detectors are at most 
 def _is_dicom(head: bytes) -> bool: return head[128:132] == b"DICM"
 
 MAX_DICOM_INFLATED = 2*MAX_PIXELS + 2**20   # bytes a deflated DICOM data set may inflate to (16-bit pixels plus header)
+DEFLATED = "1.2.840.10008.1.2.1.99"   # the deflated transfer syntax's UID
 
-def _check_deflated(path: str|Path, data: bytes) -> None:
-    "Refuse a deflated DICOM whose data set inflates past `MAX_DICOM_INFLATED`, inflating at most that much to find out."
+def _dicom_meta(path: str|Path, data: bytes) -> tuple[str, int]:
+    "The transfer syntax of DICOM bytes and where their data set starts, read from the file meta group alone."
+    from pydicom.filereader import _read_file_meta_info, read_preamble   # pydicom's own reader: the same group it inflates after
+    fp = io.BytesIO(data)
+    try: read_preamble(fp, False); meta = _read_file_meta_info(fp)
+    except Exception as e: raise DataError(f"{path}: corrupt DICOM file (file meta group: {e})") from None
+    return str(meta.get("TransferSyntaxUID", "")), fp.tell()
+
+def _check_deflated(path: str|Path, data: bytes) -> int:
+    "The inflated size of a deflated DICOM's data set (0 if not deflated), inflated 1 MB at a time and refused past `MAX_DICOM_INFLATED`."
     import zlib
-    if b"1.2.840.10008.1.2.1.99" not in data[132:2048]: return   # not the deflated transfer syntax
-    meta_end = 144 + int.from_bytes(data[140:144], "little")     # the file meta group stays uncompressed
-    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-    try: inflater.decompress(data[meta_end:], MAX_DICOM_INFLATED)
+    syntax, start = _dicom_meta(path, data)   # wherever the data set starts: a padded meta group hides nothing
+    if syntax != DEFLATED: return 0
+    inflater, rest, inflated = zlib.decompressobj(-zlib.MAX_WBITS), data[start:], 0
+    try:
+        while not inflater.eof and inflated <= MAX_DICOM_INFLATED:   # the padding byte after the stream's end is left alone
+            out = inflater.decompress(rest, 2**20); rest = inflater.unconsumed_tail
+            if not out: break   # cut short: pydicom says so when it reads the data set
+            inflated += len(out)
     except zlib.error as e: raise DataError(f"{path}: corrupt DICOM file (deflated data: {e})") from None
-    if inflater.unconsumed_tail:
+    if inflated > MAX_DICOM_INFLATED:
         raise DataError(f"{path}: deflated DICOM inflates past {MAX_DICOM_INFLATED/2**20:,.0f} MB (a decompression bomb); refused")
+    return inflated
 
+# %% ../nbs/00_data.ipynb #67471ccd
 def _read_dicom(path: str|Path, data: bytes|None, pixels: bool=True) -> "pydicom.Dataset":
     "The DICOM data set in `data` (or the file at `path`), checked to hold one image; `DataError` naming `path` otherwise."
     import pydicom
@@ -258,6 +274,7 @@ def _read_dicom(path: str|Path, data: bytes|None, pixels: bool=True) -> "pydicom
         except (TypeError, ValueError) as e: raise DataError(f"{path}: DICOM image attributes are invalid ({e})") from None
     if frames > 1:
         raise DataError(f"{path}: DICOM file holds {ds.NumberOfFrames} frames; expected one X-ray")
+    if int(ds.get("BitsAllocated") or 8) < 8: raise DataError(f"{path}: DICOM image has {ds.BitsAllocated} bit a pixel; an X-ray has 8 or more")
     if rows*columns > MAX_PIXELS:
         raise DataError(f"{path}: image too large ({ds.Columns} x {ds.Rows} pixels; the limit is {MAX_PIXELS:,} pixels)")
     return ds
@@ -351,11 +368,22 @@ def decode_xray(data: bytes, # the bytes of a JPEG, PNG or DICOM file
     return arr
 
 # %% ../nbs/00_data.ipynb #5932b7e5
+DICOM_WORK_BYTES = 32   # bytes a pixel that turning DICOM samples into gray takes (float64 LUTs and their temporaries)
+
+def _dicom_cost(name: str|Path, data: bytes) -> int:
+    "Memory that decoding DICOM `data` takes: the file, its inflated data set, the decoded samples and the float work."
+    if inflated := _check_deflated(name, data):   # rows and columns lie inside the deflated body: bound them by its size
+        return len(data) + 2*inflated + DICOM_WORK_BYTES*min(inflated, MAX_PIXELS)
+    ds = _read_dicom(name, data, pixels=False)
+    pixels = int(ds.Rows)*int(ds.Columns)
+    samples = pixels*int(ds.get("SamplesPerPixel") or 1)*(-(-int(ds.get("BitsAllocated") or 8)//8))
+    return len(data) + samples + DICOM_WORK_BYTES*pixels
+
 def decode_cost(data: bytes, # the bytes of a JPEG, PNG or DICOM file
                 name: str|Path="image", # what error messages call it
                ) -> int:
     "An upper bound of the memory, in bytes, that decoding `data` takes, from its header alone (for admission control)."
-    if _is_dicom(data[:132]): return 2*(MAX_DICOM_INFLATED if b"1.2.840.10008.1.2.1.99" in data[132:2048] else len(data))
+    if _is_dicom(data[:132]): return _dicom_cost(name, data)
     _, (w, h) = _image_header(name, data)
     return 4*w*h   # OpenCV decodes a 16-bit PNG through a second buffer: about 4 bytes a pixel at the peak
 
@@ -364,12 +392,16 @@ MAX_FILE_BYTES = 256*2**20   # the largest file read: an uncompressed 16-bit ima
 
 def read_file(path: str|Path, # an image file
              ) -> bytes:
-    "The bytes of the file at `path`; a missing file, a folder, a loop or a file over `MAX_FILE_BYTES` (unread) is a `DataError`."
+    "The bytes of the file at `path`; a missing file, a folder, a device or pipe, a loop or a file over `MAX_FILE_BYTES` (unread) is a `DataError`."
     path = Path(path)
     try:
-        if path.is_file() and path.stat().st_size > MAX_FILE_BYTES:
-            raise DataError(f"{path}: file too large ({path.stat().st_size/2**20:,.0f} MB; the limit is {MAX_FILE_BYTES/2**20:,.0f} MB)")
-        data = path.read_bytes()
+        info = path.stat()
+        if stat.S_ISDIR(info.st_mode): raise IsADirectoryError
+        if not stat.S_ISREG(info.st_mode): raise DataError(f"{path}: not a regular file (a device, a pipe or a socket); refused unread")
+        if info.st_size > MAX_FILE_BYTES:
+            raise DataError(f"{path}: file too large ({info.st_size/2**20:,.0f} MB; the limit is {MAX_FILE_BYTES/2**20:,.0f} MB)")
+        with open(path, "rb") as f: data = f.read(MAX_FILE_BYTES + 1)   # a file that grew since stat is still bounded
+        if len(data) > MAX_FILE_BYTES: raise DataError(f"{path}: file too large (it grew past {MAX_FILE_BYTES/2**20:,.0f} MB while read)")
     except FileNotFoundError: raise DataError(f"{path}: no such file") from None
     except IsADirectoryError: raise DataError(f"{path}: is a folder, not an image file") from None
     except OSError as e: raise DataError(f"{path}: cannot be read ({e.strerror or e})") from None

@@ -6,10 +6,12 @@
 from __future__ import annotations
 
 import base64
-import html
 import io
 import json
+from importlib import resources
 from pathlib import Path
+
+from markupsafe import Markup
 
 from .data import import_tensorflow_quietly
 import_tensorflow_quietly()   # before TensorFlow is imported: its C++ start-up lines hidden
@@ -20,21 +22,23 @@ import pandas as pd
 import seaborn as sns
 
 from .data import DataError, Split
-from .metrics import (binary_metrics, check_class_predictions, check_predictions, evaluate_classes, evaluate_predictions, expected_calibration_error, multiclass_metrics,
-                                  PNEUMONIA, operating_point_metrics, operating_points, pneumonia_kind_metrics, recall_by_pathogen)
+from .metrics import (PNEUMONIA, binary_metrics, check_class_predictions, check_predictions, evaluate_classes, evaluate_predictions,
+                                  expected_calibration_error, multiclass_metrics, operating_point_metrics, operating_points,
+                                  pneumonia_kind_metrics, recall_by_pathogen)
 from .preprocess import make_dataset
-from .training import load_run, plot_history, predict_logits
+from .training import predict_logits
+from .run_folder import load_run, plot_history
 from .gradcam import grad_cam, grad_cam_and_probability, plot_overlay
 from .checks import check_new_file
 from .runs import predict_split, run_splits
 
 # %% auto #0
-__all__ = ['CLASS_WORDS', 'PLAIN_NAMES', 'HOW_TO_READ', 'HOW_TO_READ_CLASSES', 'CLASS_MEASURES', 'OVERALL_MEASURES', 'words',
-           'plot_confusion', 'plot_roc_pr', 'plot_calibration', 'plot_threshold_curves', 'plot_calibration_change',
-           'confident_errors', 'plot_error_gallery', 'gallery_picks', 'plot_gradcam_gallery', 'report_figures',
-           'plain_metrics', 'report_tables', 'model_card', 'plain_class_metrics', 'plot_class_roc',
-           'plot_class_gallery', 'plain_operating_points', 'class_report_tables', 'class_report_figures',
-           'write_report']
+__all__ = ['CLASS_WORDS', 'PLAIN_NAMES', 'CLASS_MEASURES', 'OVERALL_MEASURES', 'MACHINE_KEYS', 'words', 'plot_confusion',
+           'plot_roc_pr', 'plot_calibration', 'plot_threshold_curves', 'plot_calibration_change', 'confident_errors',
+           'shown_probability', 'plot_error_gallery', 'gallery_picks', 'plot_gradcam_gallery', 'report_figures',
+           'plain_metrics', 'report_sections', 'card_facts', 'plain_class_metrics', 'plot_class_roc',
+           'plot_class_gallery', 'plain_operating_points', 'class_sections', 'class_figures', 'render_report',
+           'shareable_config', 'write_report']
 
 # %% ../nbs/07_evaluation.ipynb #c753e574
 CLASS_WORDS = {"NORMAL": "normal", "PNEUMONIA": "pneumonia", "BACTERIAL": "bacterial pneumonia", "VIRAL": "viral pneumonia"}
@@ -140,6 +144,12 @@ def confident_errors(y_true, # labels, 0 and 1
     fn = np.flatnonzero((y == 1) & (p < threshold)); fp = np.flatnonzero((y == 0) & (p >= threshold))
     return {"false negatives": fn[np.argsort(p[fn])][:n], "false positives": fp[np.argsort(-p[fp])][:n]}
 
+# %% ../nbs/07_evaluation.ipynb #fd4a7f0f
+def shown_probability(p: float, # a probability
+                     ) -> str:
+    "A probability to two places, never rounded into a certainty: '> 0.995' and '< 0.005' at the ends."
+    return "> 0.995" if p > 0.995 else "< 0.005" if p < 0.005 else f"= {p:.2f}"
+
 # %% ../nbs/07_evaluation.ipynb #bd203a71
 def plot_error_gallery(split: Split, # the split the predictions are for
                        y_prob, # probabilities of pneumonia
@@ -152,7 +162,7 @@ def plot_error_gallery(split: Split, # the split the predictions are for
     for row, (kind, idx) in enumerate(errors.items()):
         for col in range(n):
             ax = axes[row, col]; ax.axis("off")
-            if col < len(idx): ax.imshow(split.original(idx[col]), cmap="gray"); ax.set_title(f"{kind[:-1]}\np = {y_prob[idx[col]]:.2f}", fontsize=9)
+            if col < len(idx): ax.imshow(split.original(idx[col]), cmap="gray"); ax.set_title(f"{kind[:-1]}\np {shown_probability(y_prob[idx[col]])}", fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -186,7 +196,7 @@ def plot_gradcam_gallery(model: keras.Model, # one sigmoid output
     fig, axes = plt.subplots(2, cols, figsize=(3*cols, 6.4), squeeze=False)
     for ax in axes.flat: ax.axis("off")
     for j, (ax, (kind, i), cam) in enumerate(zip(axes.flat, picks, cams)):
-        plot_overlay(split.original(i), cam, ax, f"{kind}: {class_names[int(split.labels[i])]}, p = {y_prob[i]:.2f}",
+        plot_overlay(split.original(i), cam, ax, f"{kind}: {class_names[int(split.labels[i])]}, p {shown_probability(y_prob[i])}",
                      colorbar=j == len(picks) - 1, positive=words(class_names)["pos_words"])
     fig.suptitle(f"Regions that raised the {words(class_names)['pos_words']} score (Grad-CAM, weighted by the probability)", fontsize=10)
     fig.tight_layout()
@@ -199,16 +209,18 @@ def _png(fig: plt.Figure) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 # %% ../nbs/07_evaluation.ipynb #aecf7e85
-def _table(df: pd.DataFrame, digits: int=3) -> str:
-    "A small DataFrame as an HTML table, NaN printed as 'undefined'."
-    return df.map(lambda v: "undefined" if isinstance(v, float) and np.isnan(v) else (f"{v:.{digits}f}" if isinstance(v, float) else v)).to_html(border=0, index=False)
+def _table(df: pd.DataFrame, digits: int=3) -> Markup:
+    "A small DataFrame as an HTML table, NaN printed as 'undefined'; a last column of words is set left, numbers right."
+    shown = df.map(lambda v: "undefined" if isinstance(v, float) and np.isnan(v) else (f"{v:.{digits}f}" if isinstance(v, float) else v))
+    return Markup(shown.to_html(border=0, index=False, classes=None if pd.api.types.is_numeric_dtype(df.dtypes.iloc[-1]) else "words"))
 
 # %% ../nbs/07_evaluation.ipynb #07cfd4e4
 def report_figures(run, # a loaded run
                    split: Split, # the split reported on
-                   y_prob: np.ndarray, # the run's probabilities for it
+                   y_prob: np.ndarray, # the run's probabilities for it: `(N,)`, or `(N, K)` for more than two classes
                   ) -> dict[str, str]:
-    "The report's figures as PNG data URIs, by title."
+    "The report's figures as PNG data URIs, by title: for two classes or more."
+    if len(run.class_names) > 2: return class_figures(run, split, y_prob)
     y, thr, figs, names = split.labels, run.threshold, {}, run.class_names
     if len(np.unique(y)) == 2:
         fig, axes = plt.subplots(1, 4, figsize=(16, 3.6))
@@ -246,83 +258,54 @@ def plain_metrics(table: pd.DataFrame, # `evaluate_predictions`' table
                          "to": table.high, "what it means": [PLAIN_NAMES[k][1].format(**words(class_names)) for k in table.index]})
 
 # %% ../nbs/07_evaluation.ipynb #ebb6f89f
-def report_tables(run, # a loaded run
-                  split: Split, # the split reported on
-                  y_prob: np.ndarray, # the run's probabilities for it
-                  val: Split|None, # the run's validation split, for operating points (None: left out)
-                  n_boot: int=1000, # bootstrap resamples for the intervals
-                 ) -> list[str]:
-    "The report's tables as HTML, each under its heading, in plain words."
+def report_sections(run, # a loaded run
+                    split: Split, # the split reported on
+                    y_prob: np.ndarray, # the run's probabilities for it: `(N,)`, or `(N, K)` for more than two classes
+                    val: Split|None, # the run's validation split, for operating points (None: left out)
+                    n_boot: int=1000, # bootstrap resamples for the intervals
+                   ) -> list[dict]:
+    "The report's tables in plain words, each with its heading and a sentence that says how to read it: for two classes or more."
+    if len(run.class_names) > 2: return class_sections(run, split, y_prob, n_boot)
     y, thr, w = split.labels, run.threshold, words(run.class_names)
-    parts = [f"<h2>How well it did on {html.escape(split.name)} ({len(y)} X-rays, threshold {thr:.3f})</h2>",
-             _table(plain_metrics(evaluate_predictions(y, y_prob, thr, n_boot=n_boot), run.class_names))]
+    sections = [dict(heading=f"How well it did on {split.name} ({len(y)} X-rays, threshold {thr:.3f})",
+                     table=_table(plain_metrics(evaluate_predictions(y, y_prob, thr, n_boot=n_boot), run.class_names)))]
     if val is not None and len(np.unique(val.labels)) == 2:
         val_prob = predict_split(run.model, val, run.size, run.resize)
         points = operating_points(val.labels, val_prob, y, y_prob).set_axis(
-            ["aimed-for sensitivity", "threshold", "sensitivity (validation)", "specificity (validation)", "sensitivity", "specificity",
-             f"{w['pos_words']} missed", f"{w['neg_words']} labelled {w['pos']}"], axis=1)
-        parts += ["<h2>Other thresholds</h2><p>Each row sets the threshold on validation X-rays so that a given share of "
-                  f"{w['pos_words']} is found, then shows what that threshold does here.</p>", _table(points)]
+            ["aimed-for sensitivity", "threshold", "sensitivity (validation)", "specificity (validation)", f"sensitivity ({split.name})",
+             f"specificity ({split.name})", f"{w['pos_words']} missed ({split.name})", f"{w['neg_words']} labelled {w['pos']} ({split.name})"], axis=1)
+        sections.append(dict(heading="Other thresholds", table=_table(points),
+                             intro=f"Each row sets the threshold on validation X-rays so that a given share of {w['pos_words']} is found, "
+                                   f"then shows what that threshold does on {split.name}."))
     if split.pathogens is not None and run.task == "pneumonia":   # a pathogen run's classes are the causes already
         by = recall_by_pathogen(split.pathogens, y_prob, thr).reset_index().set_axis(["cause", "X-rays", "share labelled PNEUMONIA"], axis=1)
-        parts += ["<h2>By cause</h2><p>For bacterial and viral pneumonia this is the sensitivity; for normal X-rays, the "
-                  "false-alarm rate (1 - specificity).</p>", _table(by)]
-    if len(np.unique(y)) < 2: parts.append("<p>Only one class in this split: ROC, precision-recall and calibration curves are undefined.</p>")
-    return parts
+        sections.append(dict(heading="By cause", table=_table(by), intro="For bacterial and viral pneumonia this is the sensitivity; "
+                                                                          "for normal X-rays, the false-alarm rate (1 - specificity)."))
+    if len(np.unique(y)) < 2:
+        sections.append(dict(heading="Curves", intro="Only one class in this split: ROC, precision-recall and calibration curves are undefined."))
+    return sections
 
 # %% ../nbs/07_evaluation.ipynb #98726d7b
-def model_card(run, # a loaded run
-               dataset: str, # the data set reported on
-              ) -> str:
-    "What the model is, what it was made from, how its threshold was chosen, what it is for and what it is not: HTML."
-    c, e = run.config, html.escape
+def card_facts(run, # a loaded run
+              ) -> dict:
+    "What the report's model card says of `run`: what it is, what it was made from, how its threshold was chosen (the prose is the template's)."
+    c, w, several = run.config, words(run.class_names), len(run.class_names) > 2
     made = ", ".join([f"{c['model']}", *([f"ensemble of {c['ensemble']}"] if c.get("ensemble", 1) > 1 else []),
                       *(["test-time augmentation"] if c.get("tta") or c.get("tta_added_at_loading") else [])])
-    w, several = words(run.class_names), len(run.class_names) > 2
-    rule = {"youden": "the threshold that best balances sensitivity and specificity (Youden's J)",
-            "sensitivity": f"the highest threshold that still finds 95% of {w.get('pos_words')}", "specificity": "the lowest threshold that keeps 95% specificity"}
+    members = [m["epochs_run"] for m in c.get("members", [])]
+    epochs = (f"{', '.join(map(str, members[:-1]))} and {members[-1]} epochs" if len(members) > 1 else f"{c.get('epochs_run', '?')} epochs")
+    rules = {"youden": "the threshold that best balances sensitivity and specificity (Youden's J)",
+             "sensitivity": f"the highest threshold that still finds 95% of {w.get('pos_words')}", "specificity": "the lowest threshold that keeps 95% specificity"}
+    rule = c.get("threshold_rule", "youden")
     labelled = (f"labelled {w['neg']} or {w['pos']} by physicians" if run.task == "pneumonia" else
                 f"every X-ray, labelled {w['all_words']} by physicians and the cause each file name gives" if several else
                 f"the pneumonia X-rays only, labelled {w['neg']} or {w['pos']} by the cause each file name gives")
-    facts = [("What it is", f"{e(made)} trained from {c.get('train_images', '?')} X-rays of {e(c['dataset'])} at {c['size']} px "
-                            f"(seed {c.get('seed', '?')}, {c.get('epochs_run', '?')} epochs)"),
-             ("The X-rays it learned from", "pediatric chest X-rays (children aged 1 to 5, front views) from one hospital, Guangzhou Women and "
-                                            f"Children's Medical Center (Kermany et al., 2018), {labelled}"),
-             ("Intended use", "research and teaching: studying how such models behave. It is <b>a research tool, not a diagnosis</b>, "
-                              "and must not guide the care of a patient"),
-             ("Decision", f"each X-ray gets a probability of {w['all_words']}; the most probable is its label") if several else
-             ("Threshold", f"{run.threshold:.3f}, chosen on validation X-rays (patients not used for training) as "
-                           f"{e(rule.get(c.get('threshold_rule', 'youden'), c.get('threshold_rule', '')))}"),
-             ("Probabilities", "calibrated on the validation X-rays (temperature scaling): among X-rays given 0.8, about 80% had "
-                               f"{'that' if several else w['pos_words']} there. Elsewhere, where {'each' if several else w['pos_words']} is more or less common, they shift"),
-             ("What it refuses", "images that cannot be a chest X-ray (blank, colour, odd shapes) and images unlike every X-ray it "
-                                 "learned from (an out-of-distribution score), answered 'not recognised' instead of a probability"),
-             ("Limits", "one hospital, children only, front views; not tested on adults, other hospitals or other machines. Its "
-                        "figures on validation X-rays are better than on the official test X-rays, which were collected separately: expect "
-                        "worse on X-rays from elsewhere")]
-    rows = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in facts)
-    return f"<h2>About this model</h2><table class='card'>{rows}</table>"
-
-# %% ../nbs/07_evaluation.ipynb #efc110b5
-HOW_TO_READ = ("<h2>How to read this report</h2><ul>"   # see `words`
-               "<li>Each X-ray gets a probability of {pos_words}; at or above the threshold it is labelled {pos}, below it {neg}.</li>"
-               "<li><b>Sensitivity</b> is the share of {pos_words} found; <b>specificity</b> the share of {neg_words} X-rays left alone. "
-               "A lower threshold raises the first and lowers the second: the table of other thresholds shows the trade.</li>"
-               "<li>The 95% intervals show how much each figure could move with another sample of the same size.</li>"
-               "<li>The heatmaps colour the regions that raised the {pos_words} score. They show what the model used, which may be "
-               "a shortcut (a marker, a border); they are not findings.</li></ul>")
+    validation = ("MedMNIST's official validation split (whether it keeps patients apart is not documented)" if c["dataset"] == "pneumoniamnist"
+                  else "validation X-rays of patients not used for training")
+    return dict(made=made, train_images=c.get("train_images", "?"), dataset=c["dataset"], size=c["size"], seed=c.get("seed", "?"),
+                epochs=epochs, labelled=labelled, threshold=run.threshold, validation=validation, rule=rules.get(rule, rule))
 
 # %% ../nbs/07_evaluation.ipynb #e4fbecec
-HOW_TO_READ_CLASSES = ("<h2>How to read this report</h2><ul>"   # see `words`
-                       "<li>Each X-ray gets a probability of each of {all_words}; the most probable is its label.</li>"
-                       "<li>For each class, <b>sensitivity</b> is the share of its X-rays given its label; <b>specificity</b> the share of the "
-                       "other X-rays not given it.</li>"
-                       "<li>The 95% intervals show how much each figure could move with another sample of the same size.</li>"
-                       "<li>The <b>two-stage reading</b> asks first <i>pneumonia?</i> (the probability of either kind, against an operating point "
-                       "chosen on validation data), then <i>which kind?</i> (each kind's share of that probability).</li>"
-                       "<li>The heatmaps colour the regions that raised the score of the label given. They show what the model used, which "
-                       "may be a shortcut (a marker, a border); they are not findings.</li></ul>")
-
 CLASS_MEASURES = {"sensitivity": ("Sensitivity", "of the {cls} X-rays, the share labelled {label}"),
                   "specificity": ("Specificity", "of the other X-rays, the share not labelled {label}"),
                   "precision": ("Positive predictive value", "of the X-rays labelled {label}, the share that were {cls}"),
@@ -385,7 +368,7 @@ def plot_class_gallery(model: keras.Model, # a softmax head
     fig, axes = plt.subplots(2, cols, figsize=(3*cols, 6.4), squeeze=False)
     for ax in axes.flat: ax.axis("off")
     for j, (ax, (kind, i), cam) in enumerate(zip(axes.flat, picks, cams)):
-        plot_overlay(split.original(i), cam, ax, f"{kind}: {class_names[y[i]]}\nlabelled {class_names[called[i]]} ({sure[i]:.2f})",
+        plot_overlay(split.original(i), cam, ax, f"{kind}: {class_names[y[i]]}\nlabelled {class_names[called[i]]} (p {shown_probability(sure[i])})",
                      colorbar=j == len(picks) - 1, positive="label's")
     fig.suptitle("Regions that raised the score of the label given (Grad-CAM, weighted by its probability)", fontsize=10)
     fig.tight_layout()
@@ -406,30 +389,32 @@ def plain_operating_points(y_true, # labels 0 to K-1, 0 NORMAL
                          "specificity": [m[k]["specificity"] for k in order], "positive predictive value": [m[k]["precision"] for k in order]})
 
 # %% ../nbs/07_evaluation.ipynb #0d41041c
-def class_report_tables(run, # a loaded run of more than two classes
-                        split: Split, # the split reported on
-                        y_prob: np.ndarray, # the run's `(N, K)` probabilities for it
-                        n_boot: int=1000, # bootstrap resamples for the intervals
-                       ) -> list[str]:
-    "The three-class report's tables as HTML under their headings, in plain words: each class, then the two-stage reading at the run's operating points."
-    parts = [f"<h2>How well it did on {html.escape(split.name)} ({len(split)} X-rays, the most probable class called)</h2>",
-             _table(plain_class_metrics(evaluate_classes(split.labels, y_prob, run.class_names, n_boot=n_boot), run.class_names))]
+def class_sections(run, # a loaded run of more than two classes
+                   split: Split, # the split reported on
+                   y_prob: np.ndarray, # the run's `(N, K)` probabilities for it
+                   n_boot: int=1000, # bootstrap resamples for the intervals
+                  ) -> list[dict]:
+    "The three-class report's tables in plain words (see `report_sections`): each class, then the two-stage reading at the run's operating points."
+    parts = [dict(heading=f"How well it did on {split.name} ({len(split)} X-rays, the most probable class called)",
+                  table=_table(plain_class_metrics(evaluate_classes(split.labels, y_prob, run.class_names, n_boot=n_boot), run.class_names)))]
     if run.class_names[0] != "NORMAL": return parts
     kind = pneumonia_kind_metrics(split.labels, y_prob)
     right = "none" if kind["accuracy"] is None else f"{kind['accuracy']:.1%}" + ("" if kind["roc_auc"] is None else f" (ROC AUC {kind['roc_auc']:.3f})")
-    parts += ["<h2>The two-stage reading: pneumonia?, then which kind?</h2>",
-              f"<p>Which kind: among the {kind['n']} X-rays with pneumonia, the kind with the larger share was right for {right}.</p>"]
+    reading = dict(heading="The two-stage reading: pneumonia?, then which kind?",
+                   intro=f"Which kind: among the {kind['n']} X-rays with pneumonia, the kind with the larger share was right for {right}.")
+    parts.append(reading)
     if run.operating_points:
-        rule = html.escape(run.config.get("threshold_rule", "youden"))
-        parts += [f"<p>Each row flags the X-rays whose probability is at least a threshold chosen on validation data (rule: {rule}); "
-                  "the first row is the first stage.</p>", _table(plain_operating_points(split.labels, y_prob, run.class_names, run.operating_points))]
+        reading["intro"] += (f" Below, each row flags the X-rays whose probability is at least a threshold chosen on validation data (rule: "
+                             f"{run.config.get('threshold_rule', 'youden')}); the first row is the first stage.")
+        reading["table"] = _table(plain_operating_points(split.labels, y_prob, run.class_names, run.operating_points))
     return parts
 
-def class_report_figures(run, # a loaded run of more than two classes
-                         split: Split, # the split reported on
-                         y_prob: np.ndarray, # the run's `(N, K)` probabilities for it
-                        ) -> dict[str, str]:
-    "The three-class report's figures as PNG data URIs, by title."
+# %% ../nbs/07_evaluation.ipynb #a62d29a1
+def class_figures(run, # a loaded run of more than two classes
+                  split: Split, # the split reported on
+                  y_prob: np.ndarray, # the run's `(N, K)` probabilities for it
+                 ) -> dict[str, str]:
+    "The three-class report's figures as PNG data URIs, by title (see `report_figures`)."
     y, P, names = split.labels, y_prob, run.class_names
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     plot_confusion(y, P, None, axes[0], names); plot_class_roc(y, P, names, axes[1])
@@ -441,8 +426,23 @@ def class_report_figures(run, # a loaded run of more than two classes
     if gallery is not None: figs["Grad-CAM: each class's most confident correct answer and the most confident mistakes"] = _png(gallery)
     return figs
 
+# %% ../nbs/07_evaluation.ipynb #fd72e44d
+def render_report(**context) -> str:
+    "The report page: the package's template (`static/report.html`, beside the upload page) filled in, every value escaped."
+    from jinja2 import Environment
+    template = (resources.files("pneumonia_nb")/"static"/"report.html").read_text(encoding="utf-8")
+    return Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True).from_string(template).render(**context)
+
+# %% ../nbs/07_evaluation.ipynb #f67a33b8
+MACHINE_KEYS = ("data_dir",)   # where data lay on the training machine (older runs recorded it): never in a file meant to be shared
+
+def shareable_config(config: dict, # a run's config
+                    ) -> dict:
+    "The config as a report or an export shows it: the data named by what it is (data set, images), not by where it lay."
+    return {k: v for k, v in config.items() if k not in MACHINE_KEYS}
+
 # %% ../nbs/07_evaluation.ipynb #134622cf
-def write_report(run_dir, # a run directory (see `pneumonia_nb.training.save_run`)
+def write_report(run_dir, # a run directory (see `pneumonia_nb.run_folder.save_run`)
                  dataset: str|None=None, # None for the run's own data set
                  data_dir=None, # see `pneumonia_nb.data.data_home`
                  split: str="test", # the split to report on
@@ -458,18 +458,9 @@ def write_report(run_dir, # a run directory (see `pneumonia_nb.training.save_run
     splits = run_splits(run, dataset, data_dir, tuple(dict.fromkeys(("val", split))))
     if splits[split] is None: raise DataError(f"the {dataset} data have no {split} split")
     y_prob = predict_split(run.model, splits[split], run.size, run.resize)
-    if len(run.class_names) == 2:
-        parts, figures, how = report_tables(run, splits[split], y_prob, splits["val"] if split != "val" else None, n_boot), report_figures(run, splits[split], y_prob), HOW_TO_READ
-    else: parts, figures, how = class_report_tables(run, splits[split], y_prob, n_boot), class_report_figures(run, splits[split], y_prob), HOW_TO_READ_CLASSES
-    parts += [f"<h2>{html.escape(t)}</h2><img alt='{html.escape(t)}' src='{src}'>" for t, src in figures.items()]
-    parts += ["<h2>Run configuration</h2>", f"<pre>{html.escape(json.dumps(run.config, indent=1))}</pre>"]
-    title = f"pneumonia_nb report: {run.config['model']} on {dataset} {split}"
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>"
-            "body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222} img{max-width:100%}"
-            "table{border-collapse:collapse} td,th{padding:2px 10px;text-align:right} pre{background:#f4f4f4;padding:1em}"
-            "table.card th,table.card td{text-align:left;vertical-align:top} td:last-child{text-align:left}"
-            f"</style></head><body><h1>{html.escape(title)}</h1><p><b>A research tool, not a diagnosis.</b> Run "
-            f"<code>{html.escape(Path(run_dir).name)}</code>.</p>" + model_card(run, dataset) + how.format(**words(run.class_names))
-            + "\n".join(parts) + "</body></html>")
+    page = render_report(title=f"pneumonia_nb report: {run.config['model']} on {dataset} {split}", run_name=Path(run_dir).name,
+                         card=card_facts(run), several=len(run.class_names) > 2, w=words(run.class_names),
+                         sections=report_sections(run, splits[split], y_prob, splits["val"] if split != "val" else None, n_boot),
+                         figures=report_figures(run, splits[split], y_prob), config=json.dumps(shareable_config(run.config), indent=1))
     out.write_text(page, encoding="utf-8")
     return out

@@ -19,7 +19,7 @@ import keras
 import numpy as np
 
 from . import __version__
-from .training import Run, load_run
+from .run_folder import load_run, Run
 from .checks import RunError, check_choice, check_new_file
 
 # %% auto #0

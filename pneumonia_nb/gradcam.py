@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .training import ensemble_members, has_tta, without_tta
+from .ensembles import ensemble_members, has_tta, without_tta
 
 # %% auto #0
 __all__ = ['gradcam_layer', 'gradcam_model', 'grad_cam_and_probability', 'grad_cam', 'overlay', 'plot_overlay']

@@ -10,7 +10,7 @@ import pandas as pd
 
 from .data import Split
 from .metrics import binary_metrics, kind_shares
-from .training import Run
+from .run_folder import Run
 from .runs import predict_split
 
 # %% auto #0

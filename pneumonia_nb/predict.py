@@ -23,10 +23,11 @@ from fastcore.basics import chunked, patch
 
 from .data import TASKS, DataError, check_plausible_xray, decode_xray, read_file, resize_xray
 from .metrics import PNEUMONIA, kind_shares
-from .training import Run, has_tta, load_run
+from .ensembles import has_tta
+from .run_folder import load_run, Run
 from .ood import feature_model, ood_scores
 from .gradcam import grad_cam_and_probability, gradcam_layer, overlay
-from .checks import check_new_file
+from .checks import RunError, check_new_file
 
 # %% auto #0
 __all__ = ['IMAGE_SUFFIXES', 'RESULT_COLUMNS', 'Prediction', 'Predictor', 'image_files', 'printable', 'results_writer']
@@ -133,6 +134,17 @@ class Predictor:
         self.layer = gradcam_layer(self.run.model, layer)
         self._features = feature_model(self.run.model) if self.run.ood is not None else None   # runs before the score: no gate
         self._lock = threading.Lock()
+        self._check_model()
+
+# %% ../nbs/09_predict.ipynb #b91154be
+@patch
+def _check_model(self: Predictor) -> None:
+    "Refuse, once at loading, a run whose model cannot answer a blank image of its size (a damaged run or config)."
+    blank = np.zeros((1, self.size, self.size, 1), np.float32)
+    try: out = np.asarray(self.run.model(blank, training=False), np.float64)
+    except Exception as e: raise RunError(f"{self.run.path}: the model cannot take the {self.size} px images its config names "
+                                          f"({type(e).__name__}); the run is damaged") from None
+    if not np.isfinite(out).all(): raise RunError(f"{self.run.path}: the model answers a blank image with {out.ravel()[:3]}; the run is damaged")
 
 # %% ../nbs/09_predict.ipynb #7757b66e
 @patch

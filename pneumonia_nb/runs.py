@@ -20,20 +20,22 @@ import numpy as np
 import pandas as pd
 
 from .data import SPLITS, TASKS, DataError, Split, data_home, load_splits, source_size
-from .checks import check_choice, check_new_file
+from .checks import check_choice, check_new_file, check_run_target, is_run
 from .recipe import MODELS, Hyperparameters, Recipe
 from .preprocess import ACQUISITION, Augmentation, balanced_training_data, make_dataset
 from .metrics import choose_operating_points, choose_threshold, fit_temperature, task_metrics
-from .training import (Run, apply_temperature, check_run_target, computing_in, distribution_strategy, ensemble_model,
-                                   fit, in_float32, is_run, load_run, predict_logits, predict_proba, probabilities, save_run,
-                                   set_seed, setup_device, training_policy, with_tta)
+from .devices import computing_in, distribution_strategy, in_float32, set_seed, setup_device, training_policy
+from .training import apply_temperature, fit, predict_logits, predict_proba, probabilities
+from .ensembles import ensemble_model, with_tta
+from .run_folder import load_run, Run, save_run
 from .ood import fit_ood, ood_scores, predict_features, predict_with_features
 from .cnn import build_cnn, default_filters
 from .transfer import build_transfer, fine_tune
 
 # %% auto #0
 __all__ = ['AUGMENTATION_LIMITS', 'DEFAULT_RUN_NAME', 'build_model', 'Fitted', 'scaled_augmentation', 'fit_and_score',
-           'predict_split', 'score_split', 'training_splits', 'train_run', 'run_splits', 'evaluate_run', 'default_run']
+           'predict_split', 'score_split', 'member_epochs', 'training_splits', 'train_run', 'run_splits',
+           'evaluate_run', 'default_run']
 
 # %% ../nbs/06_runs.ipynb #59c2bf23
 def build_model(name: str, # "cnn" or one of `BACKBONES`
@@ -169,12 +171,18 @@ def score_split(model: keras.Model, # one sigmoid output, or a softmax over clas
     return task_metrics(split.labels, predict_split(model, split, size, resize), threshold, class_names, operating_points)
 
 # %% ../nbs/06_runs.ipynb #03693182
-def _run_config(fitted: Fitted, threshold: float|None, device: dict, seconds: float, replicas: int, data_dir) -> dict:
-    "What a run's config.json records: its recipe, resolved, and what training found."
+def member_epochs(history: pd.DataFrame, # `fit`'s history; an ensemble's has a `member` column
+                 ) -> list[dict]:
+    "Each member's epochs trained and the epoch it kept (the best validation AUC), counted from 1."
+    members = [h for _, h in history.groupby("member")] if "member" in history else [history]
+    return [{"epochs_run": len(h), "best_epoch": int(np.argmax(h.val_auc.to_numpy())) + 1} for h in members]
+
+def _run_config(fitted: Fitted, threshold: float|None, device: dict, seconds: float, replicas: int) -> dict:
+    "What a run's config.json records: its recipe, resolved, and what training found (data by what it is, never where it lay)."
     recipe, history = fitted.recipe, fitted.history
-    return {**recipe.as_config(), "class_names": list(TASKS[recipe.task]), "data_dir": str(data_dir if data_dir is not None else data_home()[0]),
-            "imagenet_weights": fitted.imagenet_weights,
-            "epochs_run": int(history.groupby("member").size().max() if "member" in history else len(history)),
+    members = member_epochs(history)
+    return {**recipe.as_config(), "class_names": list(TASKS[recipe.task]), "imagenet_weights": fitted.imagenet_weights,
+            "epochs_run": max(m["epochs_run"] for m in members), "members": members,
             "replicas": replicas, "global_batch_size": recipe.batch_size*replicas,
             "train_images": fitted.train_images, "temperature": fitted.temperature, "threshold": threshold,
             "ood_cutoff": float(fitted.ood["cutoff"]), "ood_percentile": float(fitted.ood["percentile"]),
@@ -226,7 +234,7 @@ def train_run(out: str|Path, # the run directory to create
     _announce(recipe, device, strategy)
     fitted = fit_and_score(splits["train"], splits["val"], recipe, strategy=strategy, verbose=verbose)
     threshold, points, metrics = _scored(fitted, splits)
-    config = (_run_config(fitted, threshold, device, time.perf_counter() - t0, strategy.num_replicas_in_sync, data_dir)
+    config = (_run_config(fitted, threshold, device, time.perf_counter() - t0, strategy.num_replicas_in_sync)
               | ({"operating_points": points} if points else {}))
     save_run(run := Run(fitted.model, config, fitted.history, metrics, ood=fitted.ood), out, overwrite=overwrite)
     return run

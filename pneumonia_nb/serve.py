@@ -6,8 +6,11 @@
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import os
+import time
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -23,12 +26,12 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from .data import DataError, decode_cost
 from .checks import OptionError
 from .predict import Predictor
-from .training import Run
+from .run_folder import Run
 
 # %% auto #0
-__all__ = ['UPLOAD_TYPES', 'SECURITY_HEADERS', 'LOCAL_HOSTS', 'RUN_ENV_VAR', 'MAX_UPLOAD_ENV_VAR', 'UploadError', 'upload_name',
-           'check_content_type', 'InMemoryRequest', 'DecodeBudget', 'upload_page', 'predict_upload', 'create_app',
-           'app_from_env', 'check_listen', 'serve']
+__all__ = ['UPLOAD_TYPES', 'SECURITY_HEADERS', 'LOCAL_HOSTS', 'LOCAL_HOST_HEADER', 'RUN_ENV_VAR', 'MAX_UPLOAD_ENV_VAR',
+           'UploadError', 'upload_name', 'check_content_type', 'InMemoryRequest', 'DecodeBudget', 'upload_page',
+           'predict_upload', 'create_app', 'app_from_env', 'check_listen', 'ServerLimits', 'bounded_server', 'serve']
 
 # %% ../nbs/10_serve.ipynb #bcbcaae4
 UPLOAD_TYPES = ("image/jpeg", "image/png", "application/dicom", "application/octet-stream", "")
@@ -76,6 +79,12 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store"}
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+LOCAL_HOST_HEADER = re.compile(r"(127\.0\.0\.1|localhost|\[::1\])(:[0-9]{1,5})?", re.IGNORECASE)   # Werkzeug's TRUSTED_HOSTS never matches [::1]
+
+def _refuse_other_hosts():
+    "A request for another host name than this machine's (a page elsewhere resolving to 127.0.0.1) gets 400."
+    if not LOCAL_HOST_HEADER.fullmatch(request.headers.get("Host", "")):
+        return jsonify(error="this server answers only requests for 127.0.0.1, localhost or [::1]"), 400
 
 # %% ../nbs/10_serve.ipynb #76b776e6
 def upload_page(predictor: Predictor, # the predictor the page talks to
@@ -146,7 +155,7 @@ def create_app(run: Predictor|Run|str|Path, # a predictor, a run, or a run direc
     app.request_class = InMemoryRequest
     app.json.sort_keys = False   # answers keep their order: a three-class run's probabilities in its classes' order
     app.config["MAX_CONTENT_LENGTH"] = int(max_upload_mb*1e6)
-    if local_only: app.config["TRUSTED_HOSTS"] = list(LOCAL_HOSTS)   # DNS rebinding: other host names get 400
+    if local_only: app.before_request(_refuse_other_hosts)   # DNS rebinding: other host names get 400
     app.after_request(lambda response: (response.headers.update(SECURITY_HEADERS), response)[1])
     budget = DecodeBudget(int(decode_mb*2**20))
     app.extensions["pneumonia_nb.predictor"] = predictor
@@ -183,23 +192,58 @@ def check_listen(host: str, # address to listen on
         try: s.bind(infos[0][4])
         except OSError as e: raise OptionError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
 
+# %% ../nbs/10_serve.ipynb #d0b82699
+@dataclass(frozen=True)
+class ServerLimits:
+    "How much of the server one client may hold, and for how long: waitress' own limits and two it lacks."
+    threads: int = 4 # waitress' worker threads
+    connections: int = 100 # open connections at most; more wait in the listen queue
+    per_client: int = 64 # open connections from one address at most; more are closed as they come (a browser opens 6)
+    idle_seconds: int = 30 # a client silent this long is dropped (waitress' channel timeout)
+    request_seconds: int = 60 # a request still arriving after this long is dropped, however steadily it trickles in
+
+# %% ../nbs/10_serve.ipynb #e4f298f6
+def bounded_server(app: Flask, # the app to serve
+                   host: str, # address to listen on
+                   port: int, # port to listen on
+                   limits: ServerLimits, # see `ServerLimits`
+                   body_bytes: int, # the largest request body read; waitress refuses a larger one from its Content-Length
+                  ):
+    "A waitress server that also caps connections per client address and drops requests that take too long to arrive."
+    from waitress import create_server
+    from waitress.channel import HTTPChannel
+    from waitress.parser import HTTPRequestParser
+    from waitress.server import BaseWSGIServer
+    class TimedParser(HTTPRequestParser):   # a request's parser is made with its first byte
+        def __init__(self, adj): super().__init__(adj); self.started = time.monotonic()
+    class TimedChannel(HTTPChannel): parser_class = TimedParser
+    server = create_server(app, host=host, port=port, threads=limits.threads, connection_limit=limits.connections,
+                           channel_timeout=limits.idle_seconds, cleanup_interval=1, inbuf_overflow=body_bytes, max_request_body_size=body_bytes,
+                           ident=None)   # bodies up to the limit stay in memory, never spooled to a temporary file
+    listeners = [server] if isinstance(server, BaseWSGIServer) else [d for d in server.map.values() if isinstance(d, BaseWSGIServer)]
+    channels = lambda: [c for s in listeners for c in list(s.active_channels.values())]
+    def channel(srv, conn, addr, adj, map=None):
+        if sum(c.addr[0] == addr[0] for c in channels()) >= limits.per_client: conn.close(); return None
+        return TimedChannel(srv, conn, addr, adj, map=map)
+    def maintenance(now, base):
+        base(now)
+        for c in channels():
+            if c.request is not None and time.monotonic() - c.request.started > limits.request_seconds: c.will_close = True
+    for s in listeners: s.channel_class, s.maintenance = channel, functools.partial(maintenance, base=s.maintenance)
+    return server
+
 # %% ../nbs/10_serve.ipynb #eaa5a1ff
 def serve(run_dir: str|Path, # the run to serve
           host: str="127.0.0.1", # address to listen on; "0.0.0.0" exposes it to the network
           port: int=5000, # port to listen on
           max_upload_mb: float=20, # largest request body accepted
           tta: bool=False, # add test-time augmentation to a run trained without it
-          threads: int=4, # waitress' worker threads
-          connection_limit: int=100, # open connections at most; more wait in the listen queue
-          channel_timeout: int=30, # seconds of silence after which a client is dropped
+          limits: ServerLimits=ServerLimits(), # connections, threads and timeouts (see `ServerLimits`)
          ) -> None:
     "Serve the app on waitress, a production WSGI server, until interrupted."
-    from waitress import serve as waitress_serve
     if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535: raise OptionError(f"port must be 1 to 65535, not {port!r}")
     check_listen(host, port)
     app = create_app(run_dir, max_upload_mb, tta, local_only=host in LOCAL_HOSTS)
+    server = bounded_server(app, host, port, limits, int(max_upload_mb*1e6) + 2**20)   # Flask answers 413 in JSON up to 1 MB over
     print(f"serving {app.extensions['pneumonia_nb.predictor'].model_name} at http://{host}:{port}/ (Ctrl+C stops)", flush=True)
-    # Request bodies up to the upload limit stay in memory (waitress would spool those over 512 KB to a temporary file).
-    waitress_serve(app, host=host, port=port, threads=threads, connection_limit=connection_limit, channel_timeout=channel_timeout,
-                   cleanup_interval=max(1, channel_timeout//2),
-                   inbuf_overflow=int(max_upload_mb*1e6) + 2**16, ident=None, _quiet=True)
+    server.run()

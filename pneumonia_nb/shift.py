@@ -14,9 +14,9 @@ from typing import NamedTuple
 import numpy as np
 
 from .data import DataError, read_file
-from .checks import OptionError
+from .checks import OptionError, check_run_target
 from .preprocess import make_dataset
-from .training import Run, check_run_target, save_run
+from .run_folder import Run, save_run
 from .ood import ood_scores, predict_with_features
 from .runs import run_splits
 from .predict import Predictor, image_files

@@ -15,10 +15,11 @@ import_tensorflow_quietly()   # before optuna_integration imports Keras: TensorF
 import optuna
 from optuna_integration import KerasPruningCallback
 
-from .checks import RunError, check_positive
+from .checks import RunError, check_positive, check_writable_folder
 from .recipe import SEARCH_RECIPE, STUDY_OPTIONS, Recipe, default_size
 from .metrics import probability_log_loss, task_metrics
-from .training import Run, distribution_strategy, setup_device
+from .devices import distribution_strategy, setup_device
+from .run_folder import Run
 from .runs import fit_and_score, train_run, training_splits
 
 # %% auto #0
@@ -57,8 +58,7 @@ def check_storage(url: str=DEFAULT_STORAGE, # an SQLAlchemy database URL
     "`url`, after refusing a SQLite file that is not an Optuna study (not SQLite, or another program's tables); its folder is made."
     if not url.startswith("sqlite:///"): return url
     path = Path(url.removeprefix("sqlite:///"))
-    try: path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e: raise RunError(f"{path}: its folder cannot be created ({e.strerror or e})") from None
+    check_writable_folder(path)
     if not path.is_file() or path.stat().st_size == 0: return url
     with open(path, "rb") as f:
         if f.read(16) != b"SQLite format 3\x00": raise RunError(f"{path}: not a SQLite database, so not an Optuna study; choose another --storage")

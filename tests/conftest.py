@@ -1,5 +1,6 @@
 """Shared by the end-to-end tests: real data found by the package's own rule, the console script, one small
 trained run for the whole session, and a headless Chromium."""
+import json
 import os
 import shutil
 import subprocess
@@ -40,7 +41,8 @@ def run_dir(tmp_path_factory) -> Path:
     assert r.returncode == 0, r.stderr[-2000:]
     assert "saved run" in r.stdout and "\ntest: n 624 " in r.stdout, r.stdout
     assert "; 3 models averaged (seeds 42 to 44), with test-time views\nmodel 1 of 3 (seed 42)\n" in r.stderr, r.stderr[:2000]   # the epochs' lines say whose they are
-    assert f"saved run {out} (3 models, up to 3 epochs each, " in r.stdout, r.stdout
+    assert f"saved run {out} (3 models: 3 epochs (kept " in r.stdout, r.stdout   # each member's epochs, and the one it kept
+    assert [m["epochs_run"] for m in json.loads((out / "config.json").read_text())["members"]] == [3, 3, 3]
     return out
 
 

@@ -89,8 +89,8 @@ def test_predict_reports_a_bad_image_and_fails(run_dir, tmp_path):
     (["train", "--schedule", "step", "--out", "x"], "invalid choice: 'step'"),
     (["train", "--mixup", "-0.2", "--out", "x"], "mixup must be at least 0 and below 10, not -0.2"),
     (["train", "--dataset", "kermany", "--task", "three_class", "--mixup", "0.2", "--out", "x"], "a task of 3 classes cannot use it"),
-    (["serve", "no_such_run", "--port", "70000"], "port must be 1 to 65535, not 70000"),
-    (["serve", "no_such_run", "--max-upload-mb", "inf"], "upload limit must be a number of megabytes"),
+    (["train", "--out", "/proc/run"], "/proc/run: nothing can be written into /proc"),
+    (["predict", "no_such_run", "x.jpeg"], "no_such_run: no such run directory"),
 ])
 def test_bad_names_and_paths(tmp_path, args, message):
     r = cli(*args, cwd=tmp_path)
@@ -215,8 +215,30 @@ def test_serve_on_a_busy_port_says_so_in_one_line(run_dir):
 
 def test_evaluate_out_in_an_impossible_folder_fails_before_any_work(run_dir, tmp_path):
     (tmp_path / "file.txt").write_text("a file, not a folder")
-    r = cli("evaluate", run_dir, "--out", tmp_path / "file.txt" / "metrics.json")
-    assert r.returncode == 2 and "its folder cannot be created" in r.stderr and "Traceback" not in r.stderr
+    for verb, out in (("evaluate", "metrics.json"), ("report", "report.html"), ("train", "run")):
+        r = cli(verb, *([run_dir] if verb != "train" else []), "--out", tmp_path / "file.txt" / out)
+        assert r.returncode == 2 and "file.txt is a file, not a folder" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--port", "70000"], "port must be 1 to 65535, not 70000"),
+    (["--max-upload-mb", "inf"], "upload limit must be a number of megabytes"),
+])
+def test_serve_options(run_dir, args, message):
+    r = cli("serve", run_dir, *args)
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
+
+
+def test_refusals_that_need_no_model_come_before_tensorflow(run_dir, tmp_path):
+    "A mistyped run, a missing image, an existing output: one line, and TensorFlow never imported (issue: 6-15 s refusals)."
+    import subprocess, sys
+    (tmp_path / "taken.csv").write_text("mine")
+    for argv in (["evaluate", "runs/mian"], ["predict", str(run_dir), str(tmp_path / "absent.jpeg")],
+                 ["predict", str(run_dir), str(tmp_path), "--out", str(tmp_path / "taken.csv")], ["train", "--out", str(run_dir)]):
+        code = f"import sys; from pneumonia_nb.cli import main; rc = main({argv!r}); print(rc, 'tensorflow' in sys.modules)"
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+        assert r.stdout.split() == ["2", "False"] and len(r.stderr.strip().splitlines()) == 1, (argv, r.stdout, r.stderr)
+    assert (tmp_path / "taken.csv").read_text() == "mine"
 
 
 def test_ensemble_with_tta_through_every_verb(tmp_path):
@@ -245,7 +267,7 @@ def test_main_job_recipe_and_round_2_recipe(run_dir, tmp_path):
     single = tmp_path / "single"
     r = cli("train", "--epochs", 1, "--max-train-images", 300, "--ensemble", 1, "--no-tta", "--out", single)
     assert r.returncode == 0, r.stderr[-2000:]
-    assert "model 1 of" not in r.stderr and f"saved run {single} (1 epoch, " in r.stdout, r.stdout
+    assert "model 1 of" not in r.stderr and f"saved run {single} (1 epoch (kept 1); " in r.stdout, r.stdout
     assert (json.loads((single / "config.json").read_text())["ensemble"], json.loads((single / "config.json").read_text())["tta"]) == (1, False)
     r = cli("predict", single, "--tta", fullres_images()[0])
     assert r.returncode == 0 and "TTA" in json.loads(r.stdout)["model"], r.stderr

@@ -115,3 +115,10 @@ def test_the_parser_and_the_recipe_need_no_tensorflow():
     code = "import sys, pneumonia_nb.cli; pneumonia_nb.cli.parser(); print('tensorflow' in sys.modules, 'keras' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.split() == ["False", "False"], out.stdout + out.stderr
+
+
+def test_modules_hold_one_idea_each():
+    "A module is read in one sitting: none but `data` (the readers of every source) over 500 lines."
+    long = {p.stem: n for p in (ROOT / "pneumonia_nb").glob("*.py")
+            if p.stem not in ("_modidx", "data") and (n := len(p.read_text().splitlines())) > 500}
+    assert not long, long

@@ -2,6 +2,7 @@
 upload page, every kind of bad upload over HTTP, 50 requests at once, and the production WSGI route (waitress)."""
 import base64
 import os
+import select
 import socket
 import subprocess
 import sys
@@ -238,12 +239,13 @@ def test_stalled_clients_are_dropped_and_real_requests_served(run_dir, tmp_path)
     "Clients that send half a request hold no worker thread, are dropped after the timeout, and real requests go on."
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    code = f"from pneumonia_nb.serve import serve; serve({str(run_dir)!r}, port={port}, channel_timeout=3)"
+    code = f"from pneumonia_nb.serve import ServerLimits, serve; serve({str(run_dir)!r}, port={port}, limits=ServerLimits(idle_seconds=3))"
     proc = start([sys.executable, "-c", code], tmp_path, url)
     try:
         stalled = []
         for _ in range(50):
-            s = socket.create_connection(("127.0.0.1", port)); s.sendall(b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\nab")
+            s = socket.create_connection(("127.0.0.1", port), source_address=("127.0.0.2", 0))   # not the real requests' address
+            s.sendall(b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\nab")
             stalled.append(s)
         xray = fullres_images()[0]
         with ThreadPoolExecutor(8) as pool:
@@ -294,3 +296,46 @@ def test_upload_page_boxes_never_overlap(server, tmp_path, width):
         browser.save_screenshot(str(tmp_path / f"error-{width}.png"))
     finally:
         browser.quit()
+
+
+def test_a_body_over_the_limit_is_refused_before_it_is_read(server):
+    "A client announcing 1 GB gets 413 at once, from its Content-Length, without sending (or the server reading) the body."
+    url, _ = server
+    port = int(url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(b"POST /api/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+                  b"Content-Length: 1000000000\r\n\r\n--b\r\n")
+        t0 = time.monotonic()
+        answer = s.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 413") and time.monotonic() - t0 < 5, answer[:200]
+    assert requests.get(f"{url}/api/health", timeout=10).ok
+
+
+def test_slow_clients_lock_nobody_out(run_dir, tmp_path):
+    "Clients that trickle a byte a second are dropped once their request has taken too long, more than the cap from one address are closed at once, and a normal client is answered throughout."
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    code = (f"from pneumonia_nb.serve import ServerLimits, serve; "
+            f"serve({str(run_dir)!r}, port={port}, limits=ServerLimits(per_client=10, request_seconds=4))")
+    proc, slow = start([sys.executable, "-c", code], tmp_path, url), []
+    try:
+        slow = [socket.create_connection(("127.0.0.1", port), source_address=("127.0.0.2", 0)) for _ in range(30)]   # not the normal client's address
+        t0, dropped_at = time.monotonic(), {}
+        while time.monotonic() - t0 < 12 and len(dropped_at) < len(slow):
+            live = {i: s for i, s in enumerate(slow) if i not in dropped_at}
+            for i, s in live.items():
+                try: s.sendall(b"P")   # a byte a second, never a whole request
+                except OSError: dropped_at[i] = time.monotonic() - t0
+            for s in select.select([s for i, s in live.items() if i not in dropped_at], [], [], 0)[0]:
+                try: closed = s.recv(1) == b""
+                except OSError: closed = True
+                if closed: dropped_at[slow.index(s)] = time.monotonic() - t0
+            assert requests.get(f"{url}/api/health", timeout=5).ok   # the normal client, answered throughout
+            time.sleep(1)
+        assert len(dropped_at) == len(slow), f"{len(slow) - len(dropped_at)} slow clients still connected after 12 s"
+        late = sorted(dropped_at.values())
+        assert late[len(slow) - 10 - 1] < 2, late   # the 20 over the cap closed at once
+        assert all(3 < t < 9 for t in late[-10:]), late   # the 10 let in dropped a little after 4 s
+    finally:
+        for s in slow: s.close()
+        stop(proc)
