@@ -26,8 +26,8 @@ from .checks import OptionError, RunError, WeightsUnavailableError, check_new_fi
 from .recipe import RECIPE_CHOICES, SEARCH_RECIPE, STUDY_OPTIONS, Hyperparameters, Recipe
 
 # %% auto #0
-__all__ = ['EXPORT_FORMAT_NAMES', 'HYPERPARAMETER_OPTIONS', 'TRAIN_OPTIONS', 'RUN_OUTPUTS', 'WRITES', 'VERBS', 'USER_ERRORS',
-           'recipe_from', 'parser', 'interruptible', 'preflight', 'main']
+__all__ = ['EXPORT_FORMAT_NAMES', 'HYPERPARAMETER_OPTIONS', 'TRAIN_OPTIONS', 'SAID', 'RUN_OUTPUTS', 'WRITES', 'VERBS',
+           'USER_ERRORS', 'recipe_from', 'parser', 'interruptible', 'preflight', 'main']
 
 # %% ../nbs/12_cli.ipynb #ecf007c7
 EXPORT_FORMAT_NAMES = ("savedmodel", "onnx", "litert")   # `export.EXPORT_FORMATS`
@@ -145,6 +145,7 @@ def _site_parsers(sub) -> None:
         p.add_argument("images", nargs="+", help="the site's image files and folders (searched recursively)")
         p.add_argument("--data-dir", help="where the run's own data set is: its validation images are compared with the site")
     s.add_argument("--out", help="also write the report as JSON here (refuses an existing file)")
+    s.add_argument("--html", help="also write it as a self-contained page with its plots (refuses an existing file)")
     a.add_argument("--out", required=True, help="the adapted run directory to create")
 
 # %% ../nbs/12_cli.ipynb #46f1824f
@@ -158,13 +159,19 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 # %% ../nbs/12_cli.ipynb #6c2fdbd1
+SAID = {"recall": "sensitivity"}   # the report's word for it; metrics.json keeps scikit-learn's names
+
 def _print_metrics(title: str, m: dict|None) -> None:
+    "A split's metrics on a line or a few, in the report's words, with the share the out-of-distribution score would refuse."
     if m is None: return
     fmt = lambda v: "undefined" if v is None else (f"{v:.4f}" if isinstance(v, float) else str(v))
     if "classes" not in m:   # two classes
         keys = ["n", "threshold", "accuracy", "precision", "recall", "specificity", "f1", "roc_auc", "pr_auc"]
-        print(f"{title}: " + "  ".join(f"{k} {fmt(m.get(k))}" for k in keys))
-        print(f"{' '*len(title)}  confusion matrix {m['confusion_matrix']}"); return
+        print(f"{title}: " + "  ".join(f"{SAID.get(k, k)} {fmt(m.get(k))}" for k in keys))
+        print(f"{' '*len(title)}  confusion matrix {m['confusion_matrix']}")
+        if m.get("ood_flagged") is not None:
+            print(f"{' '*len(title)}  {m['ood_flagged']:.1%} would be refused as unlike the training X-rays (out-of-distribution score)")
+        return
     print(f"{title}: " + "  ".join(f"{k} {fmt(m[k])}" for k in ("n", "accuracy", "macro_roc_auc", "log_loss", "ece")))
     for name, c in m["classes"].items(): print(f"{' '*len(title)}  {name}: " + "  ".join(f"{k} {fmt(v)}" for k, v in c.items()))
     print(f"{' '*len(title)}  confusion matrix (rows true, columns called {', '.join(m['class_names'])}) {m['confusion_matrix']}")
@@ -214,6 +221,7 @@ def _predict(args) -> int:
     from tqdm import tqdm
     from pneumonia_nb.predict import Predictor, image_files, results_writer
     files = list(image_files(args.images))
+    if not files: raise DataError(f"{' '.join(args.images)}: no images here (.jpg, .jpeg, .png, .dcm, .dicom, searched recursively)")
     with results_writer(args.out) as write:   # an existing --out is refused before the model is loaded
         predictor, failed = Predictor(args.run_dir, tta=args.tta), 0
         for r in tqdm(predictor.predict_files(files), total=len(files), unit="image", file=sys.stderr, disable=True if args.out is None else None):
@@ -237,7 +245,7 @@ def _export(args) -> int:
 # %% ../nbs/12_cli.ipynb #94ec3324
 def _shift(args) -> int:
     from pneumonia_nb.shift import shift_report
-    r = shift_report(args.run_dir, args.images, args.data_dir)
+    r = shift_report(args.run_dir, args.images, args.data_dir, html=args.html)
     site, shift, shares = r["site"], r["population_shift"], r["class_shares"]
     print(f"site: {site['images']} images, {site['usable']} usable, {site['refused']} refused by the gate or the out-of-distribution score")
     print(f"population: MMD p = {shift['mmd']['p_value']:.3g}; {shift['beyond_validation_95th']:.1%} beyond validation's 95th "
@@ -246,6 +254,7 @@ def _shift(args) -> int:
     print(f"{kind} share: {shares['site'][1]:.3f} (95% interval {lo:.3f}-{hi:.3f}); validation {shares['validation'][1]:.3f}")
     print(r["advice"])
     if args.out: Path(args.out).write_text(json.dumps(r, indent=1))
+    if args.html: print(f"wrote {args.html}")
     return 0
 
 # %% ../nbs/12_cli.ipynb #a5414050
@@ -308,6 +317,7 @@ def preflight(args: argparse.Namespace, # the parsed command line
     if getattr(args, "run_dir", None) is not None: check_run_dir(args.run_dir)
     for path in getattr(args, "images", None) or ():
         if not (os.path.lexists(path)): raise DataError(f"{path}: no such file or folder")
+    if getattr(args, "html", None) is not None: check_new_file(args.html, "reports")
     if getattr(args, "out", None) is None: return
     if args.command in RUN_OUTPUTS: check_run_target(args.out, getattr(args, "overwrite", False))
     else: check_new_file(args.out, WRITES.get(args.command, "results"))

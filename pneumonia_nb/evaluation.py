@@ -35,9 +35,9 @@ from .runs import predict_split, run_splits
 # %% auto #0
 __all__ = ['CLASS_WORDS', 'PLAIN_NAMES', 'CLASS_MEASURES', 'OVERALL_MEASURES', 'MACHINE_KEYS', 'words', 'plot_confusion',
            'plot_roc_pr', 'plot_calibration', 'plot_threshold_curves', 'plot_calibration_change', 'confident_errors',
-           'shown_probability', 'plot_error_gallery', 'gallery_picks', 'plot_gradcam_gallery', 'report_figures',
-           'plain_metrics', 'report_sections', 'card_facts', 'plain_class_metrics', 'plot_class_roc',
-           'plot_class_gallery', 'plain_operating_points', 'class_sections', 'class_figures', 'render_report',
+           'shown_probability', 'plot_error_gallery', 'gallery_picks', 'plot_gradcam_gallery', 'figure_data_uri',
+           'report_figures', 'plain_metrics', 'report_sections', 'card_facts', 'plain_class_metrics', 'plot_class_roc',
+           'plot_class_gallery', 'plain_operating_points', 'class_sections', 'class_figures', 'render_page',
            'shareable_config', 'write_report']
 
 # %% ../nbs/07_evaluation.ipynb #c753e574
@@ -203,7 +203,7 @@ def plot_gradcam_gallery(model: keras.Model, # one sigmoid output
     return fig
 
 # %% ../nbs/07_evaluation.ipynb #f0cf7a47
-def _png(fig: plt.Figure) -> str:
+def figure_data_uri(fig: plt.Figure) -> str:
     "A figure as an embeddable PNG data URI (the figure is closed)."
     buf = io.BytesIO(); fig.savefig(buf, format="png", dpi=80, bbox_inches="tight"); plt.close(fig)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
@@ -226,14 +226,14 @@ def report_figures(run, # a loaded run
         fig, axes = plt.subplots(1, 4, figsize=(16, 3.6))
         plot_roc_pr(y, y_prob, thr, axes[:2]); plot_calibration(y, y_prob, ax=axes[2], positive=words(names)["pos_words"])
         plot_threshold_curves(y, y_prob, thr, axes[3])
-        fig.tight_layout(); figs["ROC, precision-recall, calibration, thresholds"] = _png(fig)
+        fig.tight_layout(); figs["ROC, precision-recall, calibration, thresholds"] = figure_data_uri(fig)
     if len(np.unique(y)) == 2 and "temperature" in run.config:
         fig, axes = plt.subplots(1, 2, figsize=(7.2, 3.4)); plot_calibration_change(run, split, axes); fig.tight_layout()
-        figs["Calibration before and after temperature scaling"] = _png(fig)
-    fig, ax = plt.subplots(figsize=(3.6, 3)); plot_confusion(y, y_prob, thr, ax, names); figs["Confusion matrix"] = _png(fig)
-    if run.history is not None: figs["Training curves"] = _png(plot_history(run.history))
+        figs["Calibration before and after temperature scaling"] = figure_data_uri(fig)
+    fig, ax = plt.subplots(figsize=(3.6, 3)); plot_confusion(y, y_prob, thr, ax, names); figs["Confusion matrix"] = figure_data_uri(fig)
+    if run.history is not None: figs["Training curves"] = figure_data_uri(plot_history(run.history))
     gallery = plot_gradcam_gallery(run.model, split, y_prob, thr, run.size, run.resize, class_names=names)
-    if gallery is not None: figs["Grad-CAM: confident correct predictions and the most confident mistakes"] = _png(gallery)
+    if gallery is not None: figs["Grad-CAM: confident correct predictions and the most confident mistakes"] = figure_data_uri(gallery)
     return figs
 
 # %% ../nbs/07_evaluation.ipynb #7a95e3d2
@@ -420,18 +420,20 @@ def class_figures(run, # a loaded run of more than two classes
     plot_confusion(y, P, None, axes[0], names); plot_class_roc(y, P, names, axes[1])
     plot_calibration(P.argmax(axis=1) == y, P.max(axis=1), ax=axes[2], positive="label-right")
     fig.tight_layout()
-    figs = {"Confusion matrix, ROC per class, calibration of the label given": _png(fig)}
-    if run.history is not None: figs["Training curves"] = _png(plot_history(run.history))
+    figs = {"Confusion matrix, ROC per class, calibration of the label given": figure_data_uri(fig)}
+    if run.history is not None: figs["Training curves"] = figure_data_uri(plot_history(run.history))
     gallery = plot_class_gallery(run.model, split, P, run.size, run.resize, names)
-    if gallery is not None: figs["Grad-CAM: each class's most confident correct answer and the most confident mistakes"] = _png(gallery)
+    if gallery is not None: figs["Grad-CAM: each class's most confident correct answer and the most confident mistakes"] = figure_data_uri(gallery)
     return figs
 
 # %% ../nbs/07_evaluation.ipynb #fd72e44d
-def render_report(**context) -> str:
-    "The report page: the package's template (`static/report.html`, beside the upload page) filled in, every value escaped."
-    from jinja2 import Environment
-    template = (resources.files("pneumonia_nb")/"static"/"report.html").read_text(encoding="utf-8")
-    return Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True).from_string(template).render(**context)
+def render_page(template: str, # a page template in the package's `static/` folder: "report.html", "shift.html"
+                **context, # the values it shows
+               ) -> str:
+    "A page from a template shipped with the package (beside the upload page), filled in with every value escaped."
+    from jinja2 import Environment, FunctionLoader
+    read = lambda name: (resources.files("pneumonia_nb")/"static"/name).read_text(encoding="utf-8")   # page.html holds their common frame
+    return Environment(loader=FunctionLoader(read), autoescape=True, trim_blocks=True, lstrip_blocks=True).get_template(template).render(**context)
 
 # %% ../nbs/07_evaluation.ipynb #f67a33b8
 MACHINE_KEYS = ("data_dir",)   # where data lay on the training machine (older runs recorded it): never in a file meant to be shared
@@ -458,7 +460,7 @@ def write_report(run_dir, # a run directory (see `pneumonia_nb.run_folder.save_r
     splits = run_splits(run, dataset, data_dir, tuple(dict.fromkeys(("val", split))))
     if splits[split] is None: raise DataError(f"the {dataset} data have no {split} split")
     y_prob = predict_split(run.model, splits[split], run.size, run.resize)
-    page = render_report(title=f"pneumonia_nb report: {run.config['model']} on {dataset} {split}", run_name=Path(run_dir).name,
+    page = render_page("report.html", title=f"pneumonia_nb report: {run.config['model']} on {dataset} {split}", run_name=Path(run_dir).name,
                          card=card_facts(run), several=len(run.class_names) > 2, w=words(run.class_names),
                          sections=report_sections(run, splits[split], y_prob, splits["val"] if split != "val" else None, n_boot),
                          figures=report_figures(run, splits[split], y_prob), config=json.dumps(shareable_config(run.config), indent=1))

@@ -205,6 +205,15 @@ def _load_ood(path: Path) -> dict:
     if not np.isfinite(ood["cutoff"]).all(): raise RunError(f"{path}: damaged (the cut-off is {ood['cutoff']})")
     return ood
 
+# %% ../nbs/03c_run_folder.ipynb #01976318
+def _read_part(path: Path, # one of a run's files
+               read, # how to read it, e.g. `pd.read_csv`
+              ):
+    "What `read` makes of `path`, or None where the run has no such file; a damaged one is refused in one line naming it."
+    if not path.is_file(): return None
+    try: return read(path)
+    except (OSError, ValueError) as e: raise RunError(f"{path}: damaged ({e})") from None   # pandas' and json's parse errors are ValueErrors
+
 # %% ../nbs/03c_run_folder.ipynb #71841742
 def load_run(run_dir: str|Path, # a directory written by `save_run`
              tta: bool=False, # add test-time augmentation (see `with_tta`) to a run trained without it
@@ -217,7 +226,7 @@ def load_run(run_dir: str|Path, # a directory written by `save_run`
     if tta:
         if has_tta(model): raise RunError(f"{run_dir}: the run already averages over test-time views (trained with TTA); leave out --tta")
         model, config = with_tta(model), {**config, "tta_added_at_loading": True}
-    history = pd.read_csv(run_dir/"history.csv") if (run_dir/"history.csv").is_file() else None
-    metrics = json.loads((run_dir/"metrics.json").read_text()) if (run_dir/"metrics.json").is_file() else {}
+    history = _read_part(run_dir/"history.csv", pd.read_csv)
+    metrics = _read_part(run_dir/"metrics.json", lambda p: json.loads(p.read_text())) or {}
     ood = _load_ood(run_dir/"ood.npz") if (run_dir/"ood.npz").is_file() else None
     return Run(model, config, history, metrics, run_dir, ood)

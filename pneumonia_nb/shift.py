@@ -14,18 +14,19 @@ from typing import NamedTuple
 import numpy as np
 
 from .data import DataError, read_file
-from .checks import OptionError, check_run_target
+from .checks import OptionError, check_new_file, check_run_target
 from .preprocess import make_dataset
 from .run_folder import Run, save_run
 from .ood import ood_scores, predict_with_features
 from .runs import run_splits
 from .predict import Predictor, image_files
+from .evaluation import figure_data_uri, render_page
 
 # %% auto #0
 __all__ = ['MIN_SITE_IMAGES', 'PRIOR_FLOOR', 'MAX_INTERVAL', 'SHIFT_P', 'SiteImages', 'read_site', 'Validation',
            'validation_view', 'bias_corrected_calibration', 'recalibrated', 'corrected', 'estimate_prior',
-           'prior_interval', 'mmd_test', 'population_shift', 'SiteEstimate', 'estimate_site', 'refusal', 'shift_report',
-           'adapted_logit', 'adapt_run']
+           'prior_interval', 'mmd_test', 'population_shift', 'SiteEstimate', 'estimate_site', 'refusal', 'plot_site',
+           'write_shift_page', 'shift_report', 'adapted_logit', 'adapt_run']
 
 # %% ../nbs/09a_shift.ipynb #4df21189
 MIN_SITE_IMAGES = 50   # fewer leave the prevalence too uncertain to correct for (a bootstrap interval wider than about 0.25)
@@ -251,23 +252,59 @@ def _advice(shift: dict, estimate: SiteEstimate, kind: str) -> str:
     act = ": `pneumonia-nb adapt` corrects the probabilities for it." if abs(share - before) > 0.05 else "."
     return images + f" Estimated {kind} share {share:.2f} (95% interval {lo:.2f}-{hi:.2f}) against {before:.2f} in validation{act}"
 
+# %% ../nbs/09a_shift.ipynb #77061747
+def plot_site(estimate: SiteEstimate, # the site's estimate (see `estimate_site`)
+              run: Run, # the run that read it
+             ) -> "plt.Figure":
+    "The site's out-of-distribution scores and probabilities against the run's validation images, with the OOD cut-off."
+    import matplotlib.pyplot as plt
+    site, val, kind = estimate.site, estimate.validation, run.class_names[1].lower()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+    panels = ((site.ood, val.ood, 30, "out-of-distribution score"), (site.probabilities[:, 1], val.probabilities[:, 1], np.linspace(0, 1, 21), f"probability of {kind}"))
+    for ax, (s, v, bins, what) in zip(axes, panels):
+        edges = np.histogram_bin_edges(np.r_[s, v], bins)
+        ax.hist(v, edges, density=True, alpha=0.55, label=f"validation ({len(v)})"); ax.hist(s, edges, density=True, alpha=0.55, label=f"site ({len(s)})")
+        ax.set(xlabel=what, ylabel="density")
+    if run.ood is not None: axes[0].axvline(float(run.ood["cutoff"]), c="k", ls="--", lw=0.8, label="refused beyond")
+    for ax in axes: ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+# %% ../nbs/09a_shift.ipynb #88e29871
+def write_shift_page(report: dict, # `shift_report`'s answer
+                     estimate: SiteEstimate, # the site's estimate it came from
+                     run: Run, # the run that read the site
+                     out: str|Path, # the HTML file to write
+                    ) -> Path:
+    "The shift report as a self-contained page (`static/shift.html`): the advice first, the figures, the numbers, the refused files."
+    title = f"pneumonia_nb: a site's {report['site']['images']} X-rays against run {report['run']}"
+    refused = [r["reason"].replace(r["file"], Path(r["file"]).name) for r in report["refused"]]   # file names, not where they lay
+    html = render_page("shift.html", title=title, report=report, refused=refused, shift=report["population_shift"], shares=report["class_shares"],
+                       kind=run.class_names[1].lower(), figure=figure_data_uri(plot_site(estimate, run)))
+    Path(out).write_text(html, encoding="utf-8")
+    return Path(out)
+
 # %% ../nbs/09a_shift.ipynb #ebf2826c
 def shift_report(run: Run|str|Path, # a run, or its directory
                  paths: list, # the site's image files and folders
                  data_dir: str|Path|None=None, # where the run's own data set is (its validation images), see `data_home`
+                 html: str|Path|None=None, # also write the report as a self-contained page here, with its plots (never over a file)
                 ) -> dict:
     "The site's images against the run's validation images: refused, population shift, class shares, and what to do."
+    if html is not None: check_new_file(html, "reports")   # before the images are read
     predictor = Predictor(run)
     estimate = estimate_site(predictor, paths, data_dir)
     site, names = estimate.site, predictor.run.class_names
     shift = population_shift(site, estimate.validation, estimate.shares)
-    return {"run": predictor.run.path.name if predictor.run.path else None,
+    report = {"run": predictor.run.path.name if predictor.run.path else None,
             "site": {"images": len(site.names) + len(site.refused), "usable": len(site.names), "refused": len(site.refused), "digest": site.digest},
             "refused": [{"file": f, "reason": r} for f, r in site.refused], "population_shift": shift,
             "class_shares": {"classes": list(names), "validation": estimate.prior.tolist(), "site": estimate.shares.tolist(),
                              "interval": estimate.interval.tolist(), "calibration": list(estimate.calibration),
                              "method": "EM (Saerens et al. 2002) on the run's probabilities recalibrated on validation (scale and offset), 200 bootstrap draws"},
             "advice": _advice(shift, estimate, names[1].lower())}
+    if html is not None: write_shift_page(report, estimate, predictor.run, html)
+    return report
 
 # %% ../nbs/09a_shift.ipynb #5a21e70d
 def adapted_logit(logit: np.ndarray, # the source run's logit of its second class

@@ -39,6 +39,8 @@ def test_evaluate_writes_metrics_and_never_overwrites(run_dir, tmp_path):
     m = json.loads(out.read_text())
     saved = json.loads((run_dir / "metrics.json").read_text())["val"]
     assert m["n"] == 524 and abs(m["roc_auc"] - saved["roc_auc"]) < 1e-9
+    assert " sensitivity 0." in r.stdout and " recall " not in r.stdout   # the report's words
+    assert f"{m['ood_flagged']:.1%} would be refused as unlike the training X-rays" in r.stdout, r.stdout
     r = cli("evaluate", run_dir, "--split", "val", "--out", out)
     assert r.returncode == 2 and "never written over" in r.stderr
 
@@ -420,3 +422,10 @@ def test_out_onto_a_dangling_link_is_refused(run_dir, tmp_path):
     r = cli("predict", run_dir, fullres_images()[0], "--out", tmp_path / "x.csv")
     assert r.returncode == 2 and "a link to nothing; results are never written through a link" in r.stderr
     assert not (tmp_path / "nowhere.csv").exists()
+
+
+def test_predict_on_an_empty_folder_says_so(run_dir, tmp_path):
+    "Nothing to predict is an error, not a silent exit 0 (and no header-only CSV)."
+    (tmp_path / "empty").mkdir()
+    r = cli("predict", run_dir, tmp_path / "empty", "--out", tmp_path / "x.csv")
+    assert r.returncode == 2 and "no images here" in r.stderr and not (tmp_path / "x.csv").exists(), r.stderr

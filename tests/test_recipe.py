@@ -47,6 +47,7 @@ def test_only_the_projects_errors_become_one_line(tmp_path, monkeypatch):
     from pneumonia_nb.checks import OptionError
     def user_error(args): raise OptionError("unknown model 'vgg'; choose one of cnn")
     def bug(args): raise ValueError("an index went wrong inside the package")
+    monkeypatch.setattr(cli_module, "preflight", lambda args: None)   # no run "r" to check: the verb itself raises
     for verb, expected in ((user_error, 2), (bug, None)):
         monkeypatch.setitem(cli_module.VERBS, "export", verb)
         if expected is None:

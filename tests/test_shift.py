@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import cli
+from conftest import chromium_driver, cli
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +29,27 @@ def test_shift_reports_the_site(run_dir, site, tmp_path):
     assert abs(report["class_shares"]["site"][1] - 0.5) < 0.1, report["class_shares"]
     assert report["advice"] in r.stdout
     again = cli("shift", run_dir, site, "--out", out)   # an existing report is never written over, and refused before any work
+    assert again.returncode == 2 and "already exists" in again.stderr and again.stdout == ""
+
+
+def test_shift_page_in_a_real_browser(run_dir, site, tmp_path):
+    "`shift --html` writes one self-contained page: the advice first, the two histograms, the numbers; never over a file."
+    page = tmp_path / "site.html"
+    r = cli("shift", run_dir, site, "--html", page)
+    assert r.returncode == 0 and f"wrote {page}" in r.stdout, r.stderr[-2000:]
+    browser = chromium_driver()
+    try:
+        browser.get(page.as_uri())
+        images = browser.execute_script("return [...document.images].map(i => [i.complete, i.naturalWidth, i.naturalHeight])")
+        text = browser.find_element("tag name", "body").text
+        browser.save_screenshot(str(tmp_path / "site.png"))
+    finally:
+        browser.quit()
+    assert len(images) == 1 and all(ok and w > 400 and h > 150 for ok, w, h in images), images
+    advice = r.stdout.strip().splitlines()[-2]
+    assert advice in text and "Pneumonia share" in text and "beyond validation's 95th" in text, text[:1000]
+    assert str(site) not in text   # refused files by name, not by where they lie
+    again = cli("shift", run_dir, site, "--html", page)
     assert again.returncode == 2 and "already exists" in again.stderr and again.stdout == ""
 
 
