@@ -316,7 +316,7 @@ def preflight(args: argparse.Namespace, # the parsed command line
     "Refuse, before any work, a run folder that is not a run, an image path that is not there, or an output that cannot be written."
     if getattr(args, "run_dir", None) is not None: check_run_dir(args.run_dir)
     for path in getattr(args, "images", None) or ():
-        if not (os.path.lexists(path)): raise DataError(f"{path}: no such file or folder")
+        if not os.path.lexists(path): raise DataError(f"{path}: no such file or folder")
     if getattr(args, "html", None) is not None: check_new_file(args.html, "reports")
     if getattr(args, "out", None) is None: return
     if args.command in RUN_OUTPUTS: check_run_target(args.out, getattr(args, "overwrite", False))
