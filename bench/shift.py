@@ -8,9 +8,17 @@ pneumonia share of 0.3, 0.5, 0.74 (validation's) or 0.9, after an acquisition sh
 contrast, gamma, brightness, Gaussian blur, noise, JPEG quality, down- then up-sampling and a border crop with zoom,
 each at two severities. For every cell (run, half, shift, severity, share, draw) the site is scored as trained and
 adapted: AUC, accuracy, sensitivity and specificity at the run's threshold (adapted: the moved threshold), ECE, and
-the error of the estimated share. Labels are used only to score.
+the error of the estimated share. Labels are used only to score. Each cell is also scored with AdaBN: every batch
+norm re-estimated on the site's own images (the site is the batch), at the run's threshold.
+
+The same cells score training recipes: runs of several recipes (`--augment default` and `--augment acquisition`,
+three seeds each) are summarised per recipe. The rule, fixed before the run: a recipe replaces the default if, as
+trained and over the cells with an acquisition shift, its median accuracy and median specificity are both higher,
+while its median AUC on the cells without one is at most 0.002 lower.
 
     python bench/shift.py --runs RUNS/main-42 RUNS/main-43 RUNS/main-44 --out bench/results/shift.json
+    python bench/shift.py --runs RUNS/main-default-{42,43,44} RUNS/main-acquisition-{42,43,44} \
+        --out bench/results/shift_recipes.json
 """
 import argparse
 import json
@@ -64,6 +72,19 @@ def scores(y, p, threshold):
             "specificity": float(1 - called[y == 0].mean()), "ece": float(expected_calibration_error(y, p))}
 
 
+def normalised_on(model, x):
+    "AdaBN (Li et al. 2016): the probabilities with every batch norm using the statistics of the site `x` itself."
+    import keras
+    import numpy as np
+    dropouts = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.Dropout)]
+    rates, weights = [layer.rate for layer in dropouts], model.get_weights()
+    for layer in dropouts: layer.rate = 0.0   # training=True for batch norm only
+    try: return np.asarray(model(x, training=True), np.float64)[:, 0]
+    finally:
+        for layer, rate in zip(dropouts, rates): layer.rate = rate
+        model.set_weights(weights)   # the call moved the moving averages: put them back
+
+
 def bench_run(run_dir: str, args) -> list[dict]:
     "Every cell of one run."
     import numpy as np
@@ -88,8 +109,9 @@ def bench_run(run_dir: str, args) -> list[dict]:
         calibration, prior = bias_corrected_calibration(fitted), np.bincount(y[fit], minlength=2)/len(fit)
         for kind, levels in {"none": (0,), **SHIFTS}.items():
             for level in levels:
+                x_all = x[sites] if kind == "none" else acquired(x[sites], kind, level)
                 p_all, f_all, o_all = ((clean[sites], clean_features[sites], clean_ood[sites]) if kind == "none"
-                                       else predict(acquired(x[sites], kind, level)))
+                                       else predict(x_all))
                 for share in SHARES:
                     for draw in range(args.draws):
                         rng = np.random.default_rng(1000*draw + int(100*share))
@@ -107,11 +129,12 @@ def bench_run(run_dir: str, args) -> list[dict]:
                         adapted = corrected(q, prior, shares)[:, 1]
                         moved = 1/(1 + np.exp(-adapted_logit(np.log(run.threshold/(1 - run.threshold)), estimate)))   # as `adapt_run` moves it
                         trained = scores(ys, p, run.threshold)
-                        rows.append({"run": Path(run_dir).name, "shift": kind, "level": level, "share": share, "draw": draw,
+                        rows.append({"run": Path(run_dir).name, "augment": run.recipe.augment, "shift": kind, "level": level, "share": share, "draw": draw,
                                      "true_share": float(ys.mean()), "estimated_share": float(shares[1]),
                                      "share_error": float(abs(shares[1] - ys.mean())), "refused": refused, "why": why,
                                      "mmd_p": shift["mmd"]["p_value"],
-                                     "as_trained": trained, "adapted": trained if refused else scores(ys, adapted, moved)})
+                                     "as_trained": trained, "adapted": trained if refused else scores(ys, adapted, moved),
+                                     "adabn": scores(ys, normalised_on(run.model, x_all[idx]), run.threshold)})
         print(f"{run_dir}: {len(rows)} cells", file=sys.stderr, flush=True)
     return rows
 
@@ -123,12 +146,17 @@ def summary(rows: list[dict]) -> dict:
         out = {"cells": len(cells), "refused": len(cells) - len(used),
                "share_error_adapted_cells": spread([r["share_error"] for r in used]) if used else None,
                "share_error_every_cell": spread([r["share_error"] for r in cells])}
-        for side in ("as_trained", "adapted"):
+        for side in ("as_trained", "adapted", "adabn"):
             out[side] = {k: spread([r[side][k] for r in cells]) for k in ("auc", "accuracy", "sensitivity", "specificity", "ece")}
         out["largest_accuracy_loss"] = max(r["as_trained"]["accuracy"] - r["adapted"]["accuracy"] for r in cells)
+        out["adabn_largest_accuracy_loss"] = max(r["as_trained"]["accuracy"] - r["adabn"]["accuracy"] for r in cells)
         return out
+    recipes = sorted({r["augment"] for r in rows})
     return {"all": over(rows), "no_acquisition_shift": over([r for r in rows if r["shift"] == "none"]),
-            **{kind: over([r for r in rows if r["shift"] == kind]) for kind in SHIFTS}}
+            **{kind: over([r for r in rows if r["shift"] == kind]) for kind in SHIFTS},
+            "by_recipe": {a: {"no_acquisition_shift": over([r for r in rows if r["augment"] == a and r["shift"] == "none"]),
+                              "acquisition_shifts": over([r for r in rows if r["augment"] == a and r["shift"] != "none"])}
+                          for a in recipes} if len(recipes) > 1 else None}
 
 
 def main() -> None:
@@ -152,8 +180,13 @@ def main() -> None:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=1))
     s = report["summary"]
-    print(json.dumps({k: {"share_error": v["share_error_every_cell"]["median"], "ece": (v["as_trained"]["ece"]["median"], v["adapted"]["ece"]["median"]),
-                          "refused": v["refused"], "cells": v["cells"]} for k, v in s.items()}, indent=1))
+    print(json.dumps({k: {"share_error": v["share_error_every_cell"]["median"], "refused": v["refused"], "cells": v["cells"],
+                          **{m: {k2: v[side][k2]["median"] for k2 in ("accuracy", "specificity", "auc", "ece")}
+                             for m, side in (("trained", "as_trained"), ("adabn", "adabn"))}}
+                      for k, v in s.items() if k != "by_recipe"}, indent=1))
+    if s["by_recipe"]:
+        print(json.dumps({a: {c: {k: v[c]["as_trained"][k]["median"] for k in ("accuracy", "specificity", "auc")}
+                              for c in v} for a, v in s["by_recipe"].items()}, indent=1))
 
 
 if __name__ == "__main__":

@@ -115,3 +115,16 @@ def test_widget_demo_in_jupyterlab(jupyterlab, tmp_path):
         assert not errors, errors   # no TensorFlow log lines shown as red boxes
     finally:
         browser.quit()
+
+
+def test_run_all_goes_straight_to_the_demo(tmp_path):
+    "Run All in a Jupyter kernel, as a user runs the notebook: its test cells skip themselves, nothing is trained."
+    import nbformat
+    from nbclient import NotebookClient
+    (tmp_path / "nbs").mkdir()
+    nb = nbformat.read(ROOT / "nbs" / "11_widget_demo.ipynb", as_version=4)
+    NotebookClient(nb, timeout=300, resources={"metadata": {"path": str(tmp_path / "nbs")}}).execute()
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.get("name") == "stderr" or o.output_type == "error"], outputs
+    assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in nb.cells[-1].outputs)   # the demo
+    assert list(tmp_path.rglob("config.json")) == []   # no run was trained

@@ -99,6 +99,9 @@ def test_every_bad_upload_gets_a_json_error_and_the_server_keeps_serving(server,
         (lambda: requests.post(f"{url}/api/predict", files={"image": ("x.jpeg", jpeg)}), 400, "no file"),
         (lambda: post(url, b"", "empty.png", "image/png"), 400, "empty.png: empty file"),
         (lambda: post(url, bomb, "bomb.png", "image/png"), 400, "bomb.png: image too large"),
+        (lambda: requests.post(f"{url}/api/predict", files={"file": (None, b"\0" * 600_000)}), 413,
+         "a form field without a file name is over 500 KB"),
+        (lambda: post(url, jpeg, note="y" * 1_000_000), 413, "a form field without a file name is over 500 KB"),
     ]
     package_files = sorted(Path(pneumonia_nb.__file__).parent.rglob("*"))
     for send, status, message in cases:
@@ -299,7 +302,7 @@ def test_upload_page_boxes_never_overlap(server, tmp_path, width):
 
 
 def test_a_body_over_the_limit_is_refused_before_it_is_read(server):
-    "A client announcing 1 GB gets 413 at once, from its Content-Length, without sending (or the server reading) the body."
+    "A client announcing 1 GB gets 413 at once, from its Content-Length, without sending (or the server reading) the body; waitress' own 400 and 413 carry the security headers."
     url, _ = server
     port = int(url.rsplit(":", 1)[1])
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
@@ -308,6 +311,12 @@ def test_a_body_over_the_limit_is_refused_before_it_is_read(server):
         t0 = time.monotonic()
         answer = s.recv(4096)
     assert answer.startswith(b"HTTP/1.1 413") and time.monotonic() - t0 < 5, answer[:200]
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: -1\r\n\r\n")
+        malformed = s.recv(4096)
+    assert malformed.startswith(b"HTTP/1.1 400"), malformed[:200]
+    for waitress_answer in (answer, malformed):   # waitress' own answers carry the app's security headers too
+        assert b"X-Content-Type-Options: nosniff" in waitress_answer and b"Content-Security-Policy:" in waitress_answer
     assert requests.get(f"{url}/api/health", timeout=10).ok
 
 

@@ -70,6 +70,43 @@ def test_adapted_run_is_an_ordinary_run(run_dir, site, tmp_path):
     assert exported.returncode == 0, exported.stderr[-2000:]
 
 
+def _site_labels(site, path, rows=None):
+    "A labels CSV for `site`: `rows` (file, label), or 15 images of each class with their true labels."
+    import pandas as pd
+    from pneumonia_nb.data import load_splits
+    if rows is None:
+        val = load_splits("pneumoniamnist", 28, splits=("val",))["val"]
+        files = sorted(site.glob("*.png"))
+        truth = {f.name: int(val.labels[int(f.stem[1:])]) for f in files}
+        rows = [(name, ["NORMAL", "PNEUMONIA"][c]) for c in (0, 1) for name in [n for n, y in truth.items() if y == c][:15]]
+    pd.DataFrame(rows, columns=["file", "label"]).to_csv(path, index=False)
+    return path
+
+
+def test_adapt_with_a_labelled_sample(run_dir, site, tmp_path):
+    "`adapt --labels`: the calibration and threshold refitted on 30 labelled images, said so, recorded in the run."
+    labels = _site_labels(site, tmp_path / "labels.csv")
+    r = cli("adapt", run_dir, site, "--labels", labels, "--out", tmp_path / "adapted")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "against 0.500 in the labelled sample" in r.stdout and "chosen on the 30 labelled images (youden)" in r.stdout, r.stdout
+    sample = json.loads((tmp_path / "adapted" / "config.json").read_text())["adapted"]["labelled_sample"]
+    assert sample["images"] == 30 and sample["per_class"] == [15, 15] and "flatter" in sample["note"]
+    assert cli("predict", tmp_path / "adapted", sorted(site.glob("*.png"))[0]).returncode == 0
+
+
+@pytest.mark.parametrize("case", ["missing", "unknown", "label", "few"])
+def test_bad_labels_get_one_line(run_dir, site, tmp_path, case):
+    first = sorted(site.glob("*.png"))[0].name
+    rows = {"unknown": [("elsewhere.png", "NORMAL")] * 30, "label": [(first, "unsure")], "few": [(first, "NORMAL")]}
+    labels = tmp_path / "nowhere.csv" if case == "missing" else _site_labels(site, tmp_path / "labels.csv", rows[case])
+    message = {"missing": "nowhere.csv: no such labels file", "unknown": "30 of its files are not one of the site's usable images",
+               "label": "the label 'unsure' is not one of the run's classes (NORMAL, PNEUMONIA)",
+               "few": "1 labelled images (1 NORMAL, 0 PNEUMONIA); refitting needs at least 20"}[case]
+    r = cli("adapt", run_dir, site, "--labels", labels, "--out", tmp_path / "new")
+    assert r.returncode == 2 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not (tmp_path / "new").exists()
+
+
 @pytest.mark.parametrize("case", ["few", "exists", "twice", "empty"])
 def test_bad_sites_get_one_line(run_dir, site, tmp_path, case):
     few = tmp_path / "few"; few.mkdir()
