@@ -21,7 +21,7 @@ from pathlib import Path
 from fastcore.docments import docments
 
 from . import __version__
-from .data import DATASETS, SPLITS, DataError
+from .catalogue import DATASETS, SPLITS, DataError
 from .checks import (OptionError, RunError, WeightsUnavailableError, check_new_file, check_run_dir,
                                  check_run_target)
 from .recipe import RECIPE_CHOICES, SEARCH_RECIPE, STUDY_OPTIONS, Hyperparameters, Recipe

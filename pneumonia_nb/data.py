@@ -24,23 +24,19 @@ import pandas as pd
 from PIL import Image, UnidentifiedImageError
 from fastcore.basics import patch
 
+# the names the command line needs at once, re-exported here
+from .catalogue import (DATASETS, PATHOGEN_LABELS, RESIZE_MODES, SPLITS, TASKS, DataError,
+                                    DataNotFoundError, check_task, default_resize)
+
 # %% auto #0
-__all__ = ['DATA_ENV_VAR', 'MEDMNIST_RECORD', 'PNEUMONIAMNIST_MD5', 'SPLITS', 'CLASS_NAMES', 'IMAGE_SUFFIXES', 'MAX_PIXELS',
+__all__ = ['DATA_ENV_VAR', 'MEDMNIST_RECORD', 'PNEUMONIAMNIST_MD5', 'CLASS_NAMES', 'IMAGE_SUFFIXES', 'MAX_PIXELS',
            'MAX_DICOM_INFLATED', 'DEFLATED', 'DICOM_WORK_BYTES', 'MAX_FILE_BYTES', 'KAGGLE_DATASET', 'MENDELEY_URL',
-           'RESIZE_MODES', 'TASKS', 'PATHOGEN_LABELS', 'DATASETS', 'DataError', 'DataNotFoundError', 'quiet_stderr',
-           'NewModelRetracing', 'import_tensorflow_quietly', 'default_data_dir', 'data_home', 'download',
-           'pneumoniamnist_filename', 'pneumoniamnist_path', 'load_pneumoniamnist', 'find_kermany_root',
+           'quiet_stderr', 'NewModelRetracing', 'import_tensorflow_quietly', 'default_data_dir', 'data_home',
+           'download', 'pneumoniamnist_filename', 'pneumoniamnist_path', 'load_pneumoniamnist', 'find_kermany_root',
            'parse_kermany_name', 'decode_xray', 'decode_cost', 'read_file', 'read_xray', 'save_dicom', 'scan_kermany',
            'kermany_dir', 'download_kermany_kaggle', 'download_kermany_mendeley', 'sample_originals',
            'check_plausible_xray', 'resize_xray', 'load_image', 'add_content_hash', 'leakage_groups', 'patient_split',
-           'find_leaks', 'duplicate_images', 'Split', 'check_task', 'source_size', 'load_splits', 'default_resize']
-
-# %% ../nbs/00_data.ipynb #609f1cc0
-class DataError(ValueError):
-    "A data set, file or folder that cannot be used as it is; the message names the path and the problem."
-
-class DataNotFoundError(DataError, FileNotFoundError):
-    "No usable copy of a data set was found or could be downloaded; the message says what was tried."
+           'find_leaks', 'duplicate_images', 'Split', 'source_size', 'load_splits']
 
 # %% ../nbs/00_data.ipynb #87149d9e
 @contextmanager
@@ -118,7 +114,6 @@ def download(url: str, # where the file comes from (http(s):// or file://)
 MEDMNIST_RECORD = "https://zenodo.org/records/10519652/files"
 PNEUMONIAMNIST_MD5 = {28: "28209eda62fecd6e6a2d98b1501bb15f", 64: "8f4eceb4ccffa70c672198ea285246c6",
                       128: "05b46931834c231683c68f40c47b2971", 224: "d6a3c71de1b945ea11211b03746c1fe1"}
-SPLITS = ("train", "val", "test")
 
 def pneumoniamnist_filename(size: int=28, # image size: 28, 64, 128 or 224
                            ) -> str:
@@ -585,8 +580,6 @@ def check_plausible_xray(image: np.ndarray, # a gray `(H, W)` image as read
                         f"{spread:.1f})")
 
 # %% ../nbs/00_data.ipynb #5c574871
-RESIZE_MODES = ("squash", "pad", "crop")
-
 def _to_uint8(x: np.ndarray) -> np.ndarray:
     "16-bit X-rays use 10, 12 or 16 of their bits: stretch them from their own min to max; 8-bit stays as it is."
     if x.dtype != np.uint16: return x
@@ -772,17 +765,6 @@ def __repr__(self: Split) -> str:
     held = "files" if self.images is None else "in memory, {}x{}".format(*self.images.shape[1:3])
     return f"Split(name={self.name!r}, n={len(self)}, labels={counts}, images={held!r})"
 
-# %% ../nbs/00_data.ipynb #2c032259
-TASKS = {"pneumonia": ("NORMAL", "PNEUMONIA"), "pathogen": ("BACTERIAL", "VIRAL"),
-         "three_class": ("NORMAL", "BACTERIAL", "VIRAL")}
-# a scan's pathogen: label
-PATHOGEN_LABELS = {"pathogen": {"bacteria": 0, "virus": 1}, "three_class": {"normal": 0, "bacteria": 1, "virus": 2}}
-
-def check_task(task: str) -> str:
-    "`task` when it is one of `TASKS`, else one clear ValueError."
-    if task not in TASKS: raise ValueError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
-    return task
-
 # %% ../nbs/00_data.ipynb #8bf34e6e
 @patch
 def for_task(self: Split, task: str="pneumonia", # one of `TASKS`
@@ -802,8 +784,6 @@ def for_task(self: Split, task: str="pneumonia", # one of `TASKS`
     return Split.from_table(table, f"{self.name} ({task})")
 
 # %% ../nbs/00_data.ipynb #3a96403a
-DATASETS = ("pneumoniamnist", "kermany")
-
 def source_size(dataset: str, # one of `DATASETS`
                 size: int, # the model's input size
                ) -> int:
@@ -833,10 +813,3 @@ def load_splits(dataset: str, # "pneumoniamnist" or "kermany"
     if {"train", "val"} & set(splits) and {"train", "val"} & set(df.split): df = patient_split(df, val_frac, seed)
     return {s: Split.from_table(df[df.split == s], f"{dataset} {s}").for_task(task) if (df.split == s).any() else None
             for s in splits}
-
-# %% ../nbs/00_data.ipynb #00d7706a
-def default_resize(dataset: str, # one of `DATASETS`
-                  ) -> str:
-    "How a data set's training images were made square, hence how a run on it must resize new images."
-    if dataset not in DATASETS: raise ValueError(f"unknown data set {dataset!r}; choose one of {', '.join(DATASETS)}")
-    return "crop" if dataset == "pneumoniamnist" else "squash"

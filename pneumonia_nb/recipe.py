@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from .data import DATASETS, RESIZE_MODES, TASKS, default_resize
+from .catalogue import DATASETS, RESIZE_MODES, TASKS, default_resize
 from fastcore.basics import patch
 
 from .checks import OptionError, check_choice, check_positive
