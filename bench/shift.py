@@ -155,8 +155,13 @@ def summary(rows: list[dict]) -> dict:
     return {"all": over(rows), "no_acquisition_shift": over([r for r in rows if r["shift"] == "none"]),
             **{kind: over([r for r in rows if r["shift"] == kind]) for kind in SHIFTS},
             "by_recipe": {a: {"no_acquisition_shift": over([r for r in rows if r["augment"] == a and r["shift"] == "none"]),
-                              "acquisition_shifts": over([r for r in rows if r["augment"] == a and r["shift"] != "none"])}
-                          for a in recipes} if len(recipes) > 1 else None}
+                              "acquisition_shifts": over([r for r in rows if r["augment"] == a and r["shift"] != "none"]),
+                              **{kind: over([r for r in rows if r["augment"] == a and r["shift"] == kind]) for kind in SHIFTS}}
+                          for a in recipes} if len(recipes) > 1 else None,
+            "by_run": {run: {"augment": next(r["augment"] for r in rows if r["run"] == run),
+                             "no_acquisition_shift": over([r for r in rows if r["run"] == run and r["shift"] == "none"]),
+                             "acquisition_shifts": over([r for r in rows if r["run"] == run and r["shift"] != "none"])}
+                       for run in sorted({r["run"] for r in rows})}}
 
 
 def main() -> None:
@@ -183,7 +188,7 @@ def main() -> None:
     print(json.dumps({k: {"share_error": v["share_error_every_cell"]["median"], "refused": v["refused"], "cells": v["cells"],
                           **{m: {k2: v[side][k2]["median"] for k2 in ("accuracy", "specificity", "auc", "ece")}
                              for m, side in (("trained", "as_trained"), ("adabn", "adabn"))}}
-                      for k, v in s.items() if k != "by_recipe"}, indent=1))
+                      for k, v in s.items() if k not in ("by_recipe", "by_run")}, indent=1))
     if s["by_recipe"]:
         print(json.dumps({a: {c: {k: v[c]["as_trained"][k]["median"] for k in ("accuracy", "specificity", "auc")}
                               for c in v} for a, v in s["by_recipe"].items()}, indent=1))

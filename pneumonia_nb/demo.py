@@ -41,20 +41,21 @@ def verdict_html(prediction: Prediction, # a prediction
                 ) -> str:
     "File, probability and label at `threshold` (more classes: each one's, the likeliest, two stages) as HTML."
     import html
+    shown = lambda q: "&gt; 0.999" if q > 0.9995 else "&lt; 0.001" if q < 0.0005 else f"{q:.3f}"   # never a certainty
     if prediction.probabilities is not None:
         label, first, reading = prediction.label(), prediction.class_names[0], prediction.two_stage_words()
-        shares = "<br>".join(f"{c.lower()} <b>{q:.3f}</b>"
+        shares = "<br>".join(f"{c.lower()} <b>{shown(q)}</b>"
                              for c, q in zip(prediction.class_names, prediction.probabilities))
         return (f"<b>{html.escape(prediction.file)}</b><br>{shares}<br><span "
                 f"style='font-size:1.4em;font-weight:bold;color:{'#070' if label == first else '#b00'}'>{label}</span> "
                 "(the most probable)" + (f"<br><small>{reading}</small>" if reading else ""))
     t = prediction.threshold if threshold is None else threshold
     label = prediction.label(t)
-    note = "" if abs(t - prediction.threshold) < 5e-4 else f" (the run's threshold is {prediction.threshold:.3f})"
+    note = "" if abs(t - prediction.threshold) < 5e-5 else f" (the run's threshold is {prediction.threshold:.4g})"
     colour = "#b00" if label == prediction.class_names[1] else "#070"
     return (f"<b>{html.escape(prediction.file)}</b><br>probability of {prediction.class_names[1].lower()} "
-            f"<b>{prediction.probability:.3f}</b><br><span "
-            f"style='font-size:1.4em;font-weight:bold;color:{colour}'>{label}</span> at threshold {t:.3f}{note}")
+            f"<b>{shown(prediction.probability)}</b><br><span "
+            f"style='font-size:1.4em;font-weight:bold;color:{colour}'>{label}</span> at threshold {t:.4g}{note}")
 
 # %% ../nbs/11_widget_demo.ipynb #8b722f54
 def error_html(name: str, message: str) -> str:
