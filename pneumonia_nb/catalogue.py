@@ -6,15 +6,11 @@
 from __future__ import annotations
 
 # %% auto #0
-__all__ = ['DATASETS', 'SPLITS', 'TASKS', 'PATHOGEN_LABELS', 'RESIZE_MODES', 'DataError', 'DataNotFoundError', 'check_task',
-           'default_resize']
+__all__ = ['DATASETS', 'SPLITS', 'TASKS', 'PATHOGEN_LABELS', 'RESIZE_MODES', 'DataError', 'check_task', 'default_resize']
 
 # %% ../nbs/00_catalogue.ipynb #c47a1008
 class DataError(ValueError):
     "A data set, file or folder that cannot be used as it is; the message names the path and the problem."
-
-class DataNotFoundError(DataError, FileNotFoundError):
-    "No usable copy of a data set was found or could be downloaded; the message says what was tried."
 
 # %% ../nbs/00_catalogue.ipynb #c47a1011
 DATASETS = ("pneumoniamnist", "kermany")

@@ -25,18 +25,22 @@ from PIL import Image, UnidentifiedImageError
 from fastcore.basics import patch
 
 # the names the command line needs at once, re-exported here
-from .catalogue import (DATASETS, PATHOGEN_LABELS, RESIZE_MODES, SPLITS, TASKS, DataError,
-                                    DataNotFoundError, check_task, default_resize)
+from .catalogue import (DATASETS, PATHOGEN_LABELS, RESIZE_MODES, SPLITS, TASKS, DataError, check_task,
+                                    default_resize)
 
 # %% auto #0
 __all__ = ['DATA_ENV_VAR', 'MEDMNIST_RECORD', 'PNEUMONIAMNIST_MD5', 'CLASS_NAMES', 'IMAGE_SUFFIXES', 'MAX_PIXELS',
            'MAX_DICOM_INFLATED', 'DEFLATED', 'DICOM_WORK_BYTES', 'MAX_FILE_BYTES', 'KAGGLE_DATASET', 'MENDELEY_URL',
-           'quiet_stderr', 'NewModelRetracing', 'import_tensorflow_quietly', 'default_data_dir', 'data_home',
-           'download', 'pneumoniamnist_filename', 'pneumoniamnist_path', 'load_pneumoniamnist', 'find_kermany_root',
-           'parse_kermany_name', 'decode_xray', 'decode_cost', 'read_file', 'read_xray', 'save_dicom', 'scan_kermany',
-           'kermany_dir', 'download_kermany_kaggle', 'download_kermany_mendeley', 'sample_originals',
-           'check_plausible_xray', 'resize_xray', 'load_image', 'add_content_hash', 'leakage_groups', 'patient_split',
-           'find_leaks', 'duplicate_images', 'Split', 'source_size', 'load_splits']
+           'DataNotFoundError', 'quiet_stderr', 'NewModelRetracing', 'import_tensorflow_quietly', 'default_data_dir',
+           'data_home', 'download', 'pneumoniamnist_filename', 'pneumoniamnist_path', 'load_pneumoniamnist',
+           'find_kermany_root', 'parse_kermany_name', 'decode_xray', 'decode_cost', 'read_file', 'read_xray',
+           'save_dicom', 'scan_kermany', 'kermany_dir', 'download_kermany_kaggle', 'download_kermany_mendeley',
+           'sample_originals', 'check_plausible_xray', 'resize_xray', 'load_image', 'add_content_hash',
+           'leakage_groups', 'patient_split', 'find_leaks', 'duplicate_images', 'Split', 'source_size', 'load_splits']
+
+# %% ../nbs/00_data.ipynb #609f1cc0
+class DataNotFoundError(DataError, FileNotFoundError):
+    "No usable copy of a data set was found or could be downloaded; the message says what was tried."
 
 # %% ../nbs/00_data.ipynb #87149d9e
 @contextmanager
