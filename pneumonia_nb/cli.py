@@ -341,19 +341,22 @@ def interruptible():
     signal_main_thread = (functools.partial(signal.pthread_kill, threading.main_thread().ident)
                           if hasattr(signal, "pthread_kill") else signal.raise_signal)   # Windows has no pthread_kill
     def interrupt(signum, frame): received.append(signum); raise KeyboardInterrupt
-    def redeliver(unraisable):   # the interruption landed in a finaliser, which can only print it: signal again soon
-        if not (received and issubclass(unraisable.exc_type, KeyboardInterrupt)): return previous_hook(unraisable)
+    def redeliver():   # the interruption landed where C code can only print it: say nothing, signal again soon
         redeliveries.append(threading.Timer(0.01, signal_main_thread, (received[-1],)))
         redeliveries[-1].start()
+    # a finaliser prints through sys.unraisablehook; TensorFlow's C++ prints through sys.excepthook (PyErr_Print),
+    # an exception it made of the interruption (SystemError: "returned a result with an exception set")
+    hooks = {"unraisablehook": sys.unraisablehook, "excepthook": sys.excepthook}
+    def quiet(name): return lambda *exc: redeliver() if received else hooks[name](*exc)
     previous = {s: signal.signal(s, interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
-    previous_hook, sys.unraisablehook = sys.unraisablehook, redeliver
+    for name in hooks: setattr(sys, name, quiet(name))
     try: yield
     except Exception as e:
         if received: raise KeyboardInterrupt(signal.Signals(received[0]).name) from e
         raise
     finally:
         for timer in redeliveries: timer.cancel()
-        sys.unraisablehook = previous_hook
+        for name, hook in hooks.items(): setattr(sys, name, hook)
         for s, handler in previous.items(): signal.signal(s, handler)
 
 # %% ../nbs/12_cli.ipynb #20d1848d
