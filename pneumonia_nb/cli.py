@@ -294,9 +294,9 @@ def _shift(args) -> int:
           "out-of-distribution score")
     print(f"population: MMD p = {shift['mmd']['p_value']:.3g}; {shift['beyond_validation_95th']:.1%} beyond "
           "validation's 95th out-of-distribution percentile (5% expected)")
-    (lo, hi), kind = (v[1] for v in shares["interval"]), shares["classes"][1].lower()
-    print(f"{kind} share: {shares['site'][1]:.3f} (95% interval {lo:.3f}-{hi:.3f}); validation "
-          f"{shares['validation'][1]:.3f}")
+    w = shares["watched"]
+    print(f"{w['of']} share: {w['site']:.3f} (95% interval {w['interval'][0]:.3f}-{w['interval'][1]:.3f}); validation "
+          f"{w['validation']:.3f}")
     print(r["advice"])
     if args.out: Path(args.out).write_text(json.dumps(r, indent=1))
     if args.html: print(f"wrote {args.html}")
@@ -306,13 +306,13 @@ def _shift(args) -> int:
 def _adapt(args) -> int:
     from pneumonia_nb.shift import adapt_run
     run = adapt_run(args.run_dir, args.images, args.out, args.data_dir, args.labels)
-    a, kind = run.config["adapted"], run.class_names[1].lower()
-    (lo, hi), source = (v[1] for v in a["interval"]), a["source_run"]
-    print(f"saved run {args.out}, {source} adapted to {a['images']} images ({a['refused']} refused): {kind} share "
-          f"{a['prior'][1]:.3f} (95% interval {lo:.3f}-{hi:.3f}) against {a['prior_before'][1]:.3f} in "
-          f"{a['calibration']['fitted_on']}; threshold now {run.threshold:.3f}, "
-          + ("every decision as before" if (sample := a.get("labelled_sample")) is None else
-             f"chosen on the {sample['images']} labelled images ({sample['threshold_rule']})"))
+    a = run.config["adapted"]
+    w = a["watched"]
+    lo, hi = w["interval"]
+    print(f"saved run {args.out}, {a['source_run']} adapted to {a['images']} images ({a['refused']} refused): "
+          f"{w['of']} share {w['site']:.3f} (95% interval {lo:.3f}-{hi:.3f}) against {w['validation']:.3f} in "
+          f"{a['calibration']['fitted_on']}; "
+          + ("" if run.threshold is None else f"threshold now {run.threshold:.3f}, ") + a["decisions"])
     return 0
 
 # %% ../nbs/12_cli.ipynb #65be2d0f

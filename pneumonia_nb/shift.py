@@ -17,7 +17,7 @@ import pandas as pd
 
 from .data import DataError, read_file
 from .checks import OptionError, check_new_file, check_run_target
-from .metrics import binary_metrics, choose_threshold
+from .metrics import PNEUMONIA, choose_operating_points, choose_threshold, task_metrics
 from .preprocess import make_dataset
 from .run_folder import Run, save_run
 from .ood import ood_scores, predict_with_features
@@ -28,9 +28,9 @@ from .report import figure_data_uri, render_page
 # %% auto #0
 __all__ = ['MIN_SITE_IMAGES', 'PRIOR_FLOOR', 'MIN_LABELLED', 'MIN_LABELLED_PER_CLASS', 'MAX_INTERVAL', 'SHIFT_P', 'SiteImages',
            'read_site', 'Validation', 'validation_view', 'bias_corrected_calibration', 'recalibrated', 'corrected',
-           'estimate_prior', 'prior_interval', 'mmd_test', 'population_shift', 'read_site_labels', 'SiteEstimate',
-           'estimate_site', 'refusal', 'plot_site', 'write_shift_page', 'shift_report', 'adapted_logit',
-           'labelled_threshold', 'adapt_run']
+           'estimate_prior', 'prior_interval', 'mmd_test', 'population_shift', 'read_labels_table', 'read_site_labels',
+           'SiteEstimate', 'estimate_site', 'watched_share', 'refusal', 'plot_site', 'write_shift_page', 'shift_report',
+           'adapted_offsets', 'adapted_logit', 'adapt_head', 'adapted_decision', 'adapt_run']
 
 # %% ../nbs/09a_shift.ipynb #4df21189
 # fewer leave the prevalence too uncertain to correct for (a bootstrap interval wider than about 0.25)
@@ -110,21 +110,33 @@ def _logit(p: np.ndarray) -> np.ndarray:
     p = np.clip(np.asarray(p, np.float64), 1e-7, 1 - 1e-7)
     return np.log(p/(1 - p))
 
+def _log(p: np.ndarray) -> np.ndarray:
+    "Log-probabilities, kept a hair above 0."
+    return np.log(np.clip(np.asarray(p, np.float64), 1e-7, 1))
+
 # %% ../nbs/09a_shift.ipynb #2fb5fbb3
 def bias_corrected_calibration(validation: Validation, # the run's validation images (see `validation_view`)
-                              ) -> tuple[float, float]:
-    "Scale and offset `(a, b)` of the run's logit that fit its validation labels best: `sigmoid(a*logit + b)`."
-    from sklearn.linear_model import LogisticRegression
-    fit = LogisticRegression(C=1e6).fit(_logit(validation.probabilities[:, 1])[:, None], validation.labels)
-    return float(fit.coef_[0, 0]), float(fit.intercept_[0])
+                              ) -> tuple[float, np.ndarray]:
+    "Scale `a` and class offsets `b` (the first 0) that fit validation's labels best: `softmax(a*log p + b)`."
+    from scipy.optimize import minimize
+    from scipy.special import log_softmax
+    z, y = _log(validation.probabilities), np.asarray(validation.labels)
+    onehot = np.eye(z.shape[1])[y]
+    def loss(w):   # the mean negative log-likelihood, and its gradient
+        s = log_softmax(w[0]*z + np.r_[0, w[1:]], axis=1)
+        residual = np.exp(s) - onehot
+        return -(s*onehot).sum(axis=1).mean(), np.r_[(residual*z).sum(axis=1).mean(), residual[:, 1:].mean(axis=0)]
+    w = minimize(loss, np.r_[1.0, np.zeros(z.shape[1] - 1)], jac=True, method="L-BFGS-B", options={"gtol": 1e-9}).x
+    return float(w[0]), np.r_[0.0, w[1:]]
 
 # %% ../nbs/09a_shift.ipynb #3df28132
-def recalibrated(probabilities: np.ndarray, # `(N, 2)` a two-class run's probabilities
-                 calibration: tuple[float, float], # `bias_corrected_calibration`'s answer
+def recalibrated(probabilities: np.ndarray, # `(N, K)` a run's probabilities
+                 calibration: tuple[float, np.ndarray], # `bias_corrected_calibration`'s answer
                 ) -> np.ndarray:
-    "The probabilities `(N, 2)` after the scale and offset of the logit."
+    "The probabilities `(N, K)` after the scale and the class offsets."
+    from scipy.special import softmax
     a, b = calibration
-    return _as_columns(1/(1 + np.exp(-(a*_logit(probabilities[:, 1]) + b))))
+    return softmax(a*_log(probabilities) + b, axis=1)
 
 # %% ../nbs/09a_shift.ipynb #23f10b87
 PRIOR_FLOOR = 1e-3   # the smallest class share an estimate takes
@@ -208,33 +220,43 @@ def population_shift(site: SiteImages, # the site, read by `read_site`
 # %% ../nbs/09a_shift.ipynb #7c1e5a21
 MIN_LABELLED, MIN_LABELLED_PER_CLASS = 20, 5   # the smallest labelled sample that refits calibration and threshold
 
+def read_labels_table(path: str|Path, # a CSV file with the columns file (a path or file name) and label (a class)
+                      class_names: tuple, # the run's classes
+                     ) -> tuple[list, np.ndarray]:
+    "The files a labels CSV names and their classes; a bad table refused in one line, before any image is read."
+    try: table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, ValueError) as e: raise DataError(f"{path}: cannot be read as a CSV file ({e})") from None
+    if missing := [c for c in ("file", "label") if c not in table.columns]:
+        raise DataError(f"{path}: needs the columns file and label; it has no {' or '.join(missing)}")
+    classes = {c.upper(): k for k, c in enumerate(class_names)}
+    if wrong := [label for label in table.label if label.strip().upper() not in classes]:
+        raise DataError(f"{path}: the label {wrong[0]!r} is not one of the run's classes ({', '.join(class_names)})")
+    labels = np.array([classes[label.strip().upper()] for label in table.label], int)
+    counts = np.bincount(labels, minlength=len(class_names))
+    if len(labels) < MIN_LABELLED or counts.min() < MIN_LABELLED_PER_CLASS:
+        held = ", ".join(f"{n} {c}" for n, c in zip(counts, class_names))
+        raise DataError(f"{path}: {len(labels)} labelled images ({held}); refitting needs at least {MIN_LABELLED}, "
+                        f"{MIN_LABELLED_PER_CLASS} of each class")
+    return table.file.tolist(), labels
+
+
+# %% ../nbs/09a_shift.ipynb #bee55a15
 def read_site_labels(path: str|Path, # a CSV file with the columns file (a path or file name) and label (a class)
                      site: SiteImages, # the site, read by `read_site`
                      class_names: tuple, # the run's classes
                     ) -> tuple[np.ndarray, np.ndarray]:
     "Indices into `site.names` of the images a labels file names, and their labels; any mismatch refused in one line."
-    try: table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (OSError, ValueError) as e: raise DataError(f"{path}: cannot be read as a CSV file ({e})") from None
-    if missing := [c for c in ("file", "label") if c not in table.columns]:
-        raise DataError(f"{path}: needs the columns file and label; it has no {' or '.join(missing)}")
+    files, labels = read_labels_table(path, class_names)
     where = {}
     for i, name in enumerate(site.names):
         for key in {name, Path(name).name}: where.setdefault(key, []).append(i)
-    if unknown := [f for f in table.file if len(where.get(f, ())) != 1]:
+    if unknown := [f for f in files if len(where.get(f, ())) != 1]:
         raise DataError(f"{path}: {len(unknown)} of its files are not one of the site's usable images (refused images "
                         f"cannot be labelled; a file name two images share needs its path): {', '.join(unknown[:3])}")
-    classes = {c.upper(): k for k, c in enumerate(class_names)}
-    if wrong := [label for label in table.label if label.strip().upper() not in classes]:
-        raise DataError(f"{path}: the label {wrong[0]!r} is not one of the run's classes ({', '.join(class_names)})")
-    index = np.array([where[f][0] for f in table.file], int)
+    index = np.array([where[f][0] for f in files], int)
     if len(set(index.tolist())) < len(index): raise DataError(f"{path}: names an image more than once")
-    labels = np.array([classes[label.strip().upper()] for label in table.label], int)
-    counts = np.bincount(labels, minlength=len(class_names))
-    if len(index) < MIN_LABELLED or counts.min() < MIN_LABELLED_PER_CLASS:
-        held = ", ".join(f"{n} {c}" for n, c in zip(counts, class_names))
-        raise DataError(f"{path}: {len(index)} labelled images ({held}); refitting needs at least {MIN_LABELLED}, "
-                        f"{MIN_LABELLED_PER_CLASS} of each class")
     return index, labels
+
 
 # %% ../nbs/09a_shift.ipynb #84fcabc9
 MAX_INTERVAL = 0.3   # the widest 95% interval of a share that an adaptation acts on
@@ -243,7 +265,7 @@ class SiteEstimate(NamedTuple):
     "A site's class shares estimated from its unlabelled images (see `estimate_site`)."
     site: SiteImages # the site as the run reads it
     validation: Validation # the run's validation images
-    calibration: tuple[float, float] # the scale and offset of the run's logit fitted on validation
+    calibration: tuple[float, np.ndarray] # the scale and class offsets fitted on validation (or the labelled sample)
     prior: np.ndarray # the class shares the calibration was fitted at: validation's, or the labelled sample's
     shares: np.ndarray # the site's estimated class shares
     interval: np.ndarray # their 95% bootstrap interval `(2, K)`
@@ -258,12 +280,10 @@ def estimate_site(predictor: Predictor, # the run, loaded
                  ) -> SiteEstimate:
     "The site read, the run's validation images, the calibration fitted on them (or a labelled sample), class shares."
     run = predictor.run
-    if len(run.class_names) > 2:
-        raise OptionError(f"{run.path}: a {run.task} run calls the most probable of {len(run.class_names)} classes; "
-                          "estimating a site's shares takes two-class runs for now")
     if "adapted" in run.config:
         raise OptionError(f"{run.path}: already adapted to a site; adapt its source run, "
                           f"{run.config['adapted']['source_run']}, instead")
+    if labels is not None: read_labels_table(labels, run.class_names)   # a bad table refused before any image is read
     site = read_site(predictor, paths)
     if len(site.names) < MIN_SITE_IMAGES:
         raise DataError(f"{len(site.names)} usable images of {len(site.names) + len(site.refused)}: a site needs at "
@@ -273,10 +293,21 @@ def estimate_site(predictor: Predictor, # the run, loaded
         index, y = read_site_labels(labels, site, run.class_names)
         fitted_on = Validation(site.probabilities[index], site.features[index], site.ood[index], y)
     calibration, prior = (bias_corrected_calibration(fitted_on),
-                          np.bincount(fitted_on.labels, minlength=2)/len(fitted_on.labels))
+                          np.bincount(fitted_on.labels, minlength=len(run.class_names))/len(fitted_on.labels))
     probabilities = recalibrated(site.probabilities, calibration)
     return SiteEstimate(site, validation, calibration, prior, estimate_prior(probabilities, prior),
                         prior_interval(probabilities, prior), None if labels is None else fitted_on)
+
+# %% ../nbs/09a_shift.ipynb #8dddb0ed
+def watched_share(estimate: SiteEstimate, # the site's estimate (see `estimate_site`)
+                  class_names: tuple, # the run's classes
+                 ) -> dict:
+    "The share a reader watches, its interval and validation's: the second of two classes; of more, all but NORMAL."
+    if len(class_names) == 2:
+        return {"of": class_names[1].lower(), "site": float(estimate.shares[1]),
+                "interval": estimate.interval[:, 1].tolist(), "validation": float(estimate.prior[1])}
+    return {"of": PNEUMONIA.lower(), "site": float(1 - estimate.shares[0]),
+            "interval": sorted((1 - estimate.interval[:, 0]).tolist()), "validation": float(1 - estimate.prior[0])}
 
 # %% ../nbs/09a_shift.ipynb #0d3dd7d4
 SHIFT_P = 0.05   # below this MMD p-value the site's images count as shifted: no prior is estimated from them
@@ -285,17 +316,18 @@ def refusal(estimate: SiteEstimate, # the site's estimate (see `estimate_site`)
             shift: dict, # `population_shift`'s answer for the site
            ) -> str|None:
     "Why the site's prevalence cannot be trusted enough to adapt to it, or None."
-    (lo, hi), mmd = estimate.interval[:, 1], shift["mmd"]["p_value"]
-    if hi - lo > MAX_INTERVAL:
-        return ("the run cannot tell these images' classes apart well enough (95% interval of the share "
-                f"{lo:.2f}-{hi:.2f})")
+    widths, mmd = estimate.interval[1] - estimate.interval[0], shift["mmd"]["p_value"]
+    if widths.max() > MAX_INTERVAL:
+        (lo, hi), k = estimate.interval[:, widths.argmax()], int(widths.argmax())
+        return ("the run cannot tell these images' classes apart well enough (95% interval of the "
+                f"{'share' if len(widths) == 2 else f'share of class {k}'} {lo:.2f}-{hi:.2f})")
     if mmd < SHIFT_P and estimate.sample is None:   # a labelled sample calibrates the run on the site's own images
         return (f"these images differ from the run's validation images (MMD p = {mmd:.3g}), so a prevalence estimated "
                 "from them would be biased")
     return None
 
 # %% ../nbs/09a_shift.ipynb #14db1e45
-def _advice(shift: dict, estimate: SiteEstimate, kind: str) -> str:
+def _advice(shift: dict, estimate: SiteEstimate, watched: dict) -> str:
     "One plain sentence on the site's images, and one on its prevalence."
     mmd, beyond = shift["mmd"]["p_value"], shift["beyond_validation_95th"]
     if mmd < 0.05 or shift["beyond_p_value"] < 0.05:
@@ -305,8 +337,8 @@ def _advice(shift: dict, estimate: SiteEstimate, kind: str) -> str:
     else:
         images = (f"These images are not distinguishable from the run's validation images (MMD p = {mmd:.3g}; "
                   f"{beyond:.0%} beyond validation's 95th out-of-distribution percentile, against 5%).")
-    (lo, hi), share, before = estimate.interval[:, 1], estimate.shares[1], estimate.prior[1]
-    if (why := refusal(estimate, shift)) and hi - lo > MAX_INTERVAL:
+    (lo, hi), share, before, kind = watched["interval"], watched["site"], watched["validation"], watched["of"]
+    if (why := refusal(estimate, shift)) and "apart well enough" in why:
         return images + f" The {kind} share cannot be estimated: {why}; `pneumonia-nb adapt` refuses."
     if why:
         return images + (f" The estimated {kind} share, {share:.2f}, is not to be trusted, and `pneumonia-nb adapt` "
@@ -322,10 +354,12 @@ def plot_site(estimate: SiteEstimate, # the site's estimate (see `estimate_site`
              ) -> "plt.Figure":
     "The site's out-of-distribution scores and probabilities against the run's validation images, with the OOD cut-off."
     import matplotlib.pyplot as plt
-    site, val, kind = estimate.site, estimate.validation, run.class_names[1].lower()
+    site, val, kind = estimate.site, estimate.validation, watched_share(estimate, run.class_names)["of"]
+    def watched(p): return p[:, 1] if p.shape[1] == 2 else 1 - p[:, 0]
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
     panels = ((site.ood, val.ood, 30, "out-of-distribution score"),
-              (site.probabilities[:, 1], val.probabilities[:, 1], np.linspace(0, 1, 21), f"probability of {kind}"))
+              (watched(site.probabilities), watched(val.probabilities), np.linspace(0, 1, 21),
+               f"probability of {kind}"))
     for ax, (s, v, bins, what) in zip(axes, panels):
         edges = np.histogram_bin_edges(np.r_[s, v], bins)
         ax.hist(v, edges, density=True, alpha=0.55, label=f"validation ({len(v)})")
@@ -347,8 +381,7 @@ def write_shift_page(report: dict, # `shift_report`'s answer
     # file names, not where they lay
     refused = [r["reason"].replace(r["file"], Path(r["file"]).name) for r in report["refused"]]
     html = render_page("shift.html", title=title, report=report, refused=refused, shift=report["population_shift"],
-                       shares=report["class_shares"],
-                       kind=run.class_names[1].lower(), figure=figure_data_uri(plot_site(estimate, run)))
+                       shares=report["class_shares"], figure=figure_data_uri(plot_site(estimate, run)))
     Path(out).write_text(html, encoding="utf-8")
     return Path(out)
 
@@ -366,39 +399,65 @@ def shift_report(run: Run|str|Path, # a run, or its directory
     estimate = estimate_site(predictor, paths, data_dir)
     site, names = estimate.site, predictor.run.class_names
     shift = population_shift(site, estimate.validation, estimate.shares)
+    watched = watched_share(estimate, names)
+    shares = {"classes": list(names), "validation": estimate.prior.tolist(), "site": estimate.shares.tolist(),
+              "interval": estimate.interval.tolist(), "watched": watched,
+              "calibration": {"scale": estimate.calibration[0], "offsets": estimate.calibration[1].tolist()},
+              "method": "EM (Saerens et al. 2002) on the run's probabilities recalibrated on validation "
+                        "(scale and offsets), 200 bootstrap draws"}
     report = {"run": predictor.run.path.name if predictor.run.path else None,
-            "site": {"images": len(site.names) + len(site.refused), "usable": len(site.names),
-                     "refused": len(site.refused), "digest": site.digest},
-            "refused": [{"file": f, "reason": r} for f, r in site.refused], "population_shift": shift,
-            "class_shares": {"classes": list(names), "validation": estimate.prior.tolist(),
-                             "site": estimate.shares.tolist(),
-                             "interval": estimate.interval.tolist(), "calibration": list(estimate.calibration),
-                             "method": "EM (Saerens et al. 2002) on the run's probabilities recalibrated on validation "
-                                       "(scale and offset), 200 bootstrap draws"},
-            "advice": _advice(shift, estimate, names[1].lower())}
+              "site": {"images": len(site.names) + len(site.refused), "usable": len(site.names),
+                       "refused": len(site.refused), "digest": site.digest},
+              "refused": [{"file": f, "reason": r} for f, r in site.refused], "population_shift": shift,
+              "class_shares": shares, "advice": _advice(shift, estimate, watched)}
     if html is not None: write_shift_page(report, estimate, predictor.run, html)
     return report
 
 # %% ../nbs/09a_shift.ipynb #5a21e70d
+def adapted_offsets(estimate: SiteEstimate, # the site's estimate (see `estimate_site`)
+                   ) -> np.ndarray:
+    "What the adapted run adds to each class's scaled logit: its calibration offset and log site over validation share."
+    return estimate.calibration[1] + np.log(estimate.shares) - np.log(estimate.prior)
+
+# %% ../nbs/09a_shift.ipynb #84283959
 def adapted_logit(logit: np.ndarray, # the source run's logit of its second class
-                  estimate: SiteEstimate, # the site's estimate (see `estimate_site`)
+                  estimate: SiteEstimate, # the two-class site's estimate (see `estimate_site`)
                  ) -> np.ndarray:
-    "The adapted run's logit: recalibrated on validation, moved by the log ratio of the site's odds to validation's."
-    a, b = estimate.calibration
-    shift = np.log(estimate.shares[1]/estimate.shares[0]) - np.log(estimate.prior[1]/estimate.prior[0])
-    return a*np.asarray(logit, np.float64) + b + shift
+    "A two-class run's logit adapted: scaled, then moved by the difference of its classes' `adapted_offsets`."
+    d = adapted_offsets(estimate)
+    return estimate.calibration[0]*np.asarray(logit, np.float64) + d[1] - d[0]
+
+# %% ../nbs/09a_shift.ipynb #22f5091f
+def adapt_head(model: "keras.Model", # its last layer a Dense head (see `output_head`): changed in place
+               estimate: SiteEstimate, # the site's estimate (see `estimate_site`)
+              ) -> None:
+    "Write the calibration's scale and the `adapted_offsets` into the model's head."
+    head, a, d = model.layers[-1], estimate.calibration[0], adapted_offsets(estimate)
+    bias = a*np.asarray(head.bias, np.float64) + (d[1:] - d[0] if head.units == 1 else d)   # a sigmoid: one logit
+    head.kernel.assign(head.kernel*a); head.bias.assign(bias.astype(np.float32))
 
 # %% ../nbs/09a_shift.ipynb #7c1e5a23
-def labelled_threshold(estimate: SiteEstimate, # a site's estimate with a labelled sample (see `estimate_site`)
-                       rule: str, # the run's threshold rule (see `choose_threshold`)
-                      ) -> tuple[float, dict]:
-    "The threshold the run's rule chooses on the labelled sample's adapted probabilities, and the sample's figures."
-    sample = estimate.sample
-    p = 1/(1 + np.exp(-adapted_logit(_logit(sample.probabilities[:, 1]), estimate)))
-    threshold = choose_threshold(sample.labels, p, rule)
-    return threshold, {"images": len(sample.labels), "per_class": np.bincount(sample.labels, minlength=2).tolist(),
-                       "threshold_rule": rule, "in_sample": binary_metrics(sample.labels, p, threshold),
-                       "note": "the threshold was chosen on these images, so figures on them flatter the run"}
+def adapted_decision(run: Run, # the source run, loaded
+                     estimate: SiteEstimate, # the site's estimate (see `estimate_site`)
+                    ) -> tuple[dict, dict]:
+    "The adapted run's threshold or operating points, and what chose them (with the labelled sample's figures)."
+    names, rule, sample = run.class_names, run.recipe.threshold_rule, estimate.sample
+    if sample is None and len(names) == 2:   # the threshold moves with the probabilities
+        return ({"threshold": float(1/(1 + np.exp(-adapted_logit(_logit(run.threshold), estimate))))},
+                {"decisions": "every decision as before"})
+    on = estimate.validation if sample is None else sample
+    p = corrected(recalibrated(on.probabilities, estimate.calibration), estimate.prior, estimate.shares)
+    threshold, points = ((choose_threshold(on.labels, p[:, 1], rule), None) if len(names) == 2
+                         else (None, choose_operating_points(on.labels, p, names, rule)))
+    decision = {"threshold": threshold, "operating_points": points}
+    if sample is None:
+        return decision, {"decisions": f"operating points chosen again on validation by the run's rule ({rule}), its "
+                                       "probabilities adapted; the most probable class now weighs the site's shares"}
+    figures = task_metrics(sample.labels, p[:, 1] if len(names) == 2 else p, threshold, names, points)
+    return decision, {"decisions": f"chosen on the {len(sample.labels)} labelled images ({rule})",
+                      "labelled_sample": {"images": len(sample.labels), "threshold_rule": rule, "in_sample": figures,
+                                          "per_class": np.bincount(sample.labels, minlength=len(names)).tolist(),
+                                          "note": "chosen on these images, so figures on them flatter the run"}}
 
 # %% ../nbs/09a_shift.ipynb #8d18494c
 def adapt_run(run_dir: str|Path, # the run to adapt
@@ -416,22 +475,20 @@ def adapt_run(run_dir: str|Path, # the run to adapt
     if why := refusal(estimate, population_shift(site, estimate.validation, estimate.shares)):
         raise DataError(f"{run.path.name} was not adapted: {why}; a labelled sample of the site (--labels) can "
                         "adapt it")
-    head, (a, b) = run.model.layers[-1], estimate.calibration
-    head.kernel.assign(head.kernel*a); head.bias.assign(np.float32(adapted_logit(np.asarray(head.bias), estimate)))
+    decision, chosen = adapted_decision(run, estimate)
+    adapt_head(run.model, estimate)
     adapted = {"source_run": run.path.name, "images": len(site.names), "refused": len(site.refused),
                "images_digest": site.digest,
                "prior": estimate.shares.tolist(), "interval": estimate.interval.tolist(),
-               "prior_before": estimate.prior.tolist(),
-               "calibration": {"scale": a, "offset": b, "fitted_on": fitted_on},
+               "prior_before": estimate.prior.tolist(), "watched": watched_share(estimate, run.class_names),
+               "calibration": {"scale": estimate.calibration[0], "offsets": estimate.calibration[1].tolist(),
+                               "fitted_on": fitted_on},
                "methods": [f"bias-corrected calibration on {fitted_on}, then prior correction: class shares by EM "
                            "(Saerens et al. 2002)"],
                "not_applied": {"batch-norm statistics (AdaBN)":
-                               "not applied until the shift benchmark shows where it is safe"}}
-    threshold = float(1/(1 + np.exp(-adapted_logit(_logit(run.threshold), estimate))))
-    if labels is not None:
-        threshold, adapted["labelled_sample"] = labelled_threshold(estimate, run.recipe.threshold_rule)
-    config = run.config | {"threshold": threshold, "adapted": adapted,
-                           "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+                               "not applied until the shift benchmark shows where it is safe"}} | chosen
+    config = run.config | decision | {"adapted": adapted,
+                                      "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     metrics = run.metrics | {"note": f"validation and test figures of {run.path.name} before adaptation; score this "
                                      "run on labelled images of the site"}
     save_run(new := Run(run.model, config, run.history, metrics, ood=run.ood), out)

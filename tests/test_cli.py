@@ -324,7 +324,7 @@ def test_pathogen_task_through_every_verb(tmp_path):
 
 
 def test_three_class_task_through_every_verb(tmp_path):
-    "Normal, bacterial or viral on real Kermany images: train, evaluate and report on a folder with only test/, predict, the web API, export."
+    "Normal, bacterial or viral on real Kermany images: train, evaluate and report on a folder with only test/, predict, shift, the web API, export."
     run = tmp_path / "three"
     r = cli("train", "--dataset", "kermany", "--task", "three_class", "--size", 32, "--epochs", 2, "--max-train-images", 600, "--out", run)
     assert r.returncode == 0, r.stderr[-2000:]
@@ -349,6 +349,10 @@ def test_three_class_task_through_every_verb(tmp_path):
     assert r.returncode == 0, r.stderr
     report = (run / "report-kermany-test.html").read_text()
     assert "Sensitivity, viral pneumonia" in report and "among the 30 X-rays with pneumonia" in report and "pneumonia of either kind (first stage)" in report
+    (tmp_path / "site").mkdir()
+    for f in kermany_images("NORMAL", 30) + kermany_images("PNEUMONIA", 30): (tmp_path / "site" / f.name).symlink_to(f)
+    r = cli("shift", run, tmp_path / "site")
+    assert r.returncode == 0 and "\npneumonia share: " in r.stdout, (r.stdout, r.stderr[-2000:])   # of either kind
     r = cli("export", run, "--format", "onnx", "--out", tmp_path / "three.onnx")
     assert r.returncode == 0, r.stderr
     meta = json.loads((tmp_path / "three.onnx.json").read_text())

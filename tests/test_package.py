@@ -38,14 +38,3 @@ def test_missing_data_error_says_what_was_tried(tmp_path):
     last = out.stderr.strip().splitlines()[-1]
     assert last.startswith("pneumonia_nb.data.DataNotFoundError: PneumoniaMNIST 28px not found")
     assert f"looked for {tmp_path / 'pneumoniamnist.npz'} (the data folder from $PNEUMONIA_NB_DATA)" in last
-
-
-@pytest.mark.skipif(not DATA, reason="trains on the real data: PNEUMONIA_NB_DATA is not set")
-def test_training_from_python_prints_no_warnings(tmp_path):
-    "A script that trains the default run (three models, calibrated, scored) sees the progress line and no TensorFlow warning."
-    code = ("from pneumonia_nb.recipe import Recipe\nfrom pneumonia_nb.runs import train_run\n"
-            "train_run('run', Recipe(epochs=1, max_train_images=300), verbose=0)")
-    out = run_python(code, tmp_path)
-    assert out.returncode == 0, out.stderr
-    assert "WARNING" not in out.stdout + out.stderr, out.stdout + out.stderr
-    assert out.stderr.startswith("training cnn on pneumoniamnist at 28 px"), out.stderr

@@ -53,11 +53,18 @@ def test_shift_page_in_a_real_browser(run_dir, site, tmp_path):
     assert again.returncode == 2 and "already exists" in again.stderr and again.stdout == ""
 
 
-def test_adapted_run_is_an_ordinary_run(run_dir, site, tmp_path):
-    adapted = tmp_path / "adapted"
-    r = cli("adapt", run_dir, site, "--out", adapted)
+@pytest.fixture(scope="module")
+def adapted(run_dir, site, tmp_path_factory):
+    "`run_dir` adapted to `site` once for the module, and what `adapt` printed."
+    out = tmp_path_factory.mktemp("adapted") / "adapted"
+    r = cli("adapt", run_dir, site, "--out", out)
     assert r.returncode == 0, r.stderr[-2000:]
-    assert f"saved run {adapted}, {run_dir.name} adapted to 19" in r.stdout and "every decision as before" in r.stdout
+    return out, r.stdout
+
+
+def test_adapted_run_is_an_ordinary_run(run_dir, site, adapted, tmp_path):
+    adapted, printed = adapted
+    assert f"saved run {adapted}, {run_dir.name} adapted to 19" in printed and "every decision as before" in printed
     config = json.loads((adapted / "config.json").read_text())
     assert config["adapted"]["source_run"] == run_dir.name and len(config["adapted"]["images_digest"]) == 64
     files = sorted(site.glob("*.png"))[:5]
@@ -97,7 +104,8 @@ def test_adapt_with_a_labelled_sample(run_dir, site, tmp_path):
 @pytest.mark.parametrize("case", ["missing", "unknown", "label", "few"])
 def test_bad_labels_get_one_line(run_dir, site, tmp_path, case):
     first = sorted(site.glob("*.png"))[0].name
-    rows = {"unknown": [("elsewhere.png", "NORMAL")] * 30, "label": [(first, "unsure")], "few": [(first, "NORMAL")]}
+    rows = {"unknown": [("elsewhere.png", "NORMAL"), ("elsewhere.png", "PNEUMONIA")] * 15, "label": [(first, "unsure")],
+            "few": [(first, "NORMAL")]}
     labels = tmp_path / "nowhere.csv" if case == "missing" else _site_labels(site, tmp_path / "labels.csv", rows[case])
     message = {"missing": "nowhere.csv: no such labels file", "unknown": "30 of its files are not one of the site's usable images",
                "label": "the label 'unsure' is not one of the run's classes (NORMAL, PNEUMONIA)",
@@ -108,14 +116,13 @@ def test_bad_labels_get_one_line(run_dir, site, tmp_path, case):
 
 
 @pytest.mark.parametrize("case", ["few", "exists", "twice", "empty"])
-def test_bad_sites_get_one_line(run_dir, site, tmp_path, case):
+def test_bad_sites_get_one_line(run_dir, site, adapted, tmp_path, case):
     few = tmp_path / "few"; few.mkdir()
     for f in sorted(site.glob("*.png"))[:10]: (few / f.name).write_bytes(f.read_bytes())
     (tmp_path / "taken").mkdir()
-    if case == "twice": assert cli("adapt", run_dir, site, "--out", tmp_path / "once").returncode == 0
     args, message = {"few": ([run_dir, few, "--out", tmp_path / "new"], "usable images of 10: a site needs at least 50"),
                      "exists": ([run_dir, site, "--out", tmp_path / "taken"], "already exists"),
-                     "twice": ([tmp_path / "once", site, "--out", tmp_path / "new"], "already adapted to a site; adapt its source run"),
+                     "twice": ([adapted[0], site, "--out", tmp_path / "new"], "already adapted to a site; adapt its source run"),
                      "empty": ([run_dir, tmp_path / "taken", "--out", tmp_path / "new"], "no images found")}[case]
     r = cli("adapt", *args)
     assert r.returncode == 2 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
