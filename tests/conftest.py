@@ -1,15 +1,20 @@
-"""Shared by the end-to-end tests: real data found by the package's own rule, the console script, one small
-trained run for the whole session, and a headless Chromium."""
+"""Shared by the end-to-end tests: real data found by the package's own rule, the console script (in a fresh process, or
+its `main` in this one), one small trained run for the whole session, and a headless Chromium."""
+import contextlib
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from pneumonia_nb.data import data_home, kermany_dir, sample_originals
+
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"   # TensorFlow imported in this process (see `cli`) prints no C++ start-up lines
 
 # Real data, found by the package's own rule ($PNEUMONIA_NB_DATA, else the default data folder; downloaded if missing).
 HOME = data_home()[0]
@@ -28,16 +33,49 @@ def console_script() -> str:
     return exe
 
 
-def cli(*args, cwd=None) -> subprocess.CompletedProcess:
+def console(*args, cwd=None) -> subprocess.CompletedProcess:
+    "`pneumonia-nb ARGS` as a user runs it: the installed script in a fresh process."
     return subprocess.run([console_script(), *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=600,
                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+
+
+@contextlib.contextmanager
+def captured_output():
+    "This process's stdout and stderr, Python's and the C++ libraries' alike (file descriptors 1 and 2), into two files."
+    files = [tempfile.TemporaryFile() for _ in range(2)]
+    sys.stdout.flush(); sys.stderr.flush()
+    saved_fds, saved_streams = [os.dup(1), os.dup(2)], (sys.stdout, sys.stderr)
+    for fd, f in zip((1, 2), files): os.dup2(f.fileno(), fd)
+    sys.stdout, sys.stderr = (io.TextIOWrapper(open(fd, "wb", closefd=False), "utf-8", errors, write_through=True)
+                              for fd, errors in ((1, "strict"), (2, "backslashreplace")))
+    try: yield files
+    finally:
+        sys.stdout.flush(); sys.stderr.flush()
+        sys.stdout, sys.stderr = saved_streams
+        for fd, saved in zip((1, 2), saved_fds): os.dup2(saved, fd); os.close(saved)
+
+
+def cli(*args, cwd=None) -> subprocess.CompletedProcess:
+    """`pneumonia-nb ARGS` through the console script's own `main`, in this process, so that TensorFlow is imported once
+    for the session rather than once a call (5-7 s on 2 cores). A bug's exception reaches the test with its traceback.
+    `console` runs the installed script in a fresh process, for what only a fresh process shows."""
+    from pneumonia_nb.cli import main
+    here = os.getcwd()
+    with captured_output() as (out, err):
+        try:
+            if cwd is not None: os.chdir(cwd)
+            try: rc = main(list(map(str, args)))
+            except SystemExit as e: rc = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)   # argparse
+        finally: os.chdir(here)
+    out.seek(0); err.seek(0)
+    return subprocess.CompletedProcess(["pneumonia-nb", *map(str, args)], rc, out.read().decode(), err.read().decode())
 
 
 @pytest.fixture(scope="session")
 def run_dir(tmp_path_factory) -> Path:
     "A small real run trained through the command line once per session (CNN, 1000 PneumoniaMNIST images, 3 epochs)."
     out = tmp_path_factory.mktemp("runs") / "small"
-    r = cli("train", "--epochs", 3, "--max-train-images", 1000, "--out", out)
+    r = console("train", "--epochs", 3, "--max-train-images", 1000, "--out", out)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "saved run" in r.stdout and "\ntest: n 624 " in r.stdout, r.stdout
     assert "; 3 models averaged (seeds 42 to 44), with test-time views\nmodel 1 of 3 (seed 42)\n" in r.stderr, r.stderr[:2000]   # the epochs' lines say whose they are

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pneumonia_nb
 
-from conftest import chromium_driver, cli, fullres_images, kermany_images
+from conftest import chromium_driver, cli, console, fullres_images, kermany_images
 
 
 def test_help_for_every_verb():
@@ -160,7 +160,8 @@ def test_overwrite_never_replaces_a_users_folder_or_the_working_directory(tmp_pa
 def test_two_trainings_into_one_directory_never_lose_a_run(tmp_path):
     import subprocess
     from conftest import console_script
-    cmd = [console_script(), "train", "--epochs", "1", "--max-train-images", "200", "--out", str(tmp_path / "run")]
+    cmd = [console_script(), "train", "--epochs", "1", "--max-train-images", "200", "--ensemble", "1", "--no-tta",
+           "--out", str(tmp_path / "run")]
     procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     results = [(p.wait(300), p.stderr.read()) for p in procs]
     assert sorted(rc for rc, _ in results) == [0, 2], results
@@ -288,9 +289,9 @@ def test_help_needs_no_tensorflow_and_commands_print_no_tensorflow_logs(run_dir)
     import subprocess, sys
     code = "import sys, pneumonia_nb.cli as c; c.parser(); assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
-    r = cli("evaluate", run_dir, "--split", "val")
+    r = console("evaluate", run_dir, "--split", "val")   # a fresh process, where TensorFlow starts and could speak
     assert r.returncode == 0 and r.stderr == "", r.stderr
-    r = cli("evaluate", "no-such-run")
+    r = console("evaluate", "no-such-run")
     assert r.stderr.splitlines() == ["pneumonia-nb: error: no-such-run: no such run directory"], r.stderr
 
 

