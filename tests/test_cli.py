@@ -193,6 +193,23 @@ def test_sigterm_during_training_leaves_nothing_behind(tmp_path, moment):
     assert not (tmp_path / "runs").exists() or list((tmp_path / "runs").iterdir()) == []
 
 
+def test_ctrl_c_during_predict_is_one_line(run_dir, tmp_path):
+    "Issue 31: Ctrl+C while a folder was predicted printed a 100-line traceback; now one line, rc 130, whole lines only."
+    import os, signal, subprocess
+    from conftest import console_script
+    (tmp_path / "ward").mkdir()
+    for i, f in enumerate(kermany_images("NORMAL", 1000)): (tmp_path / "ward" / f"x{i:04d}.jpeg").symlink_to(f)
+    proc = subprocess.Popen([console_script(), "predict", str(run_dir), str(tmp_path / "ward")], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    first = proc.stdout.readline()   # the first answer: predicting has begun
+    proc.send_signal(signal.SIGINT)
+    rest, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, (first, err[-2000:])
+    assert err.strip().splitlines()[-1] == "pneumonia-nb: interrupted; nothing half-written was left behind", err[-2000:]
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err[-2000:]
+    assert [json.loads(line)["file"] for line in (first + rest).splitlines()]   # every line printed is a whole answer
+
+
 def test_predict_refuses_what_is_not_a_chest_xray(run_dir, tmp_path):
     import cv2, numpy as np
     cv2.imwrite(str(tmp_path / "black.png"), np.zeros((512, 512), np.uint8))
