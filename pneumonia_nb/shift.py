@@ -338,7 +338,8 @@ def _advice(shift: dict, estimate: SiteEstimate, watched: dict) -> str:
         images = (f"These images are not distinguishable from the run's validation images (MMD p = {mmd:.3g}; "
                   f"{beyond:.0%} beyond validation's 95th out-of-distribution percentile, against 5%).")
     (lo, hi), share, before, kind = watched["interval"], watched["site"], watched["validation"], watched["of"]
-    if (why := refusal(estimate, shift)) and "apart well enough" in why:
+    too_wide = (estimate.interval[1] - estimate.interval[0]).max() > MAX_INTERVAL
+    if (why := refusal(estimate, shift)) and too_wide:
         return images + f" The {kind} share cannot be estimated: {why}; `pneumonia-nb adapt` refuses."
     if why:
         return images + (f" The estimated {kind} share, {share:.2f}, is not to be trusted, and `pneumonia-nb adapt` "
