@@ -189,7 +189,7 @@ def parser() -> argparse.ArgumentParser:
 SAID = {"recall": "sensitivity"}   # the report's word for it; metrics.json keeps scikit-learn's names
 
 def _print_metrics(title: str, m: dict|None) -> None:
-    "A split's metrics on a few lines, in the report's words, with the share the OOD score would refuse."
+    "A split's metrics on a few lines, in the report's words, with the shares the gate would refuse."
     if m is None: return
     fmt = lambda v: "undefined" if v is None else (f"{v:.4f}" if isinstance(v, float) else str(v))
     if "classes" not in m:   # two classes
@@ -199,6 +199,8 @@ def _print_metrics(title: str, m: dict|None) -> None:
         if m.get("ood_flagged") is not None:
             print(f"{' '*len(title)}  {m['ood_flagged']:.1%} would be refused as unlike the training X-rays "
                   "(out-of-distribution score)")
+        if m.get("blur_flagged") is not None:
+            print(f"{' '*len(title)}  {m['blur_flagged']:.1%} would be refused as too blurred to judge (sharpness)")
         return
     print(f"{title}: " + "  ".join(f"{k} {fmt(m[k])}" for k in ("n", "accuracy", "macro_roc_auc", "log_loss", "ece")))
     for name, c in m["classes"].items():

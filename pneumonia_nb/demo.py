@@ -17,7 +17,7 @@ from .runs import DEFAULT_RUN_NAME, default_run
 from .predict import Prediction, Predictor
 
 # %% auto #0
-__all__ = ['find_runs', 'uploaded_files', 'verdict_html', 'error_html', 'XrayDemo']
+__all__ = ['find_runs', 'uploaded_files', 'verdict_html', 'error_html', 'heatmap_caption', 'XrayDemo']
 
 # %% ../nbs/11_widget_demo.ipynb #846a929b
 def find_runs(runs_dir: str|Path="runs", # a folder of run directories, or a run directory itself
@@ -62,6 +62,18 @@ def error_html(name: str, message: str) -> str:
     "An unreadable upload's card text."
     import html
     return f"<b>{html.escape(name)}</b><br><span style='color:#b00'>not predicted: {html.escape(message)}</span>"
+
+# %% ../nbs/11_widget_demo.ipynb #7bdf953f
+def heatmap_caption(prediction: Prediction, # a prediction made with its heatmap
+                   ) -> str:
+    "The colour scale under a card's heatmap, what the colours mean, and what of the image the model saw, as HTML."
+    score = "the label's" if prediction.probabilities is not None else f"the {prediction.class_names[1].lower()}"
+    scale = ("<div style='height:8px;max-width:320px;background:linear-gradient(to right,#00007f,#0000ff,#007fff,"
+             "#00ffff,#7fff7f,#ffff00,#ff7f00,#ff0000,#7f0000)'></div><div style='max-width:320px;display:flex;"
+             "justify-content:space-between;font-size:0.8em'><span>0</span><span>1</span></div>")
+    words = (f"Regions that raised {score} score (Grad-CAM), weighted by the probability: no colour where nothing "
+             f"raised it. Not a finding. {prediction.view_words}")
+    return f"{scale}<div style='max-width:320px;font-size:0.8em;line-height:1.3'>{words}</div>"
 
 # %% ../nbs/11_widget_demo.ipynb #767655ac
 class XrayDemo:
@@ -154,7 +166,7 @@ def card(self: XrayDemo, item: Prediction|tuple[str, str], # a prediction, or (n
     if not isinstance(item, Prediction): return widgets.HTML(error_html(*item))
     image = widgets.Image(value=item.heatmap_png(self.opacity.value, max_side=320), format="png",
                           layout={"max_width": "320px"})
-    return widgets.HBox([image,
+    return widgets.HBox([widgets.VBox([image, widgets.HTML(heatmap_caption(item))]),
                          widgets.HTML(verdict_html(item, None if item.threshold is None else self.threshold.value))])
 
 # %% ../nbs/11_widget_demo.ipynb #4893bfda

@@ -22,7 +22,7 @@ from .gradcam import grad_cam, grad_cam_and_probability, plot_overlay
 # %% auto #0
 __all__ = ['CLASS_WORDS', 'words', 'plot_confusion', 'plot_roc_pr', 'plot_calibration', 'plot_threshold_curves',
            'plot_calibration_change', 'confident_errors', 'shown_probability', 'plot_error_gallery', 'gallery_picks',
-           'plot_gradcam_gallery', 'plot_class_roc', 'plot_class_gallery']
+           'overlay_grid', 'plot_gradcam_gallery', 'plot_class_roc', 'plot_class_gallery']
 
 # %% ../nbs/07_evaluation.ipynb #c753e574
 CLASS_WORDS = {"NORMAL": "normal", "PNEUMONIA": "pneumonia", "BACTERIAL": "bacterial pneumonia",
@@ -173,6 +173,23 @@ def gallery_picks(y_true, # labels, 0 and 1
     return [("correct", i) for i in correct] + [(k[:-1], i) for k, idx in confident_errors(y, p, threshold, n).items()
                                                 for i in idx]
 
+# %% ../nbs/07_evaluation.ipynb #e399cd18
+def overlay_grid(images: list, # the original X-rays, (H, W) each
+                 cams: np.ndarray, # their Grad-CAM maps
+                 titles: list[str], # a title for each panel
+                 positive: str, # what the score is of, for the colour scale
+                 title: str, # the figure's title
+                ) -> plt.Figure:
+    "Grad-CAM overlays in two rows, every panel the same size, with one colour scale for them all."
+    from matplotlib.cm import ScalarMappable
+    cols = -(-len(images)//2)
+    fig, axes = plt.subplots(2, cols, figsize=(3*cols + 0.6, 6.4), squeeze=False, layout="constrained")
+    for ax in axes.flat: ax.axis("off")
+    for ax, image, cam, name in zip(axes.flat, images, cams, titles): plot_overlay(image, cam, ax, name, colorbar=False)
+    fig.colorbar(ScalarMappable(cmap="jet"), ax=axes, fraction=0.03, pad=0.02, label=f"raised the {positive} score")
+    fig.suptitle(title, fontsize=10)
+    return fig
+
 # %% ../nbs/07_evaluation.ipynb #4e4691dd
 def plot_gradcam_gallery(model: keras.Model, # one sigmoid output
                          split: Split, # the split the predictions are for
@@ -187,17 +204,11 @@ def plot_gradcam_gallery(model: keras.Model, # one sigmoid output
     picks = gallery_picks(split.labels, y_prob, threshold, n)
     if not picks: return None
     cams = grad_cam(model, np.stack([split.image(i, size, resize) for _, i in picks]))
-    cols = -(-len(picks)//2)
-    fig, axes = plt.subplots(2, cols, figsize=(3*cols, 6.4), squeeze=False)
-    for ax in axes.flat: ax.axis("off")
-    for j, (ax, (kind, i), cam) in enumerate(zip(axes.flat, picks, cams)):
-        plot_overlay(split.original(i), cam, ax,
-                     f"{kind}: {class_names[int(split.labels[i])]}, p {shown_probability(y_prob[i])}",
-                     colorbar=j == len(picks) - 1, positive=words(class_names)["pos_words"])
-    fig.suptitle(f"Regions that raised the {words(class_names)['pos_words']} score (Grad-CAM, weighted by the "
-                 "probability)", fontsize=10)
-    fig.tight_layout()
-    return fig
+    return overlay_grid([split.original(i) for _, i in picks], cams,
+                        [f"{kind}: {class_names[int(split.labels[i])]}, p {shown_probability(y_prob[i])}"
+                         for kind, i in picks], words(class_names)["pos_words"],
+                        f"Regions that raised the {words(class_names)['pos_words']} score (Grad-CAM, weighted by the "
+                        "probability)")
 
 # %% ../nbs/07_evaluation.ipynb #d13ef35e
 def plot_class_roc(y_true, # labels 0 to K-1
@@ -236,14 +247,7 @@ def plot_class_gallery(model: keras.Model, # a softmax head
     if not picks: return None
     cams, _ = grad_cam_and_probability(model, np.stack([split.image(i, size, resize) for _, i in picks]),
                                        target="predicted")
-    cols = -(-len(picks)//2)
-    fig, axes = plt.subplots(2, cols, figsize=(3*cols, 6.4), squeeze=False)
-    for ax in axes.flat: ax.axis("off")
-    for j, (ax, (kind, i), cam) in enumerate(zip(axes.flat, picks, cams)):
-        plot_overlay(split.original(i), cam, ax,
-                     f"{kind}: {class_names[y[i]]}\nlabelled {class_names[called[i]]} (p {shown_probability(sure[i])})",
-                     colorbar=j == len(picks) - 1, positive="label's")
-    fig.suptitle("Regions that raised the score of the label given (Grad-CAM, weighted by its probability)",
-                 fontsize=10)
-    fig.tight_layout()
-    return fig
+    return overlay_grid([split.original(i) for _, i in picks], cams,
+                        [f"{kind}: {class_names[y[i]]}\nlabelled {class_names[called[i]]} "
+                         f"(p {shown_probability(sure[i])})" for kind, i in picks], "label's",
+                        "Regions that raised the score of the label given (Grad-CAM, weighted by its probability)")

@@ -15,7 +15,8 @@ from .preprocess import clear_data_errors
 from .ensembles import without_tta
 
 # %% auto #0
-__all__ = ['feature_model', 'predict_features', 'predict_with_features', 'fit_ood', 'ood_scores', 'synthetic_non_xrays']
+__all__ = ['feature_model', 'predict_features', 'predict_with_features', 'image_sharpness', 'dataset_sharpness', 'fit_ood',
+           'ood_scores', 'synthetic_non_xrays', 'gate_reasons']
 
 # %% ../nbs/03b_ood.ipynb #d340a251
 def feature_model(model: keras.Model, # a model with a one-unit Dense head (an ensemble or TTA model too)
@@ -42,13 +43,35 @@ def predict_with_features(model: keras.Model, # a model with a Dense head
     probability = np.asarray(probability, np.float64)
     return probability.ravel() if probability.shape[-1] == 1 else probability, np.asarray(features, np.float64)
 
+# %% ../nbs/03b_ood.ipynb #65c23625
+def image_sharpness(images: np.ndarray, # images `(N, H, W)` or `(N, H, W, 1)` in 0-255, as the model takes them
+                   ) -> np.ndarray:
+    "Each image's finest detail against its coarser detail (blind to contrast and brightness; blur lowers it)."
+    import cv2
+    def sharpness(img):
+        # what a blur of half a pixel removes, over what one of two pixels removes next
+        half = cv2.GaussianBlur(img, (0, 0), 0.5)
+        return float((img - half).std())/max(float((half - cv2.GaussianBlur(img, (0, 0), 2.0)).std()), 1e-3)
+    images = np.asarray(images, np.float32)
+    return np.array([sharpness(img) for img in images.reshape(images.shape[:3])], np.float64)
+
+# %% ../nbs/03b_ood.ipynb #412c2856
+def dataset_sharpness(ds: tf.data.Dataset, # batches of (images, labels) or of images
+                     ) -> np.ndarray:
+    "The `image_sharpness` of every image of `ds`, in order."
+    with clear_data_errors():
+        images = ((b[0] if isinstance(b, tuple) else b).numpy() for b in ds)
+        return np.concatenate([np.zeros(0)] + [image_sharpness(x) for x in images])
+
 # %% ../nbs/03b_ood.ipynb #9b67e8ac
 def fit_ood(features: np.ndarray, # training features `(N, D)`
             labels: np.ndarray, # their labels, 0 and 1
             val_features: np.ndarray, # validation features: the cut-off is chosen on them
             percentile: float=99.5, # share of validation images that stay under the cut-off, percent
+            # validation images' `image_sharpness`: the least sharp accepted is cut on them (None: no sharpness check)
+            val_sharpness: np.ndarray|None=None,
            ) -> dict[str, np.ndarray]:
-    "Class means, the shared precision matrix (Ledoit-Wolf) and the cut-off: the arrays a run stores in `ood.npz`."
+    "Class means, the shared precision matrix (Ledoit-Wolf) and the cut-offs: the arrays a run stores in `ood.npz`."
     from sklearn.covariance import LedoitWolf
     if not 50 <= percentile < 100: raise ValueError(f"the cut-off percentile must lie in [50, 100), not {percentile}")
     features, labels = np.asarray(features, np.float64), np.asarray(labels).astype(int)
@@ -58,6 +81,7 @@ def fit_ood(features: np.ndarray, # training features `(N, D)`
     precision = LedoitWolf().fit(features - means[labels]).precision_
     ood = {"means": means, "precision": precision, "cutoff": np.float64(0), "percentile": np.float64(percentile)}
     ood["cutoff"] = np.float64(np.percentile(ood_scores(ood, val_features), percentile))
+    if val_sharpness is not None: ood["sharpness_cutoff"] = np.float64(np.percentile(val_sharpness, 100 - percentile))
     return ood
 
 # %% ../nbs/03b_ood.ipynb #b5509cba
@@ -91,3 +115,20 @@ def synthetic_non_xrays(n: int=32, # images of each kind
                                   for a in (angle() for _ in range(n))]),
             "text": np.stack([text(i) for i in range(n)]),
             "photo-like": np.stack([photo(i) for i in range(n)])}
+
+# %% ../nbs/03b_ood.ipynb #f257e258
+def gate_reasons(ood: dict, # a run's `ood` (see `fit_ood`)
+                 features: np.ndarray, # the images' features `(N, D)` (see `predict_features`)
+                 sharpness: np.ndarray, # their `image_sharpness`
+                 names: list[str], # what the messages call them
+                ) -> list[str|None]:
+    "Per image, None if the run will judge it, else the one-line reason: unlike its X-rays, or too blurred."
+    cutoff, least, percentile = float(ood["cutoff"]), float(ood.get("sharpness_cutoff", 0)), float(ood["percentile"])
+    def reason(name, score, sharp):
+        if score > cutoff:
+            return (f"{name}: not recognised as a pediatric chest X-ray (out-of-distribution score {score:.1f}; "
+                    f"the run accepts up to {cutoff:.1f}, the {percentile:g}th percentile of its validation X-rays)")
+        if sharp < least:
+            return (f"{name}: too blurred for the model to judge (sharpness {sharp:.2f}; the run accepts down to "
+                    f"{least:.2f}, the {100 - percentile:g}th percentile of its validation X-rays)")
+    return [reason(*r) for r in zip(names, ood_scores(ood, features), sharpness)]

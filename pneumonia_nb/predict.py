@@ -9,6 +9,7 @@ import csv
 import itertools
 import json
 import os
+import signal
 import sys
 import threading
 import warnings
@@ -25,12 +26,13 @@ from .data import TASKS, DataError, check_plausible_xray, decode_xray, read_file
 from .metrics import PNEUMONIA, kind_shares
 from .ensembles import has_tta
 from .run_folder import load_run, Run
-from .ood import feature_model, ood_scores
+from .ood import feature_model, gate_reasons, image_sharpness
 from .gradcam import grad_cam_and_probability, gradcam_layer, overlay
 from .checks import RunError, check_new_file
 
 # %% auto #0
-__all__ = ['IMAGE_SUFFIXES', 'RESULT_COLUMNS', 'Prediction', 'Predictor', 'image_files', 'printable', 'results_writer']
+__all__ = ['VIEW_WORDS', 'IMAGE_SUFFIXES', 'RESULT_COLUMNS', 'Prediction', 'Predictor', 'image_files', 'printable', 'whole_line',
+           'results_writer']
 
 # %% ../nbs/09_predict.ipynb #b1580000
 @dataclass
@@ -120,6 +122,16 @@ def view(self: Prediction, max_side: int=512, # longest side of the result
     if scale >= 1: return self.image
     return cv2.resize(self.image, (max(1, round(w*scale)), max(1, round(h*scale))), interpolation=cv2.INTER_AREA)
 
+# %% ../nbs/09_predict.ipynb #8bce404c
+VIEW_WORDS = {"crop": "The heatmap shows the centre square the model saw: the sides of the image were left out.",
+              "pad": "The heatmap shows the whole image, padded to the square the model saw.",
+              "squash": "The heatmap shows the whole image; the model saw it squeezed to a square."}
+
+@patch(as_prop=True)
+def view_words(self: Prediction) -> str:
+    "One sentence under a heatmap on what of the image the model saw (see `view`): a crop's dropped sides are said."
+    return VIEW_WORDS[self.resize]
+
 # %% ../nbs/09_predict.ipynb #51c87d0e
 @patch
 def heatmap(self: Prediction, alpha: float=0.6, # opacity of the heatmap where the map is 1; 0 shows the X-ray alone
@@ -170,16 +182,12 @@ def _check_model(self: Predictor) -> None:
 @patch
 def ood_check(self: Predictor, x: np.ndarray, # images `(N, size, size, 1)` as the model takes them
               names: list[str], # what the messages call them
+              features: np.ndarray|None=None, # their features, if already computed (see `predict_with_features`)
              ) -> list[str|None]:
-    "Per image, None if it is recognised as a chest X-ray, else the one-line reason with its out-of-distribution score."
+    "Per image, None if the run will judge it, else the one-line reason: unlike its X-rays, or too blurred."
     if self._features is None: return [None]*len(x)   # runs from before the score have no gate
-    scores, cutoff = ood_scores(self.run.ood,
-                                np.asarray(self._features(x, training=False),
-                                           np.float64)), float(self.run.ood["cutoff"])
-    return [None if s <= cutoff
-            else f"{n}: not recognised as a pediatric chest X-ray (out-of-distribution score {s:.1f}; the run accepts "
-            f"up to {cutoff:.1f}, the {float(self.run.ood['percentile']):g}th percentile of its validation X-rays)"
-            for s, n in zip(scores, names)]
+    if features is None: features = np.asarray(self._features(x, training=False), np.float64)
+    return gate_reasons(self.run.ood, features, image_sharpness(x), names)
 
 # %% ../nbs/09_predict.ipynb #8cc43383
 @patch(as_prop=True)
@@ -307,6 +315,15 @@ def printable(
 RESULT_COLUMNS = ("file", "probability", "probability_of", "label", "threshold", "model", "probabilities", "two_stage",
                   "error")   # more than two classes: JSON
 
+def whole_line(text: str, # one line, without its newline
+              ) -> None:
+    "Write `text` and a newline to standard output whole: Ctrl+C arriving meanwhile is delivered after it, not inside."
+    block = getattr(signal, "pthread_sigmask", None)   # Windows has none
+    held = block(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM}) if block else None
+    try: sys.stdout.write(text + "\n"); sys.stdout.flush()
+    finally:
+        if block: block(signal.SIG_SETMASK, held)
+
 @contextmanager
 def results_writer(
     out: str|Path|None=None, # None: JSON lines to standard output; a `.csv` file; any other file: JSON lines
@@ -318,7 +335,7 @@ def results_writer(
         if cleaned != r: escaped.append(r["file"])
         return cleaned
     if out is None:
-        yield lambda r: print(json.dumps(clean(r)), flush=True); return
+        yield lambda r: whole_line(json.dumps(clean(r))); return
     out = check_new_file(out, "results")
     partial = out.with_name(f".{out.name}.partial-{os.getpid()}")
     try:

@@ -29,7 +29,7 @@ from .devices import (computing_in, distribution_strategy, in_float32, set_seed,
 from .training import apply_temperature, fit, predict_logits, predict_proba, probabilities
 from .ensembles import ensemble_model, with_tta
 from .run_folder import load_run, Run, save_run
-from .ood import fit_ood, ood_scores, predict_features, predict_with_features
+from .ood import dataset_sharpness, fit_ood, ood_scores, predict_features, predict_with_features
 from .cnn import build_cnn, default_filters
 from .transfer import build_transfer, fine_tune
 
@@ -130,10 +130,10 @@ def _fit_member(train: Split, val_ds, recipe: Recipe, class_weight: dict|None, f
 
 # %% ../nbs/06_runs.ipynb #c6742677
 def _fit_ood(net: keras.Model, train: Split, val_ds, recipe: Recipe, most: int=4000) -> dict:
-    "The out-of-distribution score of `net`: fitted on (at most `most`) training images, cut on validation."
+    "The OOD score and sharpness check of `net`: fitted on at most `most` training images, cut on validation."
     train = train.sample(most, recipe.seed)
     features = predict_features(net, make_dataset(train, recipe.size, recipe.resize, 256))
-    return fit_ood(features, train.labels, predict_features(net, val_ds))
+    return fit_ood(features, train.labels, predict_features(net, val_ds), val_sharpness=dataset_sharpness(val_ds))
 
 # %% ../nbs/06_runs.ipynb #06a4d8cd
 def fit_and_score(train: Split, # the training split
@@ -296,6 +296,9 @@ def evaluate_run(run_dir: str|Path, # a run directory
     # the share of these images that predict, serve and the demo would refuse as not recognised
     if run.ood is not None:
         metrics["ood_flagged"] = float((ood_scores(run.ood, features) > run.ood["cutoff"]).mean())
+    if run.ood is not None and "sharpness_cutoff" in run.ood:
+        sharpness = dataset_sharpness(make_dataset(source, run.size, run.resize, 256))
+        metrics["blur_flagged"] = float((sharpness < run.ood["sharpness_cutoff"]).mean())
     if out is not None: Path(out).write_text(json.dumps(metrics, indent=1))
     return metrics
 

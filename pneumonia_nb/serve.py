@@ -130,7 +130,9 @@ def predict_upload(predictor: Predictor, # the predictor
     with budget.reserve(decode_cost(data, name) if data else 0):   # decoded images in memory at once stay bounded
         prediction = predictor.predict(data, name, heatmap=heatmap)
     answer = prediction.as_dict()
-    if prediction.cam is not None: answer["heatmap_png"] = base64.b64encode(prediction.heatmap_png()).decode()
+    if prediction.cam is not None:   # and how the model's square was made of the upload: the page says so
+        answer.update(heatmap_png=base64.b64encode(prediction.heatmap_png()).decode(),
+                      heatmap_view=prediction.view_words)
     return answer
 
 # %% ../nbs/10_serve.ipynb #81c378f6

@@ -15,7 +15,7 @@ import numpy as np
 
 import pandas as pd
 
-from .data import DataError, read_file
+from .data import TASKS, DataError, read_file
 from .checks import OptionError, check_new_file, check_run_target
 from .metrics import PNEUMONIA, choose_operating_points, choose_threshold, task_metrics
 from .preprocess import make_dataset
@@ -28,7 +28,7 @@ from .report import figure_data_uri, render_page
 # %% auto #0
 __all__ = ['MIN_SITE_IMAGES', 'PRIOR_FLOOR', 'MIN_LABELLED', 'MIN_LABELLED_PER_CLASS', 'MAX_INTERVAL', 'SHIFT_P', 'SiteImages',
            'read_site', 'Validation', 'validation_view', 'bias_corrected_calibration', 'recalibrated', 'corrected',
-           'estimate_prior', 'prior_interval', 'mmd_test', 'population_shift', 'read_labels_table', 'read_site_labels',
+           'estimate_prior', 'prior_interval', 'mmd_test', 'population_shift', 'read_labels_table', 'match_site_labels',
            'SiteEstimate', 'estimate_site', 'watched_share', 'refusal', 'plot_site', 'write_shift_page', 'shift_report',
            'adapted_offsets', 'adapted_logit', 'adapt_head', 'adapted_decision', 'adapt_run']
 
@@ -77,8 +77,9 @@ def read_site(predictor: Predictor, # the run that will read the site
                                                     x) if len(x) else (np.zeros(0), np.zeros((0, 1)))
     run = predictor.run
     ood = ood_scores(run.ood, features) if run.ood is not None and len(x) else np.zeros(len(x))
-    far = np.flatnonzero(ood > float(run.ood["cutoff"])) if run.ood is not None else np.zeros(0, int)
-    if len(far): refused += list(zip([names[i] for i in far], predictor.ood_check(x[far], [names[i] for i in far])))
+    reasons = predictor.ood_check(x, names, features) if len(x) else []
+    far = [i for i, reason in enumerate(reasons) if reason]
+    refused += [(names[i], reasons[i]) for i in far]
     keep = np.setdiff1d(np.arange(len(x)), far)
     digest = hashlib.sha256("".join(digests[i] for i in keep).encode()).hexdigest()
     return SiteImages([names[i] for i in keep], _as_columns(probabilities)[keep], features[keep], ood[keep], refused,
@@ -241,12 +242,12 @@ def read_labels_table(path: str|Path, # a CSV file with the columns file (a path
 
 
 # %% ../nbs/09a_shift.ipynb #bee55a15
-def read_site_labels(path: str|Path, # a CSV file with the columns file (a path or file name) and label (a class)
-                     site: SiteImages, # the site, read by `read_site`
-                     class_names: tuple, # the run's classes
-                    ) -> tuple[np.ndarray, np.ndarray]:
-    "Indices into `site.names` of the images a labels file names, and their labels; any mismatch refused in one line."
-    files, labels = read_labels_table(path, class_names)
+def match_site_labels(path: str|Path, # the labels CSV, as messages name it
+                      table: tuple[list, np.ndarray], # what `read_labels_table` read from it: files and their classes
+                      site: SiteImages, # the site, read by `read_site`
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    "Indices into `site.names` of the images a labels table names, and their labels; any mismatch refused in one line."
+    files, labels = table
     where = {}
     for i, name in enumerate(site.names):
         for key in {name, Path(name).name}: where.setdefault(key, []).append(i)
@@ -276,21 +277,22 @@ def estimate_site(predictor: Predictor, # the run, loaded
                   paths: list, # the site's image files and folders
                   # where the run's own data set is (its validation images), see `data_home`
                   data_dir: str|Path|None=None,
-                  labels: str|Path|None=None, # a labelled sample of the site (see `read_site_labels`): calibrated on it
+                  labels: str|Path|None=None, # a labelled sample of the site (`read_labels_table`): calibrated on it
                  ) -> SiteEstimate:
     "The site read, the run's validation images, the calibration fitted on them (or a labelled sample), class shares."
     run = predictor.run
     if "adapted" in run.config:
         raise OptionError(f"{run.path}: already adapted to a site; adapt its source run, "
                           f"{run.config['adapted']['source_run']}, instead")
-    if labels is not None: read_labels_table(labels, run.class_names)   # a bad table refused before any image is read
+    # a bad table refused before any image is read
+    table = read_labels_table(labels, run.class_names) if labels is not None else None
     site = read_site(predictor, paths)
     if len(site.names) < MIN_SITE_IMAGES:
         raise DataError(f"{len(site.names)} usable images of {len(site.names) + len(site.refused)}: a site needs at "
                         f"least {MIN_SITE_IMAGES}")
     validation = fitted_on = validation_view(run, data_dir)
     if labels is not None:
-        index, y = read_site_labels(labels, site, run.class_names)
+        index, y = match_site_labels(labels, table, site)
         fitted_on = Validation(site.probabilities[index], site.features[index], site.ood[index], y)
     calibration, prior = (bias_corrected_calibration(fitted_on),
                           np.bincount(fitted_on.labels, minlength=len(run.class_names))/len(fitted_on.labels))
@@ -314,20 +316,21 @@ SHIFT_P = 0.05   # below this MMD p-value the site's images count as shifted: no
 
 def refusal(estimate: SiteEstimate, # the site's estimate (see `estimate_site`)
             shift: dict, # `population_shift`'s answer for the site
+            class_names: tuple=TASKS["pneumonia"], # the run's classes: a refusal names the share it cannot estimate
            ) -> str|None:
     "Why the site's prevalence cannot be trusted enough to adapt to it, or None."
     widths, mmd = estimate.interval[1] - estimate.interval[0], shift["mmd"]["p_value"]
     if widths.max() > MAX_INTERVAL:
         (lo, hi), k = estimate.interval[:, widths.argmax()], int(widths.argmax())
         return ("the run cannot tell these images' classes apart well enough (95% interval of the "
-                f"{'share' if len(widths) == 2 else f'share of class {k}'} {lo:.2f}-{hi:.2f})")
+                f"{'share' if len(widths) == 2 else f'share of {class_names[k].lower()}'} {lo:.2f}-{hi:.2f})")
     if mmd < SHIFT_P and estimate.sample is None:   # a labelled sample calibrates the run on the site's own images
         return (f"these images differ from the run's validation images (MMD p = {mmd:.3g}), so a prevalence estimated "
                 "from them would be biased")
     return None
 
 # %% ../nbs/09a_shift.ipynb #14db1e45
-def _advice(shift: dict, estimate: SiteEstimate, watched: dict) -> str:
+def _advice(shift: dict, estimate: SiteEstimate, watched: dict, class_names: tuple) -> str:
     "One plain sentence on the site's images, and one on its prevalence."
     mmd, beyond = shift["mmd"]["p_value"], shift["beyond_validation_95th"]
     if mmd < 0.05 or shift["beyond_p_value"] < 0.05:
@@ -339,7 +342,7 @@ def _advice(shift: dict, estimate: SiteEstimate, watched: dict) -> str:
                   f"{beyond:.0%} beyond validation's 95th out-of-distribution percentile, against 5%).")
     (lo, hi), share, before, kind = watched["interval"], watched["site"], watched["validation"], watched["of"]
     too_wide = (estimate.interval[1] - estimate.interval[0]).max() > MAX_INTERVAL
-    if (why := refusal(estimate, shift)) and too_wide:
+    if (why := refusal(estimate, shift, class_names)) and too_wide:
         return images + f" The {kind} share cannot be estimated: {why}; `pneumonia-nb adapt` refuses."
     if why:
         return images + (f" The estimated {kind} share, {share:.2f}, is not to be trusted, and `pneumonia-nb adapt` "
@@ -410,7 +413,7 @@ def shift_report(run: Run|str|Path, # a run, or its directory
               "site": {"images": len(site.names) + len(site.refused), "usable": len(site.names),
                        "refused": len(site.refused), "digest": site.digest},
               "refused": [{"file": f, "reason": r} for f, r in site.refused], "population_shift": shift,
-              "class_shares": shares, "advice": _advice(shift, estimate, watched)}
+              "class_shares": shares, "advice": _advice(shift, estimate, watched, names)}
     if html is not None: write_shift_page(report, estimate, predictor.run, html)
     return report
 
@@ -465,7 +468,7 @@ def adapt_run(run_dir: str|Path, # the run to adapt
               paths: list, # the site's unlabelled image files and folders
               out: str|Path, # the new run directory (never an existing one)
               data_dir: str|Path|None=None, # where the run's own data set is (its validation images), see `data_home`
-              labels: str|Path|None=None, # a labelled sample of the site (see `read_site_labels`)
+              labels: str|Path|None=None, # a labelled sample of the site (see `read_labels_table`)
              ) -> Run:
     "A run adapted to the site's class shares: probabilities corrected; decisions kept, or chosen on a labelled sample."
     check_run_target(out)   # before any work: an existing folder is never written over
@@ -473,7 +476,7 @@ def adapt_run(run_dir: str|Path, # the run to adapt
     predictor = Predictor(run_dir)
     estimate, run = estimate_site(predictor, paths, data_dir, labels), predictor.run
     site, fitted_on = estimate.site, "validation" if labels is None else "the labelled sample"
-    if why := refusal(estimate, population_shift(site, estimate.validation, estimate.shares)):
+    if why := refusal(estimate, population_shift(site, estimate.validation, estimate.shares), run.class_names):
         raise DataError(f"{run.path.name} was not adapted: {why}; a labelled sample of the site (--labels) can "
                         "adapt it")
     decision, chosen = adapted_decision(run, estimate)

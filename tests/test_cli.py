@@ -194,7 +194,7 @@ def test_sigterm_during_training_leaves_nothing_behind(tmp_path, moment):
 
 
 def test_ctrl_c_during_predict_is_one_line(run_dir, tmp_path):
-    "Issue 31: Ctrl+C while a folder was predicted printed a 100-line traceback; now one line and rc 130."
+    "Issue 31: Ctrl+C while a folder was predicted printed a 100-line traceback; now one line, rc 130, no cut result."
     import os, signal, subprocess
     from conftest import console_script
     (tmp_path / "ward").mkdir()
@@ -203,8 +203,9 @@ def test_ctrl_c_during_predict_is_one_line(run_dir, tmp_path):
                             stderr=subprocess.PIPE, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     first = proc.stdout.readline()   # the first answer: predicting has begun
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
+    rest, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, (first, err[-2000:])
+    assert all(json.loads(line)["file"] for line in (first + rest).splitlines()), rest[-500:]   # every result whole
     assert err.strip().splitlines()[-1] == "pneumonia-nb: interrupted; nothing half-written was left behind", err[-2000:]
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err[-2000:]
 
@@ -221,6 +222,20 @@ def test_predict_refuses_what_is_not_a_chest_xray(run_dir, tmp_path):
     first, *others = map(json.loads, r.stdout.splitlines())
     assert "probability" in first
     assert [o["error"].split(": ", 1)[1].startswith("not recognised as a chest X-ray") for o in others] == [True] * 3, others
+
+
+def test_predict_refuses_a_blurred_xray_instead_of_calling_it_pneumonia(run_dir, tmp_path):
+    "Issue 31: blur turned normal X-rays into confident pneumonia; the run's sharpness check refuses what is too soft."
+    import cv2
+    normals = [f for f in fullres_images() if "NORMAL" in str(f)][:3]
+    for i, f in enumerate(normals):
+        img = cv2.imread(str(f), cv2.IMREAD_GRAYSCALE)
+        cv2.imwrite(str(tmp_path / f"soft{i}.png"), cv2.GaussianBlur(img, (0, 0), 0.04*img.shape[1]))
+    r = cli("predict", run_dir, *normals, *sorted(tmp_path.glob("soft*.png")))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    out = list(map(json.loads, r.stdout.splitlines()))
+    assert all("probability" in o for o in out[:len(normals)]), out
+    assert all("too blurred for the model to judge" in o["error"] for o in out[len(normals):]), out
 
 
 def test_serve_on_a_busy_port_says_so_in_one_line(run_dir):

@@ -105,6 +105,8 @@ def test_widget_demo_in_jupyterlab(jupyterlab, tmp_path):
         verdict = wait_until(lambda: next((e.text for e in browser.find_elements(By.CSS_SELECTOR, ".jp-OutputArea .widget-html-content")
                                            if "probability of pneumonia" in e.text), None), 120, "the prediction card")
         assert xray.name in verdict and ("NORMAL" in verdict or "PNEUMONIA" in verdict), verdict
+        captions = [e.text for e in browser.find_elements(By.CSS_SELECTOR, ".jp-OutputArea .widget-html-content")]
+        assert any("Regions that raised the pneumonia score" in c and "model saw" in c for c in captions), captions
         heatmap = browser.find_element(By.CSS_SELECTOR, ".jp-OutputArea img")
         assert heatmap.size["width"] > 100 and heatmap.size["height"] > 100, heatmap.size
         browser.execute_script("document.querySelectorAll('.Toastify__toast-container').forEach(e => e.remove())")   # the news prompt

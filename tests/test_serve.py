@@ -141,12 +141,17 @@ def test_upload_page_in_a_real_browser(server, tmp_path):
         size = "const i = document.getElementById(arguments[0]); return i.complete ? [i.naturalWidth, i.naturalHeight] : null"
         heatmap = WebDriverWait(browser, 30).until(lambda b: b.execute_script(size, "heatmap"))
         preview = WebDriverWait(browser, 30).until(lambda b: b.execute_script(size, "preview"))
+        view = browser.find_element("id", "view").text
+        browser.save_screenshot(str(tmp_path / "prediction.png"))
         browser.find_element("id", "file").send_keys(str(tmp_path / "notes.txt"))
         WebDriverWait(browser, 60).until(lambda b: b.find_element("id", "status").text.startswith("notes.txt: "))
         error = browser.find_element("id", "status").text
     finally:
         browser.quit()
     assert label == expected["label"] and probability == f"{expected['probability']:.3f}"
+    # the main job's runs crop: the page says the sides of a wide upload were left out of what the model saw
+    from pneumonia_nb.predict import VIEW_WORDS
+    assert view == VIEW_WORDS["crop"], view
     from PIL import Image
     with Image.open(xray) as im: original = im.size
     assert heatmap == [512, 512], heatmap   # a PneumoniaMNIST run crops: the heatmap covers the centre square the model saw
