@@ -17,8 +17,10 @@ trained and over the cells with an acquisition shift, its median accuracy and me
 while its median AUC on the cells without one is at most 0.002 lower.
 
     python bench/shift.py --runs RUNS/main-42 RUNS/main-43 RUNS/main-44 --out bench/results/shift.json
-    python bench/shift.py --runs RUNS/main-default-{42,43,44} RUNS/main-acquisition-{42,43,44} \
+    python bench/shift.py --runs RUNS/main-default-{42,43,44} RUNS/main-acquisition-{42,43,44} --draws 1 \
         --out bench/results/shift_recipes.json
+
+Runs benchmarked apart (in parallel, say) are summarised together with `--cells-from PART.json ...`.
 """
 import argparse
 import json
@@ -166,18 +168,25 @@ def summary(rows: list[dict]) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--runs", nargs="+", required=True, help="run directories (the main job: `pneumonia-nb train --seed S --out RUNS/main-S`)")
+    p.add_argument("--runs", nargs="*", default=[], help="run directories (the main job: `pneumonia-nb train --seed S --out RUNS/main-S`)")
+    p.add_argument("--cells-from", nargs="*", default=[],
+                   help="earlier outputs of this benchmark (same settings) whose cells are summarised with these runs' cells")
     p.add_argument("--data-dir", help="the runs' data (default: $PNEUMONIA_NB_DATA)")
     p.add_argument("--site-size", type=int, default=200)
     p.add_argument("--draws", type=int, default=3, help="sites drawn for each share")
     p.add_argument("--out", required=True)
     args = p.parse_args()
     if len(os.sched_getaffinity(0)) > CORES: os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[:CORES]))
-    rows = [row for run in args.runs for row in bench_run(run, args)]
+    parts = [json.loads(Path(f).read_text()) for f in args.cells_from]
+    if not args.runs and not parts: p.error("name --runs, --cells-from, or both")
+    if wrong := [f for f, part in zip(args.cells_from, parts) if (part["site_size"], part["draws"]) != (args.site_size, args.draws)]:
+        p.error(f"{wrong[0]}: made with another --site-size or --draws")
+    rows = [row for part in parts for row in part["cells"]] + [row for run in args.runs for row in bench_run(run, args)]
     import tensorflow as tf, keras, pneumonia_nb
     report = {"benchmark": "site shift on validation only: prevalence and acquisition shifts, as trained and adapted (prior correction)",
-              "command": shlex.join(["python", "bench/shift.py", *[a if not a.startswith(str(Path(args.runs[0]).parent)) else
-                                                                   "RUNS/" + Path(a).name for a in sys.argv[1:]]]),
+              "command": shlex.join(["python", "bench/shift.py", *[a if not args.runs or not a.startswith(str(Path(args.runs[0]).parent))
+                                                                   else "RUNS/" + Path(a).name for a in sys.argv[1:]]]),
+              "parts": [part["command"] for part in parts],
               "machine": {"cores": CORES, "platform": platform.platform(), "python": platform.python_version(),
                           "tensorflow": tf.__version__, "keras": keras.__version__, "pneumonia_nb": pneumonia_nb.__version__},
               "shares": SHARES, "shifts": SHIFTS, "site_size": args.site_size, "draws": args.draws,
