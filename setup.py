@@ -14,7 +14,8 @@ py_versions = "3.10 3.11 3.12 3.13".split()
 min_python = cfg["min_python"]
 license = licenses.get(cfg["license"].lower(), cfg["license"])
 requirements = shlex.split(cfg.get("requirements", ""))
-dev_requirements = shlex.split(cfg.get("dev_requirements", ""))
+scale_requirements = shlex.split(cfg.get("scale_requirements", ""))
+dev_requirements = shlex.split(cfg.get("dev_requirements", "")) + scale_requirements   # the tests run the scale path
 console_scripts = cfg.get("console_scripts", "").split()
 
 setuptools.setup(
@@ -33,7 +34,7 @@ setuptools.setup(
     include_package_data=True,
     package_data={cfg["lib_path"]: ["static/*"]},   # the web app's upload page
     install_requires=requirements,
-    extras_require={"dev": dev_requirements},
+    extras_require={"dev": dev_requirements, "scale": scale_requirements},
     python_requires=">=" + min_python,
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",

@@ -5,14 +5,19 @@
 # %% ../nbs/00a_checks.ipynb #2e5e0319
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import json
 import numbers
+import os
 import tempfile
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['RUN_FORMAT', 'OptionError', 'RunError', 'WeightsUnavailableError', 'check_choice', 'check_positive',
-           'check_writable_folder', 'check_new_file', 'is_run', 'check_run_dir', 'check_run_target']
+__all__ = ['RUN_FORMAT', 'ENGINES', 'RESULTS_FORMAT', 'MANIFEST', 'OptionError', 'RunError', 'WeightsUnavailableError',
+           'check_choice', 'check_positive', 'check_writable_folder', 'check_new_file', 'is_run', 'check_run_dir',
+           'check_run_target', 'folder_lock', 'run_digest', 'results_manifest', 'check_results_folder']
 
 # %% ../nbs/00a_checks.ipynb #af99446b
 class OptionError(ValueError):
@@ -101,3 +106,59 @@ def check_run_target(run_dir: str|Path, # where a run is to be saved
         raise RunError(f"{run_dir}: is the working directory or holds it; a run never replaces it")
     if run_dir.is_symlink() or not is_run(run_dir):
         raise RunError(f"{run_dir}: exists and is not a pneumonia_nb run; overwrite only ever replaces a run directory")
+
+# %% ../nbs/00a_checks.ipynb #b1626a62
+@contextlib.contextmanager
+def folder_lock(folder: str|Path, # an existing folder
+                wait: bool=True, # wait for the lock; False: refuse at once when another process holds it
+                what: str="it", # what the other process is doing, for the message
+               ):
+    "Hold an exclusive lock on `folder` (flock on the folder itself) for the `with` block."
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        try: fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError: raise RunError(f"{folder}: another process is {what}; wait for it to finish") from None
+        yield
+    finally: os.close(fd)
+
+# %% ../nbs/00a_checks.ipynb #6eb39f1b
+ENGINES = ("local", "ray")   # where `predict` scores an archive (see `pneumonia_nb.archive`)
+RESULTS_FORMAT = "pneumonia_nb predictions 1"
+MANIFEST = "_manifest.json"   # Parquet readers skip names starting with "_" or "."
+
+def run_digest(run_dir: str|Path, # a run directory
+              ) -> str:
+    "The SHA-256 of the run's model file: which model made a folder's predictions."
+    digest = hashlib.sha256()
+    with open(Path(run_dir)/"model.keras", "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""): digest.update(chunk)
+    return digest.hexdigest()
+
+# %% ../nbs/00a_checks.ipynb #73fa9651
+def results_manifest(run_dir: str|Path, # a run directory
+                     tta: bool=False, # test-time augmentation added to a run trained without it
+                    ) -> dict:
+    "What a results folder's predictions depend on: the run's name and model (by digest), its threshold, its views."
+    config = check_run_dir(run_dir)
+    return {"format": RESULTS_FORMAT, "run": Path(run_dir).resolve().name, "model_sha256": run_digest(run_dir),
+            "threshold": config.get("threshold"), "tta": bool(tta or config.get("tta"))}
+
+# %% ../nbs/00a_checks.ipynb #8f962d8b
+def check_results_folder(out: str|Path, # where the results go: a new folder, or one to resume
+                         manifest: dict, # `results_manifest` of the run that scores
+                        ) -> None:
+    "Refuse, before any work, an output that is not this run's results folder (or cannot be made)."
+    out = Path(out)
+    if not (out.exists() or out.is_symlink()): return check_writable_folder(out)
+    if out.is_symlink() or not out.is_dir():
+        raise RunError(f"{out}: exists and is not a results folder; results are never written over a file")
+    try: saved = json.loads((out/MANIFEST).read_text())
+    except FileNotFoundError:
+        raise RunError(f"{out}: exists and holds no {MANIFEST}, so it is not a pneumonia_nb results folder (another "
+                       "command's?); choose another --out") from None
+    except (OSError, ValueError) as e: raise RunError(f"{out}/{MANIFEST}: damaged ({e})") from None
+    if not isinstance(saved, dict) or saved.get("format") != RESULTS_FORMAT:
+        raise RunError(f"{out}: holds something other than pneumonia_nb predictions; choose another --out")
+    if diff := [f"{k} {saved.get(k)!r}, not {v!r}" for k, v in manifest.items() if saved.get(k) != v]:
+        raise RunError(f"{out}: holds the predictions of another run or setting ({'; '.join(diff)}); resume it with "
+                       "that run, or choose another --out")

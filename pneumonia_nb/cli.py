@@ -23,12 +23,13 @@ from fastcore.docments import docments
 from . import __version__
 from .catalogue import DATASETS, SPLITS, DataError
 from .checks import (OptionError, RunError, WeightsUnavailableError, check_new_file, check_run_dir,
-                                 check_run_target)
+                                 check_run_target, is_run, ENGINES, check_results_folder,
+                                 results_manifest)
 from .recipe import RECIPE_CHOICES, SEARCH_RECIPE, STUDY_OPTIONS, Hyperparameters, Recipe
 
 # %% auto #0
 __all__ = ['EXPORT_FORMAT_NAMES', 'HYPERPARAMETER_OPTIONS', 'TRAIN_OPTIONS', 'SAID', 'RUN_OUTPUTS', 'WRITES', 'VERBS',
-           'USER_ERRORS', 'recipe_from', 'parser', 'interruptible', 'preflight', 'main']
+           'USER_ERRORS', 'recipe_from', 'parser', 'is_archive', 'interruptible', 'preflight', 'main']
 
 # %% ../nbs/12_cli.ipynb #ecf007c7
 EXPORT_FORMAT_NAMES = ("savedmodel", "onnx", "litert")   # `export.EXPORT_FORMATS`
@@ -117,17 +118,29 @@ def _scoring_parsers(sub) -> None:
         p.add_argument("--split", default="test", choices=SPLITS)
     e.add_argument("--out", help="also write the metrics JSON here (refuses an existing file)")
     h.add_argument("--out", help="the HTML file (default: RUN_DIR/report-DATASET-SPLIT.html; refuses an existing file)")
+    for p in (e, h):
+        p.add_argument("--tta", action="store_true", help="add test-time augmentation to a run trained without it")
+
+# %% ../nbs/12_cli.ipynb #949fb03f
+def _predict_parser(sub) -> None:
     r = sub.add_parser("predict", help="predict images with a saved run",
-                       description="One result per image, in order: JSON lines, or CSV with --out FILE.csv. Bad files "
+                       description="One result per image: JSON lines, CSV with --out FILE.csv, or Parquet parts with "
+                                   "--out FOLDER.parquet, which the same command resumes where it stopped. Bad files "
                                    "get their reason.")
     r.add_argument("run_dir")
     r.add_argument("images", nargs="+",
                    help="image files and folders (searched recursively for .jpg, .jpeg, .png, .dcm, .dicom)")
     r.add_argument("--out",
-                   help="write the results to this file: CSV for .csv, else JSON lines (default: standard output; "
-                        "refuses an existing file)")
-    for p in (e, h, r):
-        p.add_argument("--tta", action="store_true", help="add test-time augmentation to a run trained without it")
+                   help="write the results here: CSV for .csv, a resumable folder of Parquet parts for .parquet, else "
+                        "JSON lines (default: standard output; refuses an existing file, or another run's folder)")
+    r.add_argument("--tta", action="store_true", help="add test-time augmentation to a run trained without it")
+    r.add_argument("--engine", choices=ENGINES, default="local",
+                   help="local: this process (default); ray: a pool of Ray actors (needs --out FOLDER.parquet and "
+                        "pip install 'pneumonia_nb[scale]')")
+    r.add_argument("--address", help="with --engine ray: a Ray cluster to join (auto, or HOST:PORT; default: start "
+                                     "Ray on this machine)")
+    r.add_argument("--workers", type=int, help="with --engine ray: actors, each holding the model (default: one per "
+                                               "CPU of the cluster)")
 
 # %% ../nbs/12_cli.ipynb #02b90e6f
 def _serve_parser(sub) -> None:
@@ -182,7 +195,8 @@ def parser() -> argparse.ArgumentParser:
                    help="the version of pneumonia_nb, to quote with results and bug reports")
     sub = p.add_subparsers(dest="command", required=True,
                            metavar="{train,tune,evaluate,predict,report,shift,adapt,serve,export}")
-    for add in (_train_parser, _tune_parser, _scoring_parsers, _site_parsers, _serve_parser, _export_parser): add(sub)
+    for add in (_train_parser, _tune_parser, _scoring_parsers, _predict_parser, _site_parsers, _serve_parser,
+                _export_parser): add(sub)
     return p
 
 # %% ../nbs/12_cli.ipynb #6c2fdbd1
@@ -256,6 +270,18 @@ def _report(args) -> int:
     print(f"wrote {out}")
     return 0
 
+# %% ../nbs/12_cli.ipynb #f21803d7
+def is_archive(out: str|None) -> bool:
+    "Whether `predict --out` names a resumable folder of Parquet parts."
+    return out is not None and Path(out).suffix.lower() == ".parquet"
+
+def _predict_archive(args, files: list) -> int:
+    from pneumonia_nb.archive import predict_archive
+    n = predict_archive(args.run_dir, files, args.out, args.engine, args.address, args.workers, tta=args.tta)
+    print(f"{args.out}: {n['scored']} images scored, {n['skipped']} already there"
+          + (f"; {n['refused']} not predicted (each result says why)" if n["refused"] else ""), file=sys.stderr)
+    return 2 if n["refused"] else 0
+
 # %% ../nbs/12_cli.ipynb #dc1503d2
 def _predict(args) -> int:
     from tqdm import tqdm
@@ -264,6 +290,7 @@ def _predict(args) -> int:
     if not files:
         raise DataError(f"{' '.join(args.images)}: no images here (.jpg, .jpeg, .png, .dcm, .dicom, searched "
                         "recursively)")
+    if is_archive(args.out): return _predict_archive(args, files)
     with results_writer(args.out) as write:   # an existing --out is refused before the model is loaded
         predictor, failed = Predictor(args.run_dir, tta=args.tta), 0
         for r in tqdm(predictor.predict_files(files), total=len(files), unit="image", file=sys.stderr, disable=True
@@ -374,8 +401,14 @@ def preflight(args: argparse.Namespace, # the parsed command line
     if (labels := getattr(args, "labels", None)) is not None and not os.path.isfile(labels):
         raise DataError(f"{labels}: no such labels file")
     if getattr(args, "html", None) is not None: check_new_file(args.html, "reports")
+    if getattr(args, "engine", "local") != "local" and not is_archive(args.out):
+        raise OptionError(f"--engine {args.engine} writes its results in parts: give --out FOLDER.parquet")
     if getattr(args, "out", None) is None: return
-    if args.command in RUN_OUTPUTS: check_run_target(args.out, getattr(args, "overwrite", False))
+    # a run at tune's --out may be the study's best, written by another process sharing the study (see `best_run`)
+    shared = args.command == "tune" and is_run(args.out)
+    if args.command in RUN_OUTPUTS: check_run_target(args.out, getattr(args, "overwrite", False) or shared)
+    elif args.command == "predict" and is_archive(args.out):   # a folder of this run's results resumes
+        check_results_folder(args.out, results_manifest(args.run_dir, args.tta))
     else: check_new_file(args.out, WRITES.get(args.command, "results"))
 
 # %% ../nbs/12_cli.ipynb #1d7b856b
@@ -400,7 +433,8 @@ def main(argv: list[str]|None=None, # arguments (default: the command line)
             return VERBS[args.command](args)
     except KeyboardInterrupt:   # every half-written file and folder was removed on the way out
         resume = ("; the study keeps its finished trials, and the same command resumes it" if args.command == "tune"
-                  else "")
+                  else f"; {args.out} keeps its finished parts, and the same command resumes it"
+                  if args.command == "predict" and is_archive(args.out) else "")
         print(f"pneumonia-nb: interrupted; nothing half-written was left behind{resume}", file=sys.stderr)
         return 130
     except USER_ERRORS as e:

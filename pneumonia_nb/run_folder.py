@@ -216,7 +216,8 @@ def _load_ood(path: Path) -> dict:
     try: ood = dict(np.load(path, allow_pickle=False))
     except (OSError, ValueError, zipfile.BadZipFile) as e: raise RunError(f"{path}: damaged ({e})") from None
     if missing := [k for k in OOD_KEYS if k not in ood]: raise RunError(f"{path}: damaged (no {', '.join(missing)})")
-    if not np.isfinite(ood["cutoff"]).all(): raise RunError(f"{path}: damaged (the cut-off is {ood['cutoff']})")
+    for key in ("cutoff", "sharpness_cutoff"):   # NaN would silently let every image through
+        if key in ood and not np.isfinite(ood[key]).all(): raise RunError(f"{path}: damaged ({key} is {ood[key]})")
     return ood
 
 # %% ../nbs/03c_run_folder.ipynb #01976318

@@ -289,15 +289,15 @@ def evaluate_run(run_dir: str|Path, # a run directory
     dataset = dataset or run.config["dataset"]
     source = run_splits(run, dataset, data_dir, (split,))[split]
     if source is None: raise DataError(f"the {dataset} data at {data_dir or data_home()[0]} have no {split} split")
-    # each image decoded once
-    y_prob, features = predict_with_features(run.model, make_dataset(source, run.size, run.resize, 256))
+    images = make_dataset(source, run.size, run.resize, 256)   # decoded once: the second pass reads its cache
+    y_prob, features = predict_with_features(run.model, images)
     metrics = {"run": str(run_dir), "dataset": dataset, "split": split, "tta": bool(tta or run.config.get("tta")),
                **task_metrics(source.labels, y_prob, run.threshold, run.class_names, run.operating_points)}
     # the share of these images that predict, serve and the demo would refuse as not recognised
     if run.ood is not None:
         metrics["ood_flagged"] = float((ood_scores(run.ood, features) > run.ood["cutoff"]).mean())
     if run.ood is not None and "sharpness_cutoff" in run.ood:
-        sharpness = dataset_sharpness(make_dataset(source, run.size, run.resize, 256))
+        sharpness = dataset_sharpness(images)
         metrics["blur_flagged"] = float((sharpness < run.ood["sharpness_cutoff"]).mean())
     if out is not None: Path(out).write_text(json.dumps(metrics, indent=1))
     return metrics

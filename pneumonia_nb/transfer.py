@@ -19,7 +19,7 @@ from .preprocess import BACKBONES, input_normalization
 from .training import fit, output_head
 
 # %% auto #0
-__all__ = ['build_transfer', 'unfreeze_top', 'fine_tune']
+__all__ = ['build_transfer', 'unfreeze_top', 'fine_tune', 'transfer_from']
 
 # %% ../nbs/05_transfer.ipynb #a442c1cd
 def _imagenet_base(backbone: str, size: int, weights: str|Path|None) -> keras.Model:
@@ -80,22 +80,30 @@ def build_transfer(backbone: str="inceptionv3", # one of `BACKBONES`
     model.imagenet_weights = weights is not None   # recorded in the run's config
     return model
 
+# %% ../nbs/05_transfer.ipynb #b54b8f3d
+def _last_frozen(base: keras.Model, backbone: str) -> str:
+    "The last layer of `base` that stays frozen in fine-tuning: the registry's, or a checkpoint's last pooling but one."
+    if backbone in BACKBONES: return BACKBONES[backbone].last_frozen
+    pools = [l.name for l in base.layers if isinstance(l, keras.layers.MaxPooling2D)]
+    if len(pools) < 2: raise OptionError(f"{base.name}: fine-tuning its last block needs at least two pooling blocks")
+    return pools[-2]
+
 # %% ../nbs/05_transfer.ipynb #7d0aff5e
-def unfreeze_top(model: keras.Model, # a `build_transfer` model
-                 backbone: str, # its backbone
+def unfreeze_top(model: keras.Model, # a `build_transfer` or `transfer_from` model
+                 backbone: str, # its base: one of `BACKBONES`, or "checkpoint" for `transfer_from`'s
                 ) -> int:
     "Make the base's top blocks trainable (batch norm stays frozen); return how many layers now train."
     base = model.get_layer(backbone)
     base.trainable = True
     names = [l.name for l in base.layers]
-    start = names.index(BACKBONES[backbone].last_frozen) + 1
+    start = names.index(_last_frozen(base, backbone)) + 1
     for i, layer in enumerate(base.layers):
         layer.trainable = i >= start and not isinstance(layer, keras.layers.BatchNormalization)
     return sum(l.trainable for l in base.layers)
 
 # %% ../nbs/05_transfer.ipynb #396ec711
-def fine_tune(model: keras.Model, # a `build_transfer` model
-              backbone: str, # its backbone
+def fine_tune(model: keras.Model, # a `build_transfer` or `transfer_from` model
+              backbone: str, # its base (see `unfreeze_top`)
               train, # training batches (see `make_dataset`)
               val, # validation batches
               work_dir: str|Path, # where checkpoints and logs go
@@ -118,3 +126,17 @@ def fine_tune(model: keras.Model, # a `build_transfer` model
                **fit_kwargs)
     tune["epoch"] += len(head)
     return pd.concat([head.assign(stage=1), tune.assign(stage=2)], ignore_index=True)
+
+# %% ../nbs/05_transfer.ipynb #352c0729
+def transfer_from(source: keras.Model, # a trained `build_cnn` model, e.g. from a one-model run
+                  classes: int=2, # classes the new head tells apart (see `output_head`)
+                  features: str="pool", # the source's layer whose output the new head reads
+                  dropout: float=0.3, # dropout before the new head
+                 ) -> keras.Model:
+    "The source's layers up to `features` as a frozen base named 'checkpoint', under a new head for another task."
+    base = keras.Model(source.inputs, source.get_layer(features).output, name="checkpoint")
+    base.trainable = False
+    inputs = keras.Input(source.input_shape[1:], name="image")
+    x = base(inputs, training=False)   # batch norm keeps the source's statistics, as with an ImageNet base
+    x = keras.layers.Dropout(dropout, name="dropout")(x)
+    return keras.Model(inputs, output_head(classes)(x), name=f"{source.name}_transfer")

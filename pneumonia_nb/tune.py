@@ -5,7 +5,9 @@
 # %% ../nbs/08a_tune.ipynb #68cf5425
 from __future__ import annotations
 
+import json
 import sqlite3
+import sys
 import warnings
 from dataclasses import replace
 from pathlib import Path
@@ -15,16 +17,16 @@ import_tensorflow_quietly()   # before optuna_integration imports Keras: TensorF
 import optuna
 from optuna_integration import KerasPruningCallback
 
-from .checks import RunError, check_positive, check_writable_folder
+from .checks import RunError, check_positive, check_writable_folder, folder_lock, is_run
 from .recipe import SEARCH_RECIPE, STUDY_OPTIONS, Recipe, default_size
 from .metrics import probability_log_loss, task_metrics
 from .devices import distribution_strategy, setup_device
-from .run_folder import Run
+from .run_folder import Run, load_run
 from .runs import fit_and_score, train_run, training_splits
 
 # %% auto #0
-__all__ = ['SEARCH_SIZES', 'DEFAULT_STORAGE', 'suggest', 'check_storage', 'open_study', 'finished_trials', 'study_settings',
-           'tune', 'best_run']
+__all__ = ['SEARCH_SIZES', 'DEFAULT_STORAGE', 'DRIVERS', 'suggest', 'check_storage', 'open_study', 'finished_trials',
+           'study_settings', 'tune', 'holds_recipe', 'best_run']
 
 # %% ../nbs/08a_tune.ipynb #585b8462
 SEARCH_SIZES = {"pneumoniamnist": (28,), "kermany": (96, 128, 160)}
@@ -88,6 +90,9 @@ def _same_settings(study: optuna.Study, settings: dict, storage: str) -> optuna.
     return study
 
 # %% ../nbs/08a_tune.ipynb #35cf6cd6
+# the database drivers SQLAlchemy imports for a URL: the package that has each
+DRIVERS = {"psycopg": "'psycopg[binary]' (or pip install 'pneumonia_nb[scale]')", "MySQLdb": "mysqlclient"}
+
 def open_study(storage: str=DEFAULT_STORAGE, # an SQLAlchemy database URL (see `check_storage`)
                name: str="pneumonia", # the study's name in the database
                settings: dict|None=None, # the fixed training options its trials share (resumed studies must match)
@@ -103,6 +108,10 @@ def open_study(storage: str=DEFAULT_STORAGE, # an SQLAlchemy database URL (see `
             study = optuna.create_study(storage=db, study_name=name, direction="minimize", load_if_exists=True,
                                         sampler=optuna.samplers.TPESampler(seed=seed),
                                         pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2))
+        except ImportError as e:   # Optuna's, over SQLAlchemy's: the URL's database driver is not installed
+            driver = getattr(e.__cause__, "name", None) or "of its kind"
+            raise RunError(f"{_shown(storage)}: needs the database driver {driver}, which is not installed: pip "
+                           f"install {DRIVERS.get(driver, driver)}") from None
         except Exception as e:   # SQLAlchemy's errors (a damaged file, a server that cannot be reached) and Optuna's
             raise RunError(f"{_shown(storage)}: cannot open the study database "
                            f"({str(getattr(e, 'orig', None) or e).splitlines()[0]})") from None
@@ -153,6 +162,16 @@ def tune(trials: int=20, # finished trials the study should hold, counting earli
                        callbacks=[optuna.study.MaxTrialsCallback(trials, states=states)], catch=(), gc_after_trial=True)
     return study
 
+# %% ../nbs/08a_tune.ipynb #0ea05a52
+def holds_recipe(run_dir: str|Path, # any path
+                 recipe: Recipe, # a recipe a study's trial trains
+                ) -> bool:
+    "Whether `run_dir` is a run trained with `recipe`'s searched and shared settings (its config.json says so)."
+    if not is_run(run_dir): return False
+    saved = Recipe.from_config(json.loads((Path(run_dir)/"config.json").read_text())).as_config()
+    searched = (*STUDY_OPTIONS, "size", "hyperparameters")
+    return all(saved.get(k) == v for k, v in recipe.as_config().items() if k in searched)
+
 # %% ../nbs/08a_tune.ipynb #05022a24
 def best_run(study: optuna.Study, # a study with at least one complete trial
              out: str|Path, # the run directory to create
@@ -161,9 +180,15 @@ def best_run(study: optuna.Study, # a study with at least one complete trial
              data_dir: str|Path|None=None, # see `data_home`
              overwrite: bool=False, # replace an existing run directory
             ) -> Run:
-    "Train the best trial's recipe as an ordinary run (the same seed gives the trial's model); only it scores test."
+    "Train the best trial's recipe as an ordinary run, once: a run of it already at `out` (another process's) is kept."
     if not study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
         raise RunError(f"study {study.study_name!r} has no complete trial yet")
     best = suggest(optuna.trial.FixedTrial(study.best_trial.params),
                    Recipe.from_config(recipe.as_config() | study.user_attrs["settings"]))
-    return train_run(out, best, data_dir=data_dir, overwrite=overwrite)
+    check_writable_folder(Path(out))
+    with folder_lock(Path(out).absolute().parent):   # processes sharing the study and `out` train it one at a time
+        if holds_recipe(out, best):
+            print(f"{out} already holds the best trial's run (trial {study.best_trial.number} of study "
+                  f"{study.study_name!r}), written by another process of the study: kept", file=sys.stderr)
+            return load_run(out)
+        return train_run(out, best, data_dir=data_dir, overwrite=overwrite)

@@ -98,3 +98,38 @@ def chromium_driver():
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"):
         opts.add_argument(flag)
     return webdriver.Chrome(service=Service(driver), options=opts)
+
+
+def free_port() -> int:
+    "A TCP port on loopback that nothing listens on now."
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    """A real PostgreSQL server (Debian's `postgresql`) of its own: a fresh cluster in a temporary folder, listening on a
+    private loopback port and socket, a password-protected superuser; stopped and removed afterwards. Yields its URL."""
+    bins = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
+    if not bins:
+        if os.environ.get("CI"): pytest.fail("CI needs Debian's postgresql (see .ci/run)")
+        pytest.skip("Debian's postgresql is not installed")
+    bin_dir, folder, port = bins[-1].parent, Path(tempfile.mkdtemp(prefix="pneumonia-nb-pg-")), free_port()
+    # the server refuses to run as root: there it runs as Debian's `postgres` user
+    as_server = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    (folder / "password").write_text("tuner-secret\n")
+    if as_server: shutil.chown(folder, "postgres"); shutil.chown(folder / "password", "postgres")
+    def server(*args): subprocess.run([*as_server, *map(str, args)], check=True, capture_output=True, timeout=120)
+    server(bin_dir / "initdb", "-D", folder / "data", "-U", "tuner", "--pwfile", folder / "password",
+           "--auth", "scram-sha-256")
+    server(bin_dir / "pg_ctl", "-D", folder / "data", "-l", folder / "log", "-w", "start",
+           "-o", f"-p {port} -k {folder} -c listen_addresses=127.0.0.1")
+    try:
+        env = {**os.environ, "PGPASSWORD": "tuner-secret"}
+        subprocess.run([bin_dir / "createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "tuner", "optuna"], check=True,
+                       env=env, capture_output=True, timeout=60)
+        yield f"postgresql://tuner:tuner-secret@127.0.0.1:{port}/optuna"
+    finally:
+        server(bin_dir / "pg_ctl", "-D", folder / "data", "-m", "immediate", "stop")
+        shutil.rmtree(folder, ignore_errors=True)
