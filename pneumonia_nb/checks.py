@@ -107,7 +107,7 @@ def check_run_target(run_dir: str|Path, # where a run is to be saved
     if run_dir.is_symlink() or not is_run(run_dir):
         raise RunError(f"{run_dir}: exists and is not a pneumonia_nb run; overwrite only ever replaces a run directory")
 
-# %% ../nbs/00a_checks.ipynb #b1626a62
+# %% ../nbs/00a_checks.ipynb #6d41d66b
 @contextlib.contextmanager
 def folder_lock(folder: str|Path, # an existing folder
                 wait: bool=True, # wait for the lock; False: refuse at once when another process holds it
@@ -121,7 +121,7 @@ def folder_lock(folder: str|Path, # an existing folder
         yield
     finally: os.close(fd)
 
-# %% ../nbs/00a_checks.ipynb #6eb39f1b
+# %% ../nbs/00a_checks.ipynb #b1a772e5
 ENGINES = ("local", "ray")   # where `predict` scores an archive (see `pneumonia_nb.archive`)
 RESULTS_FORMAT = "pneumonia_nb predictions 1"
 MANIFEST = "_manifest.json"   # Parquet readers skip names starting with "_" or "."
@@ -134,7 +134,7 @@ def run_digest(run_dir: str|Path, # a run directory
         for chunk in iter(lambda: f.read(1 << 20), b""): digest.update(chunk)
     return digest.hexdigest()
 
-# %% ../nbs/00a_checks.ipynb #73fa9651
+# %% ../nbs/00a_checks.ipynb #1731ec78
 def results_manifest(run_dir: str|Path, # a run directory
                      tta: bool=False, # test-time augmentation added to a run trained without it
                     ) -> dict:
@@ -143,7 +143,7 @@ def results_manifest(run_dir: str|Path, # a run directory
     return {"format": RESULTS_FORMAT, "run": Path(run_dir).resolve().name, "model_sha256": run_digest(run_dir),
             "threshold": config.get("threshold"), "tta": bool(tta or config.get("tta"))}
 
-# %% ../nbs/00a_checks.ipynb #8f962d8b
+# %% ../nbs/00a_checks.ipynb #8fbdc6b1
 def check_results_folder(out: str|Path, # where the results go: a new folder, or one to resume
                          manifest: dict, # `results_manifest` of the run that scores
                         ) -> None:

@@ -29,7 +29,7 @@ from .recipe import RECIPE_CHOICES, SEARCH_RECIPE, STUDY_OPTIONS, Hyperparameter
 
 # %% auto #0
 __all__ = ['EXPORT_FORMAT_NAMES', 'HYPERPARAMETER_OPTIONS', 'TRAIN_OPTIONS', 'SAID', 'RUN_OUTPUTS', 'WRITES', 'VERBS',
-           'USER_ERRORS', 'recipe_from', 'parser', 'is_archive', 'interruptible', 'preflight', 'main']
+           'USER_ERRORS', 'recipe_from', 'VerbParser', 'parser', 'is_archive', 'interruptible', 'preflight', 'main']
 
 # %% ../nbs/12_cli.ipynb #ecf007c7
 EXPORT_FORMAT_NAMES = ("savedmodel", "onnx", "litert")   # `export.EXPORT_FORMATS`
@@ -121,7 +121,7 @@ def _scoring_parsers(sub) -> None:
     for p in (e, h):
         p.add_argument("--tta", action="store_true", help="add test-time augmentation to a run trained without it")
 
-# %% ../nbs/12_cli.ipynb #949fb03f
+# %% ../nbs/12_cli.ipynb #2350361c
 def _predict_parser(sub) -> None:
     r = sub.add_parser("predict", help="predict images with a saved run",
                        description="One result per image: JSON lines, CSV with --out FILE.csv, or Parquet parts with "
@@ -185,11 +185,21 @@ def _site_parsers(sub) -> None:
     a.add_argument("--labels", help="a CSV (file, label) of 20 to 200 of the site's images, labelled: the calibration "
                                     "and threshold are refitted on them, the rest stay unlabelled")
 
+# %% ../nbs/12_cli.ipynb #24f866b2
+class VerbParser(argparse.ArgumentParser):
+    "A parser whose unknown flags after a verb are refused with that verb's usage (`verbs`), not the top level's."
+    verbs: dict = {}   # verb: its sub-parser, set by `parser`
+
+    def parse_args(self, args=None, namespace=None):
+        parsed, unknown = self.parse_known_args(args, namespace)
+        if unknown: self.verbs.get(parsed.command, self).error(f"unrecognized arguments: {' '.join(unknown)}")
+        return parsed
+
 # %% ../nbs/12_cli.ipynb #46f1824f
 def parser() -> argparse.ArgumentParser:
     "The `pneumonia-nb` argument parser: one sub-command per verb."
-    p = argparse.ArgumentParser(prog="pneumonia-nb",
-                                description="Pneumonia detection on pediatric chest X-rays: train, evaluate, predict.")
+    p = VerbParser(prog="pneumonia-nb",
+                   description="Pneumonia detection on pediatric chest X-rays: train, evaluate, predict.")
     p.add_argument("--verbose", action="store_true", help="show TensorFlow's own log lines")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}",
                    help="the version of pneumonia_nb, to quote with results and bug reports")
@@ -197,6 +207,7 @@ def parser() -> argparse.ArgumentParser:
                            metavar="{train,tune,evaluate,predict,report,shift,adapt,serve,export}")
     for add in (_train_parser, _tune_parser, _scoring_parsers, _predict_parser, _site_parsers, _serve_parser,
                 _export_parser): add(sub)
+    p.verbs = sub.choices
     return p
 
 # %% ../nbs/12_cli.ipynb #6c2fdbd1
@@ -265,12 +276,14 @@ def _evaluate(args) -> int:
 # %% ../nbs/12_cli.ipynb #7f5ebeca
 def _report(args) -> int:
     from pneumonia_nb.report import write_report
+    print(f"report: scoring {args.run_dir} on its {args.split} split, then the bootstrap intervals, the figures and "
+          "the Grad-CAM gallery (about a minute on 2 CPU cores)", file=sys.stderr, flush=True)
     out = write_report(args.run_dir, dataset=args.dataset, data_dir=args.data_dir, split=args.split, out=args.out,
                        tta=args.tta)
     print(f"wrote {out}")
     return 0
 
-# %% ../nbs/12_cli.ipynb #f21803d7
+# %% ../nbs/12_cli.ipynb #fc379b76
 def is_archive(out: str|None) -> bool:
     "Whether `predict --out` names a resumable folder of Parquet parts."
     return out is not None and Path(out).suffix.lower() == ".parquet"

@@ -80,7 +80,7 @@ def build_transfer(backbone: str="inceptionv3", # one of `BACKBONES`
     model.imagenet_weights = weights is not None   # recorded in the run's config
     return model
 
-# %% ../nbs/05_transfer.ipynb #b54b8f3d
+# %% ../nbs/05_transfer.ipynb #9ab87716
 def _last_frozen(base: keras.Model, backbone: str) -> str:
     "The last layer of `base` that stays frozen in fine-tuning: the registry's, or a checkpoint's last pooling but one."
     if backbone in BACKBONES: return BACKBONES[backbone].last_frozen
@@ -127,7 +127,7 @@ def fine_tune(model: keras.Model, # a `build_transfer` or `transfer_from` model
     tune["epoch"] += len(head)
     return pd.concat([head.assign(stage=1), tune.assign(stage=2)], ignore_index=True)
 
-# %% ../nbs/05_transfer.ipynb #352c0729
+# %% ../nbs/05_transfer.ipynb #14e615df
 def transfer_from(source: keras.Model, # a trained `build_cnn` model, e.g. from a one-model run
                   classes: int=2, # classes the new head tells apart (see `output_head`)
                   features: str="pool", # the source's layer whose output the new head reads

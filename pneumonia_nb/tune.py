@@ -162,7 +162,7 @@ def tune(trials: int=20, # finished trials the study should hold, counting earli
                        callbacks=[optuna.study.MaxTrialsCallback(trials, states=states)], catch=(), gc_after_trial=True)
     return study
 
-# %% ../nbs/08a_tune.ipynb #0ea05a52
+# %% ../nbs/08a_tune.ipynb #058ad2f3
 def holds_recipe(run_dir: str|Path, # any path
                  recipe: Recipe, # a recipe a study's trial trains
                 ) -> bool:

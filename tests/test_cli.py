@@ -128,7 +128,7 @@ def test_one_class_data_set_stops_before_training(tmp_path):
 def test_report_renders_in_a_real_browser(run_dir, tmp_path):
     out = tmp_path / "report.html"
     r = cli("report", run_dir, "--split", "test", "--out", out)
-    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.returncode == 0 and r.stderr.startswith(f"report: scoring {run_dir} on its test split"), r.stderr[-2000:]
     browser = chromium_driver()
     try:
         browser.get(out.as_uri())

@@ -179,7 +179,7 @@ def test_predict_on_ray_gives_the_in_process_results(tmp_path, run_dir, monkeypa
     both = pd.read_parquet(here).merge(pd.read_parquet(on_ray), on="file", suffixes=("", "_ray"))
     assert len(both) == n and (both.error.fillna("") == both.error_ray.fillna("")).all()
     assert (both.probability.fillna(-1) - both.probability_ray.fillna(-1)).abs().max() < 1e-6
-    assert (both.label.fillna("") == both.label_ray.fillna("")).all() and (both.model == both.model_ray).all()
+    assert (both.label.fillna("") == both.label_ray.fillna("")).all() and (both.model.fillna("") == both.model_ray.fillna("")).all()
 
     from conftest import free_port
     manifest = on_ray / "_manifest.json"
@@ -196,6 +196,12 @@ def test_predict_on_ray_gives_the_in_process_results(tmp_path, run_dir, monkeypa
         r = console("predict", run_dir, images, *args)
         assert r.returncode == 2 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr[-2000:]
     assert (tmp_path / "mine.parquet").read_text() == "a user's file" and not (tmp_path / "new.parquet").exists()
+    import pneumonia_nb
+    installed = pneumonia_nb.__version__
+    monkeypatch.setattr(pneumonia_nb, "__version__", "9.9")           # here only: Ray's fresh workers import the real one
+    r = cli("predict", run_dir, images, "--out", tmp_path / "new.parquet", "--engine", "ray")
+    assert r.returncode == 2 and f"runs pneumonia_nb {installed} (here 9.9); install the same versions" in r.stderr, r.stderr
+    assert not (tmp_path / "new.parquet").exists()
     monkeypatch.setitem(sys.modules, "ray", None)                     # Ray not installed
     r = cli("predict", run_dir, images, "--out", tmp_path / "new.parquet", "--engine", "ray")
     assert r.returncode == 2 and "--engine ray needs Ray: pip install 'pneumonia_nb[scale]'" in r.stderr, r.stderr
