@@ -88,6 +88,34 @@ def test_saved_outputs_are_clean(nb):
             assert not re.search(r"(/work/|/tmp/|/root/|/home/|\\\\u001b\[)", text), f"{nb.name}: a machine path or ANSI codes in an output"
 
 
+SHOWING_CALLS = {"print", "display", "round", "head", "tail", "describe", "Series", "DataFrame", "imshow"}
+
+
+def _called(call: ast.Call) -> str:
+    return call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", "")
+
+
+def shows_something(cell: dict) -> bool:
+    "Whether running the cell shows the reader something: a print or display, a plot, or a value on its last line."
+    code = "\n".join(l for l in source(cell).splitlines() if not re.match(r"\s*(#\||[%!])", l))
+    try: tree = ast.parse(code)
+    except SyntaxError: return False
+    top = [s for s in tree.body if not isinstance(s, (ast.FunctionDef, ast.ClassDef))]
+    if any(isinstance(n, ast.Call) and _called(n) in ("print", "display") for s in top for n in ast.walk(s)): return True
+    if not top or not isinstance(last := tree.body[-1], ast.Expr): return False
+    if isinstance(last.value, ast.Call): return _called(last.value) in SHOWING_CALLS or _called(last.value).startswith("plot")
+    return not code.rstrip().endswith(";")
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
+def test_demonstrations_keep_what_they_show(nb):
+    "A reader learns from the result under each demonstration: a cell that prints, plots or shows a value keeps it."
+    hidden = re.compile(r"^#\|\s*(hide|export|exporti|eval:\s*false)", re.M)
+    bare = [i for i, c in enumerate(code_cells(nb)) if not hidden.search(source(c)) and shows_something(c)
+            and not c.get("outputs")]
+    assert not bare, f"{nb.name}: code cells {bare} show something but kept no output; run the notebook and save it"
+
+
 def test_no_in_test_branches():
     for nb in NOTEBOOKS:
         assert not any("IN_TEST" in source(c) for c in code_cells(nb)), f"{nb.name}: use #| slow, not IN_TEST branches"
