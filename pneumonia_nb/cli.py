@@ -75,6 +75,11 @@ def _train_parser(sub) -> None:
     _recipe_options(t, TRAIN_OPTIONS)
     t.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
     t.add_argument("--out", required=True, help="the run directory to create")
+    t.add_argument("--engine", choices=ENGINES, default="local",
+                   help="local: every model in this process (default); ray: an ensemble's models as Ray tasks, one "
+                        "machine each (pip install 'pneumonia_nb[scale]')")
+    t.add_argument("--address", help="with --engine ray: a Ray cluster to join (auto, or HOST:PORT; default: start "
+                                     "Ray on this machine)")
 
 # %% ../nbs/12_cli.ipynb #41e4ec2b
 def recipe_from(args: argparse.Namespace, # parsed arguments of `train` or `tune`
@@ -256,9 +261,13 @@ def _saved_line(out: str, # the run directory
 # %% ../nbs/12_cli.ipynb #0b762413
 def _train(args) -> int:
     recipe = recipe_from(args).check()   # before TensorFlow is imported: a typo costs a second
-    from pneumonia_nb.runs import train_run
     verbose = 1 if sys.stdout.isatty() else 2   # a progress bar in a terminal, a line per epoch in logs
-    run = train_run(args.out, recipe, data_dir=args.data_dir, overwrite=args.overwrite, verbose=verbose)
+    if args.engine == "ray":
+        from pneumonia_nb.ray_ensemble import train_on_ray
+        run = train_on_ray(args.out, recipe, args.address, data_dir=args.data_dir, overwrite=args.overwrite)
+    else:
+        from pneumonia_nb.runs import train_run
+        run = train_run(args.out, recipe, data_dir=args.data_dir, overwrite=args.overwrite, verbose=verbose)
     print(_saved_line(args.out, run.config))
     _print_metrics("validation", run.metrics["val"])
     if run.metrics["test"] is None: print(run.metrics["test_note"])
@@ -414,7 +423,9 @@ def preflight(args: argparse.Namespace, # the parsed command line
     if (labels := getattr(args, "labels", None)) is not None and not os.path.isfile(labels):
         raise DataError(f"{labels}: no such labels file")
     if getattr(args, "html", None) is not None: check_new_file(args.html, "reports")
-    if getattr(args, "engine", "local") != "local" and not is_archive(args.out):
+    if getattr(args, "address", None) and args.engine != "ray":
+        raise OptionError(f"--address {args.address} is a Ray cluster's: give --engine ray too")
+    if args.command == "predict" and args.engine != "local" and not is_archive(args.out):
         raise OptionError(f"--engine {args.engine} writes its results in parts: give --out FOLDER.parquet")
     if getattr(args, "out", None) is None: return
     # a run at tune's --out may be the study's best, written by another process sharing the study (see `best_run`)

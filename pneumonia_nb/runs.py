@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .data import SPLITS, TASKS, DataError, Split, data_home, load_splits, source_size
-from .checks import check_choice, check_new_file, check_run_target, is_run
+from .checks import OptionError, check_choice, check_new_file, check_run_target, is_run
 from .recipe import MODELS, Hyperparameters, Recipe
 from .preprocess import ACQUISITION, Augmentation, balanced_training_data, make_dataset
 from .metrics import choose_operating_points, choose_threshold, fit_temperature, task_metrics
@@ -34,9 +34,9 @@ from .cnn import build_cnn, default_filters
 from .transfer import build_transfer, fine_tune
 
 # %% auto #0
-__all__ = ['AUGMENTATION_LIMITS', 'DEFAULT_RUN_NAME', 'build_model', 'Fitted', 'scaled_augmentation', 'fit_and_score',
-           'predict_split', 'score_split', 'member_epochs', 'training_splits', 'train_run', 'run_splits',
-           'evaluate_run', 'default_run']
+__all__ = ['AUGMENTATION_LIMITS', 'DEFAULT_RUN_NAME', 'build_model', 'Fitted', 'scaled_augmentation', 'Member', 'Fitting',
+           'fit_member', 'fit_and_score', 'predict_split', 'score_split', 'member_epochs', 'training_splits',
+           'train_run', 'run_splits', 'evaluate_run', 'default_run']
 
 # %% ../nbs/06_runs.ipynb #59c2bf23
 def build_model(name: str, # "cnn" or one of `BACKBONES`
@@ -90,13 +90,13 @@ def scaled_augmentation(name: str, # one of `AUGMENTATIONS`
     return Augmentation(*(v*strength if isinstance(v, float|int) and not isinstance(v, bool) else v for v in aug))
 
 # %% ../nbs/06_runs.ipynb #a8737eaa
-class _Member(NamedTuple):
-    "One trained member of a run (see `_fit_member`)."
+class Member(NamedTuple):
+    "One trained member of a run (see `fit_member`)."
     model: keras.Model # its best validation epoch, computing in float32
     history: pd.DataFrame # one row per epoch
     imagenet_weights: bool # it started from ImageNet weights (see `build_transfer`)
 
-class _Fitting(NamedTuple):
+class Fitting(NamedTuple):
     "Where and how the members of a run train (see `fit_and_score`)."
     strategy: object # a `tf.distribute` strategy; each device takes the recipe's batch size
     policy: str # the Keras dtype policy the members train in
@@ -104,8 +104,8 @@ class _Fitting(NamedTuple):
     verbose: int|str # Keras' progress bar
 
 # %% ../nbs/06_runs.ipynb #3238df96
-def _fit_member(train: Split, val_ds, recipe: Recipe, class_weight: dict|None, fitting: _Fitting,
-                member: int) -> _Member:
+def fit_member(train: Split, val_ds, recipe: Recipe, class_weight: dict|None, fitting: Fitting,
+               member: int) -> Member:
     "Train member `member` of `recipe`, seed `recipe.seed + member`, as `fitting` says; keep its best epoch."
     seed, hyper, classes = recipe.seed + member, recipe.hyper, len(TASKS[recipe.task])
     if fitting.verbose and recipe.ensemble > 1:   # over its epoch lines: which ensemble member they are
@@ -126,7 +126,7 @@ def _fit_member(train: Split, val_ds, recipe: Recipe, class_weight: dict|None, f
                                 head_epochs=(head := max(1, recipe.epochs//3)),
                                   tune_epochs=max(1, recipe.epochs - head), head_lr=hyper.learning_rate,
                                 tune_lr=hyper.learning_rate/100, **how)
-    return _Member(in_float32(net), history, getattr(net, "imagenet_weights", False))
+    return Member(in_float32(net), history, getattr(net, "imagenet_weights", False))
 
 # %% ../nbs/06_runs.ipynb #c6742677
 def _fit_ood(net: keras.Model, train: Split, val_ds, recipe: Recipe, most: int=4000) -> dict:
@@ -144,27 +144,31 @@ def fit_and_score(train: Split, # the training split
                   strategy=None,
                   callbacks: list=(), # more Keras callbacks for every member's training (see `fit`)
                   verbose: int|str=0, # Keras' progress bar
+                  # trains the members elsewhere, `(train, val, recipe, class_weight, policy) -> [Member]` (for
+                  # example `ray_ensemble.ray_members`); None: one after another in this process
+                  members=None,
                  ) -> Fitted:
     "Balance the training split, train the recipe's models, join them, calibrate on validation, and predict it."
     device = setup_device()
     recipe = recipe.check().resolved(device)
-    fitting = _Fitting(strategy or distribution_strategy(recipe.distribute),
-                       training_policy(device, recipe.size, recipe.precision),
-                       list(callbacks), verbose)
+    if members is not None and callbacks: raise OptionError("callbacks run in this process: train the members here")
+    fitting = Fitting(strategy or distribution_strategy(recipe.distribute),
+                      training_policy(device, recipe.size, recipe.precision), list(callbacks), verbose)
     _check_classes(train, "training", TASKS[recipe.task]); _check_classes(val, "validation", TASKS[recipe.task])
     train, class_weight = balanced_training_data(train, recipe.imbalance, recipe.size, recipe.resize, recipe.seed)
     val_ds = make_dataset(val, recipe.size, recipe.resize, recipe.batch_size)
-    members = [_fit_member(train, val_ds, recipe, class_weight, fitting, i) for i in range(recipe.ensemble)]
-    net = members[0].model if recipe.ensemble == 1 else ensemble_model([m.model for m in members])
+    trained = (members(train, val, recipe, class_weight, fitting.policy) if members is not None else
+               [fit_member(train, val_ds, recipe, class_weight, fitting, i) for i in range(recipe.ensemble)])
+    net = trained[0].model if recipe.ensemble == 1 else ensemble_model([m.model for m in trained])
     if recipe.tta: net = with_tta(net)
-    history = (members[0].history if recipe.ensemble == 1 else
-               pd.concat([m.history.assign(member=i + 1) for i, m in enumerate(members)], ignore_index=True))
+    history = (trained[0].history if recipe.ensemble == 1 else
+               pd.concat([m.history.assign(member=i + 1) for i, m in enumerate(trained)], ignore_index=True))
     logits = predict_logits(net, val_ds)
     temperature = fit_temperature(logits, val.labels) if recipe.calibrate else 1.0
     apply_temperature(net, temperature)
     return Fitted(net, history, probabilities(logits/temperature), len(train), temperature,
                   _fit_ood(net, train, val_ds, recipe),
-                  all(m.imagenet_weights for m in members), recipe, fitting.policy)
+                  all(m.imagenet_weights for m in trained), recipe, fitting.policy)
 
 # %% ../nbs/06_runs.ipynb #69b5a293
 def predict_split(model: keras.Model, # one sigmoid output
@@ -248,6 +252,7 @@ def train_run(out: str|Path, # the run directory to create
               data_dir: str|Path|None=None, # see `data_home`
               overwrite: bool=False, # replace an existing run directory
               verbose: int|str=0, # Keras' progress bar
+              members=None, # where the members train (see `fit_and_score`); None: in this process
              ) -> Run:
     "Train `recipe`, choose the threshold on validation data, score validation and test, save the run."
     recipe, t0 = recipe.check(), time.perf_counter()   # a typo or an occupied `out` costs a second, not a run
@@ -257,7 +262,8 @@ def train_run(out: str|Path, # the run directory to create
     device |= {"precision": training_policy(device, recipe.size, recipe.precision)}
     splits = training_splits(recipe, data_dir)
     _announce(recipe, device, strategy)
-    fitted = fit_and_score(splits["train"], splits["val"], recipe, strategy=strategy, verbose=verbose)
+    fitted = fit_and_score(splits["train"], splits["val"], recipe, strategy=strategy, verbose=verbose,
+                           members=members)
     threshold, points, metrics = _scored(fitted, splits)
     config = (_run_config(fitted, threshold, device, time.perf_counter() - t0, strategy.num_replicas_in_sync)
               | ({"operating_points": points} if points else {}))

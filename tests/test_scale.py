@@ -1,5 +1,6 @@
 """Training at scale, end to end on real data: a hyperparameter search that is killed and resumed, its bad databases,
-and one model trained on two devices under MirroredStrategy (the CPU split into two logical devices)."""
+and one model trained on two devices under MirroredStrategy (the CPU split into two logical devices); archives
+scored and ensemble members trained on Ray started on this machine."""
 import json
 import os
 import signal
@@ -205,3 +206,18 @@ def test_predict_on_ray_gives_the_in_process_results(tmp_path, run_dir, monkeypa
     monkeypatch.setitem(sys.modules, "ray", None)                     # Ray not installed
     r = cli("predict", run_dir, images, "--out", tmp_path / "new.parquet", "--engine", "ray")
     assert r.returncode == 2 and "--engine ray needs Ray: pip install 'pneumonia_nb[scale]'" in r.stderr, r.stderr
+
+
+def test_train_with_ensemble_members_on_ray(tmp_path):
+    "`train --engine ray`: the members as Ray tasks on this machine, an ordinary run; a cluster out of reach leaves nothing."
+    from conftest import free_port
+    out = tmp_path / "on-ray"
+    r = cli("train", *SMALL, "--ensemble", 2, "--no-tta", "--engine", "ray", "--out", out)
+    assert r.returncode == 0 and f"saved run {out} (2 models:" in r.stdout, r.stderr[-2000:]
+    config = json.loads((out / "config.json").read_text())
+    assert (config["ensemble"], len(config["members"])) == (2, 2)
+    for args, message in ((["--engine", "ray", "--address", f"127.0.0.1:{free_port()}"], "no Ray cluster at 127.0.0.1:"),
+                          (["--address", "auto"], "--address auto is a Ray cluster's: give --engine ray too")):
+        r = console("train", *SMALL, *args, "--out", tmp_path / "never")
+        assert r.returncode == 2 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr[-2000:]
+        assert not (tmp_path / "never").exists()
