@@ -57,7 +57,8 @@ def ray_members(train: Split, # the balanced training split
     cpus, gpus = min(n.get("CPU", 1) for n in nodes), 1 if all(n.get("GPU", 0) for n in nodes) else 0
     task = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=0)(_member_task)
     shared = ray.put(train), ray.put(val)   # once, not once per member
-    done = ray.get([task.remote(*shared, recipe, class_weight, policy, i) for i in range(recipe.ensemble)])
+    try: done = ray.get([task.remote(*shared, recipe, class_weight, policy, i) for i in range(recipe.ensemble)])
+    except ray.exceptions.RayTaskError as e: raise e.cause from None   # the member's own error, unwrapped
     return [Member(_from_bytes(data), history, imagenet) for data, history, imagenet in done]
 
 # %% ../nbs/09c_ray_ensemble.ipynb #8eda2d9b
