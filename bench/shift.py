@@ -1,5 +1,6 @@
-"""Shift benchmark on validation only: how the main job's runs fare when a site's prevalence and acquisition differ,
-as trained and adapted by `pneumonia-nb adapt` (prior correction), from the site's unlabelled images alone.
+"""Shift benchmark on validation only: how a recipe's runs (the main job's, the Kermany recipe's) fare when a site's
+prevalence and acquisition differ, as trained and adapted by `pneumonia-nb adapt` (prior correction), from the site's
+unlabelled images alone.
 
 Each run's validation images are split in two random halves (seeded). The calibration and the prior that adaptation
 starts from are fitted on one half; sites are drawn from the other, and then the other way round, so that no site
@@ -19,6 +20,7 @@ while its median AUC on the cells without one is at most 0.002 lower.
     python bench/shift.py --runs RUNS/main-42 RUNS/main-43 RUNS/main-44 --out bench/results/shift.json
     python bench/shift.py --runs RUNS/main-default-{42,43,44} RUNS/main-acquisition-{42,43,44} --draws 1 \
         --out bench/results/shift_recipes.json
+    python bench/shift.py --runs RUNS/kermany-42 RUNS/kermany-43 --draws 1 --out bench/results/shift_kermany.json
 
 Runs benchmarked apart (in parallel, say) are summarised together with `--cells-from PART.json ...`.
 """
