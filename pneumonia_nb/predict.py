@@ -318,12 +318,20 @@ RESULT_COLUMNS = ("file", "probability", "probability_of", "label", "threshold",
 def whole_line(text: str, # one line, without its newline
               ) -> None:
     "Write `text` and a newline to standard output whole: Ctrl+C arriving meanwhile is delivered after it, not inside."
-    block = getattr(signal, "pthread_sigmask", None)   # Windows has none
-    held = block(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM}) if block else None
+    # Python runs a signal's handler in the main thread between any two steps, whichever thread the signal reached,
+    # so a signal mask cannot hold it off: the handlers are swapped for ones that only note the signal
+    if threading.current_thread() is not threading.main_thread():   # only the main thread can swap handlers
+        sys.stdout.write(text + "\n"); sys.stdout.flush(); return
+    noted = []
+    held = {s: signal.signal(s, lambda signum, frame: noted.append(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
     try: sys.stdout.write(text + "\n"); sys.stdout.flush()
     finally:
-        if block: block(signal.SIG_SETMASK, held)
+        for s, handler in held.items(): signal.signal(s, handler if handler is not None else signal.SIG_DFL)
+    if noted:   # now, to the handler that was there
+        if callable(handler := held[noted[0]]): handler(noted[0], None)
+        else: signal.raise_signal(noted[0])
 
+# %% ../nbs/09_predict.ipynb #aebe4923
 @contextmanager
 def results_writer(
     out: str|Path|None=None, # None: JSON lines to standard output; a `.csv` file; any other file: JSON lines
