@@ -2,13 +2,15 @@
 and how much of that the run's gate refuses.
 
 Every validation X-ray of each run is blurred by a Gaussian of sigma 0.5% to 4% of its width (as a softer detector, a
-portable unit, motion or a downscaled export would give it; `acquired` of the shift benchmark) and predicted. Per run
+portable unit, motion or a downscaled export would give it; the shift benchmark's `blurred`) and predicted. Per run
 and blur: the median probability of pneumonia of the normal images, the share of them called PNEUMONIA at the run's
 threshold (false pneumonia), the sensitivity, the share of all images the sharpness check and the out-of-distribution
 score refuse, and false pneumonia among the images the gate lets through. Medians and ranges over each recipe's runs.
 
-The sharpness cut-off is the one `train` stores (the 0.5th percentile of the validation images' sharpness, see
-`fit_ood`); for a run saved before the check it is computed here by the same rule.
+The sharpness cut-off is the one `train` stores now (`fit_sharpness_check`: the 0.5th percentile of the sharpness of
+the validation images blurred by the strongest blur that changes at most 1% of the run's answers), computed here from
+each run's model and validation images, so that a run saved under an earlier rule is measured as if trained today;
+each row also gives the cut-off the run stored (`stored_sharpness_cutoff`, null for a run saved before the check).
 
     python bench/blur.py --runs RUNS/main-default-{42,43,44} RUNS/main-acquisition-{42,43,44} --out bench/results/blur.json
 """
@@ -21,9 +23,9 @@ import sys
 from pathlib import Path
 
 from seeds import spread
-from shift import CORES, acquired
+from shift import CORES
 
-LEVELS = (0, 0.005, 0.01, 0.02, 0.03, 0.04)   # sigma as a share of the width
+LEVELS = (0, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.04)   # sigma as a share of the width
 MEASURES = ("normal_median_probability", "false_pneumonia", "sensitivity", "refused_blurred", "refused_ood",
             "false_pneumonia_accepted")
 
@@ -31,25 +33,27 @@ MEASURES = ("normal_median_probability", "false_pneumonia", "sensitivity", "refu
 def bench_run(run_dir: str, data_dir: str|None) -> list[dict]:
     "One row per blur level of one run."
     import numpy as np
-    from pneumonia_nb.ood import image_sharpness, ood_scores, predict_with_features
+    from pneumonia_nb.ood import blurred, fit_sharpness_check, image_sharpness, ood_scores, predict_with_features
     from pneumonia_nb.preprocess import make_dataset
     from pneumonia_nb.run_folder import load_run
     from pneumonia_nb.runs import run_splits
     run = load_run(run_dir)
     val = run_splits(run, None, data_dir, ("val",))["val"]
     x, y = np.concatenate([batch[0].numpy() for batch in make_dataset(val, run.size, run.resize, 256)]), val.labels
-    least = (float(run.ood["sharpness_cutoff"]) if "sharpness_cutoff" in run.ood
-             else float(np.percentile(image_sharpness(x), 100 - float(run.ood["percentile"]))))
+    check = fit_sharpness_check(run.model, x, run.threshold, float(run.ood["percentile"]))
+    least, stored = float(check["sharpness_cutoff"]), run.ood.get("sharpness_cutoff")
     normal, rows = y == 0, []
     for level in LEVELS:
-        soft = x if level == 0 else acquired(x, "blur", level)
+        soft = blurred(x, level)
         p, features = predict_with_features(run.model, soft)
-        called, blurred = p >= run.threshold, image_sharpness(soft) < least
+        called, too_soft = p >= run.threshold, image_sharpness(soft) < least
         far = ood_scores(run.ood, features) > float(run.ood["cutoff"])
-        judged = normal & ~blurred & ~far
+        judged = normal & ~too_soft & ~far
         rows.append({"run": Path(run_dir).name, "augment": run.recipe.augment, "blur": level,
+                     "tolerated_blur": float(check["sharpness_blur"]), "sharpness_cutoff": least,
+                     "stored_sharpness_cutoff": None if stored is None else float(stored),
                      "normal_median_probability": float(np.median(p[normal])), "false_pneumonia": float(called[normal].mean()),
-                     "sensitivity": float(called[y == 1].mean()), "refused_blurred": float(blurred.mean()),
+                     "sensitivity": float(called[y == 1].mean()), "refused_blurred": float(too_soft.mean()),
                      "refused_ood": float(far.mean()),
                      "false_pneumonia_accepted": float(called[judged].mean()) if judged.any() else None})
         print(f"{run_dir} blur {level}: {rows[-1]}", file=sys.stderr, flush=True)

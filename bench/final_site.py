@@ -4,8 +4,8 @@ Run once, after every method, default and recipe was chosen on validation (`benc
 (the official Kermany test set at 28 px) are written as PNG files with anonymous, shuffled names into one flat folder,
 the site a user would have. `shift_report` and `adapt_run` read that folder only, never a label; the labels are used
 afterwards, by `evaluate_run` on the test split, to score the run as trained and, where `adapt` accepted the site,
-adapted. A run saved before the sharpness check is copied and given the cut-off `train` now stores (the 0.5th
-percentile of its validation images' sharpness), so that the site passes the same gate as in a new run.
+adapted. A run saved before the sharpness check is copied and given the cut-off `train` now stores
+(`fit_sharpness_check`), so that the site passes the same gate as in a new run.
 
     python bench/final_site.py --runs RUNS/main-default-42 RUNS/main-default-43 RUNS/main-default-44 \
         --out bench/results/final_site.json
@@ -27,7 +27,7 @@ SCORED = ("accuracy", "roc_auc", "recall", "specificity", "ece")
 def with_sharpness_check(run_dir: Path, work: Path, data_dir: str|None) -> Path:
     "The run itself if it has the sharpness cut-off; else a copy in `work` given it by `train`'s rule."
     import numpy as np
-    from pneumonia_nb.ood import dataset_sharpness
+    from pneumonia_nb.ood import fit_sharpness_check
     from pneumonia_nb.preprocess import make_dataset
     from pneumonia_nb.run_folder import load_run
     from pneumonia_nb.runs import run_splits
@@ -35,8 +35,8 @@ def with_sharpness_check(run_dir: Path, work: Path, data_dir: str|None) -> Path:
     if "sharpness_cutoff" in ood: return run_dir
     run = load_run(run_dir)
     val = run_splits(run, None, data_dir, ("val",))["val"]
-    sharpness = dataset_sharpness(make_dataset(val, run.size, run.resize, 256))
-    ood["sharpness_cutoff"] = np.float64(np.percentile(sharpness, 100 - float(ood["percentile"])))
+    images = np.concatenate([x for x, _ in make_dataset(val, run.size, run.resize, 256).as_numpy_iterator()])
+    ood |= fit_sharpness_check(run.model, images, run.threshold, float(ood["percentile"]))
     shutil.copytree(run_dir, copy := work / run_dir.name)
     np.savez(copy / "ood.npz", **ood)
     return copy

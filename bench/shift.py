@@ -45,13 +45,14 @@ def acquired(x, kind: str, level: float, seed: int = 0):
     "Images `(N, s, s, 1)` in 0-255 as a site of another acquisition would give them."
     import cv2
     import numpy as np
+    from pneumonia_nb.ood import blurred
+    if kind == "blur": return blurred(x, level)
     x = np.asarray(x, np.float32)
     size, out = x.shape[1], []
     for i, img in enumerate(x[..., 0]):
         if kind == "contrast": img = img.mean() + level*(img - img.mean())
         elif kind == "gamma": img = 255*(img/255)**level
         elif kind == "brightness": img = img + level
-        elif kind == "blur": img = cv2.GaussianBlur(img, (0, 0), level*size)
         elif kind == "noise": img = img + np.random.default_rng(seed + i).normal(0, level, img.shape)
         elif kind == "jpeg":
             ok, data = cv2.imencode(".jpg", np.clip(img, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, int(level)])

@@ -15,8 +15,8 @@ from .preprocess import clear_data_errors
 from .ensembles import without_tta
 
 # %% auto #0
-__all__ = ['feature_model', 'predict_features', 'predict_with_features', 'image_sharpness', 'dataset_sharpness', 'fit_ood',
-           'ood_scores', 'synthetic_non_xrays', 'gate_reasons']
+__all__ = ['feature_model', 'predict_features', 'predict_with_features', 'image_sharpness', 'blurred', 'dataset_sharpness',
+           'fit_ood', 'ood_scores', 'synthetic_non_xrays', 'tolerated_blur', 'fit_sharpness_check', 'gate_reasons']
 
 # %% ../nbs/03b_ood.ipynb #d340a251
 def feature_model(model: keras.Model, # a model with a one-unit Dense head (an ensemble or TTA model too)
@@ -55,6 +55,17 @@ def image_sharpness(images: np.ndarray, # images `(N, H, W)` or `(N, H, W, 1)` i
     images = np.asarray(images, np.float32)
     return np.array([sharpness(img) for img in images.reshape(images.shape[:3])], np.float64)
 
+# %% ../nbs/03b_ood.ipynb #48ebd1f1
+def blurred(images: np.ndarray, # images `(N, H, W)` or `(N, H, W, 1)` in 0-255
+            sigma: float, # the Gaussian's sigma as a share of the width (0: unchanged)
+           ) -> np.ndarray:
+    "The images softened by a Gaussian blur, as a softer detector gives them: float32 in 0-255, shaped as given."
+    import cv2
+    images = np.asarray(images, np.float32)
+    if not sigma: return images
+    soft = [cv2.GaussianBlur(img, (0, 0), sigma*images.shape[2]) for img in images.reshape(images.shape[:3])]
+    return np.stack(soft).reshape(images.shape).clip(0, 255)
+
 # %% ../nbs/03b_ood.ipynb #412c2856
 def dataset_sharpness(ds: tf.data.Dataset, # batches of (images, labels) or of images
                      ) -> np.ndarray:
@@ -68,10 +79,8 @@ def fit_ood(features: np.ndarray, # training features `(N, D)`
             labels: np.ndarray, # their labels, 0 and 1
             val_features: np.ndarray, # validation features: the cut-off is chosen on them
             percentile: float=99.5, # share of validation images that stay under the cut-off, percent
-            # validation images' `image_sharpness`: the least sharp accepted is cut on them (None: no sharpness check)
-            val_sharpness: np.ndarray|None=None,
            ) -> dict[str, np.ndarray]:
-    "Class means, the shared precision matrix (Ledoit-Wolf) and the cut-offs: the arrays a run stores in `ood.npz`."
+    "Class means, the shared precision matrix (Ledoit-Wolf) and the cut-off: the arrays a run stores in `ood.npz`."
     from sklearn.covariance import LedoitWolf
     if not 50 <= percentile < 100: raise ValueError(f"the cut-off percentile must lie in [50, 100), not {percentile}")
     features, labels = np.asarray(features, np.float64), np.asarray(labels).astype(int)
@@ -81,7 +90,6 @@ def fit_ood(features: np.ndarray, # training features `(N, D)`
     precision = LedoitWolf().fit(features - means[labels]).precision_
     ood = {"means": means, "precision": precision, "cutoff": np.float64(0), "percentile": np.float64(percentile)}
     ood["cutoff"] = np.float64(np.percentile(ood_scores(ood, val_features), percentile))
-    if val_sharpness is not None: ood["sharpness_cutoff"] = np.float64(np.percentile(val_sharpness, 100 - percentile))
     return ood
 
 # %% ../nbs/03b_ood.ipynb #b5509cba
@@ -116,19 +124,51 @@ def synthetic_non_xrays(n: int=32, # images of each kind
             "text": np.stack([text(i) for i in range(n)]),
             "photo-like": np.stack([photo(i) for i in range(n)])}
 
+# %% ../nbs/03b_ood.ipynb #320d4768
+def tolerated_blur(model: keras.Model, # probabilities `(N,)`/`(N, 1)` of the second class, or `(N, K)` of every class
+                   images: np.ndarray, # validation images `(N, H, W, 1)` in 0-255, as the model takes them
+                   threshold: float=0.5, # two classes: the run's decision threshold (more: the likeliest class answers)
+                   most_changed: float=0.01, # share of the answers a tolerated blur may change
+                   # Gaussian sigmas to try, as shares of the width, mildest first
+                   levels: tuple=(0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.04),
+                  ) -> float:
+    "The strongest of `levels` before the first under which more than `most_changed` of the answers change (0: none)."
+    def answers(x):
+        with clear_data_errors(): p = np.asarray(model.predict(x, batch_size=256, verbose=0), np.float64)
+        return p.argmax(-1) if p.ndim == 2 and p.shape[1] > 1 else p.ravel() >= threshold
+    sharp, tolerated = answers(images), 0.0
+    for level in levels:
+        if (answers(blurred(images, level)) != sharp).mean() > most_changed: break
+        tolerated = level
+    return tolerated
+
+# %% ../nbs/03b_ood.ipynb #4c2879e5
+def fit_sharpness_check(model: keras.Model, # the run's model, calibrated (see `tolerated_blur`)
+                        images: np.ndarray, # validation images `(N, H, W, 1)` in 0-255, as the model takes them
+                        threshold: float=0.5, # two classes: the run's decision threshold (see `tolerated_blur`)
+                        percentile: float=99.5, # share of them, blurred that much, that stays above the cut-off
+                        most_changed: float=0.01, # share of the answers the tolerated blur may change
+                       ) -> dict[str, np.float64]:
+    "The least sharpness a run judges and the blur it was measured under: the arrays a run adds to `ood.npz`."
+    blur = tolerated_blur(model, images, threshold, most_changed)
+    return {"sharpness_cutoff": np.float64(np.percentile(image_sharpness(blurred(images, blur)), 100 - percentile)),
+            "sharpness_blur": np.float64(blur)}
+
 # %% ../nbs/03b_ood.ipynb #f257e258
-def gate_reasons(ood: dict, # a run's `ood` (see `fit_ood`)
+def gate_reasons(ood: dict, # a run's `ood` (see `fit_ood` and `fit_sharpness_check`)
                  features: np.ndarray, # the images' features `(N, D)` (see `predict_features`)
                  sharpness: np.ndarray, # their `image_sharpness`
                  names: list[str], # what the messages call them
                 ) -> list[str|None]:
     "Per image, None if the run will judge it, else the one-line reason: unlike its X-rays, or too blurred."
     cutoff, least, percentile = float(ood["cutoff"]), float(ood.get("sharpness_cutoff", 0)), float(ood["percentile"])
+    blur = float(ood.get("sharpness_blur", 0))   # runs saved before the tolerated blur: validation as it is
+    under = f" blurred by {blur:.2%} of their width, the most blur its answers withstand" if blur else ""
     def reason(name, score, sharp):
         if score > cutoff:
             return (f"{name}: not recognised as a pediatric chest X-ray (out-of-distribution score {score:.1f}; "
                     f"the run accepts up to {cutoff:.1f}, the {percentile:g}th percentile of its validation X-rays)")
         if sharp < least:
             return (f"{name}: too blurred for the model to judge (sharpness {sharp:.2f}; the run accepts down to "
-                    f"{least:.2f}, the {100 - percentile:g}th percentile of its validation X-rays)")
+                    f"{least:.2f}, the {100 - percentile:g}th percentile of its validation X-rays{under})")
     return [reason(*r) for r in zip(names, ood_scores(ood, features), sharpness)]
