@@ -34,12 +34,12 @@ def bench_run(run_dir: str, data_dir: str|None) -> list[dict]:
     "One row per blur level of one run."
     import numpy as np
     from pneumonia_nb.ood import blurred, fit_sharpness_check, image_sharpness, ood_scores, predict_with_features
-    from pneumonia_nb.preprocess import make_dataset
+    from pneumonia_nb.preprocess import dataset_images, make_dataset
     from pneumonia_nb.run_folder import load_run
     from pneumonia_nb.runs import run_splits
     run = load_run(run_dir)
     val = run_splits(run, None, data_dir, ("val",))["val"]
-    x, y = np.concatenate([batch[0].numpy() for batch in make_dataset(val, run.size, run.resize, 256)]), val.labels
+    x, y = dataset_images(make_dataset(val, run.size, run.resize, 256)), val.labels
     check = fit_sharpness_check(run.model, x, run.threshold, float(run.ood["percentile"]))
     least, stored = float(check["sharpness_cutoff"]), run.ood.get("sharpness_cutoff")
     normal, rows = y == 0, []

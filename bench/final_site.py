@@ -28,14 +28,14 @@ def with_sharpness_check(run_dir: Path, work: Path, data_dir: str|None) -> Path:
     "The run itself if it has the sharpness cut-off; else a copy in `work` given it by `train`'s rule."
     import numpy as np
     from pneumonia_nb.ood import fit_sharpness_check
-    from pneumonia_nb.preprocess import make_dataset
+    from pneumonia_nb.preprocess import dataset_images, make_dataset
     from pneumonia_nb.run_folder import load_run
     from pneumonia_nb.runs import run_splits
     ood = dict(np.load(run_dir / "ood.npz"))
     if "sharpness_cutoff" in ood: return run_dir
     run = load_run(run_dir)
     val = run_splits(run, None, data_dir, ("val",))["val"]
-    images = np.concatenate([x for x, _ in make_dataset(val, run.size, run.resize, 256).as_numpy_iterator()])
+    images = dataset_images(make_dataset(val, run.size, run.resize, 256))
     ood |= fit_sharpness_check(run.model, images, run.threshold, float(ood["percentile"]))
     shutil.copytree(run_dir, copy := work / run_dir.name)
     np.savez(copy / "ood.npz", **ood)

@@ -94,14 +94,14 @@ def bench_run(run_dir: str, args) -> list[dict]:
     "Every cell of one run."
     import numpy as np
     from pneumonia_nb.ood import ood_scores, predict_with_features
-    from pneumonia_nb.preprocess import make_dataset
+    from pneumonia_nb.preprocess import dataset_images, make_dataset
     from pneumonia_nb.runs import run_splits
     from pneumonia_nb.shift import (SiteEstimate, SiteImages, Validation, adapted_logit, bias_corrected_calibration, corrected, estimate_prior,
                                     population_shift, prior_interval, recalibrated, refusal)
     from pneumonia_nb.run_folder import load_run
     run = load_run(run_dir)
     val = run_splits(run, None, args.data_dir, ("val",))["val"]
-    x = np.concatenate([batch[0].numpy() for batch in make_dataset(val, run.size, run.resize, 256)])
+    x = dataset_images(make_dataset(val, run.size, run.resize, 256))
     y = val.labels
     def predict(images):
         p, features = predict_with_features(run.model, images)

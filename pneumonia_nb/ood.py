@@ -131,12 +131,15 @@ def tolerated_blur(model: keras.Model, # probabilities `(N,)`/`(N, 1)` of the se
                    most_changed: float=0.01, # share of the answers a tolerated blur may change
                    # Gaussian sigmas to try, as shares of the width, mildest first
                    levels: tuple=(0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.04),
+                   predicted: np.ndarray|None=None, # the model's probabilities on `images`, if known: one pass fewer
                   ) -> float:
     "The strongest of `levels` before the first under which more than `most_changed` of the answers change (0: none)."
-    def answers(x):
-        with clear_data_errors(): p = np.asarray(model.predict(x, batch_size=256, verbose=0), np.float64)
+    def decided(p):
+        p = np.asarray(p, np.float64)
         return p.argmax(-1) if p.ndim == 2 and p.shape[1] > 1 else p.ravel() >= threshold
-    sharp, tolerated = answers(images), 0.0
+    def answers(x):
+        with clear_data_errors(): return decided(model.predict(x, batch_size=256, verbose=0))
+    sharp, tolerated = answers(images) if predicted is None else decided(predicted), 0.0
     for level in levels:
         if (answers(blurred(images, level)) != sharp).mean() > most_changed: break
         tolerated = level
@@ -148,9 +151,10 @@ def fit_sharpness_check(model: keras.Model, # the run's model, calibrated (see `
                         threshold: float=0.5, # two classes: the run's decision threshold (see `tolerated_blur`)
                         percentile: float=99.5, # share of them, blurred that much, that stays above the cut-off
                         most_changed: float=0.01, # share of the answers the tolerated blur may change
+                        predicted: np.ndarray|None=None, # the model's probabilities on `images`, if known
                        ) -> dict[str, np.float64]:
     "The least sharpness a run judges and the blur it was measured under: the arrays a run adds to `ood.npz`."
-    blur = tolerated_blur(model, images, threshold, most_changed)
+    blur = tolerated_blur(model, images, threshold, most_changed, predicted=predicted)
     return {"sharpness_cutoff": np.float64(np.percentile(image_sharpness(blurred(images, blur)), 100 - percentile)),
             "sharpness_blur": np.float64(blur)}
 

@@ -25,7 +25,7 @@ from .recipe import BACKBONE_SIZES, IMBALANCE_METHODS
 # %% auto #0
 __all__ = ['BACKBONES', 'ACQUISITION', 'DECODE_CHUNK', 'Backbone', 'ImageNetPreprocessing', 'input_normalization', 'Augmentation',
            'affine_transform', 'transform_images', 'augment_image', 'clear_data_errors', 'mixup_batch', 'make_dataset',
-           'class_weights', 'resample', 'load_images', 'balanced_training_data']
+           'dataset_images', 'class_weights', 'resample', 'load_images', 'balanced_training_data']
 
 # %% ../nbs/02_preprocess.ipynb #373246fc
 class Backbone(NamedTuple):
@@ -220,6 +220,12 @@ def make_dataset(split: Split, # the images and their labels (see `pneumonia_nb.
         ds = tf.data.Dataset.zip(ds, seeds).map(lambda xy, s: mixup_batch(*xy, s, mixup),
                                                 num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+# %% ../nbs/02_preprocess.ipynb #82652686
+def dataset_images(ds: tf.data.Dataset, # batches of `(images, labels)`, as `make_dataset` gives them
+                  ) -> np.ndarray:
+    "All the images of `ds` as one array `(N, size, size, 1)`; a file that cannot be read raises a `DataError`."
+    with clear_data_errors(): return np.concatenate([x for x, _ in ds.as_numpy_iterator()])
 
 # %% ../nbs/02_preprocess.ipynb #13cf71f4
 def class_weights(labels: np.ndarray, # training labels 0 to K-1

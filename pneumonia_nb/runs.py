@@ -22,7 +22,7 @@ import pandas as pd
 from .data import SPLITS, TASKS, DataError, Split, data_home, load_splits, source_size
 from .checks import OptionError, check_choice, check_new_file, check_run_target, is_run
 from .recipe import MODELS, Hyperparameters, Recipe
-from .preprocess import ACQUISITION, Augmentation, balanced_training_data, clear_data_errors, make_dataset
+from .preprocess import ACQUISITION, Augmentation, balanced_training_data, dataset_images, make_dataset
 from .metrics import choose_operating_points, choose_threshold, fit_temperature, task_metrics
 from .devices import (computing_in, distribution_strategy, in_float32, set_seed, setup_device,
                                   training_policy)
@@ -130,15 +130,15 @@ def fit_member(train: Split, val_ds, recipe: Recipe, class_weight: dict|None, fi
     return Member(in_float32(net), history, getattr(net, "imagenet_weights", False))
 
 # %% ../nbs/06_runs.ipynb #c6742677
-def _fit_ood(net: keras.Model, train: Split, val_ds, recipe: Recipe, threshold: float, most: int=4000,
-             most_val: int=2000) -> dict:
+def _fit_ood(net: keras.Model, train: Split, val_ds, val_prob: np.ndarray, recipe: Recipe, threshold: float,
+             most: int=4000, most_val: int=2000) -> dict:
     "The OOD score and sharpness check of `net`: fitted on at most `most` training images, cut on validation."
     train = train.sample(most, recipe.seed)
     features = predict_features(net, make_dataset(train, recipe.size, recipe.resize, 256))
     ood = fit_ood(features, train.labels, predict_features(net, val_ds))
-    with clear_data_errors(): images = np.concatenate([x for x, _ in val_ds.as_numpy_iterator()])
+    images = dataset_images(val_ds)
     drawn = np.random.default_rng(recipe.seed).permutation(len(images))[:most_val]   # the blur is tried on these
-    return ood | fit_sharpness_check(net, images[drawn], threshold, float(ood["percentile"]))
+    return ood | fit_sharpness_check(net, images[drawn], threshold, float(ood["percentile"]), predicted=val_prob[drawn])
 
 # %% ../nbs/06_runs.ipynb #06a4d8cd
 def fit_and_score(train: Split, # the training split
@@ -173,7 +173,8 @@ def fit_and_score(train: Split, # the training split
     apply_temperature(net, temperature)
     val_prob = probabilities(logits/temperature)
     threshold = choose_threshold(val.labels, val_prob, recipe.threshold_rule) if val_prob.ndim == 1 else 0.5
-    return Fitted(net, history, val_prob, len(train), temperature, _fit_ood(net, train, val_ds, recipe, threshold),
+    ood = _fit_ood(net, train, val_ds, val_prob, recipe, threshold)
+    return Fitted(net, history, val_prob, len(train), temperature, ood,
                   all(m.imagenet_weights for m in trained), recipe, fitting.policy)
 
 # %% ../nbs/06_runs.ipynb #69b5a293
