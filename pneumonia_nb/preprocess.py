@@ -75,7 +75,7 @@ class Augmentation(NamedTuple):
     contrast: float=0.10 # largest contrast change, fraction
     gamma: float=0.0 # largest gamma change: gamma between 1/(1+g) and 1+g
     brightness: float=0.05 # largest brightness change, fraction of the 0-255 range
-    blur: float=0.0 # largest Gaussian blur, sigma in pixels
+    blur: float=0.0 # largest Gaussian blur, sigma as a fraction of the side
     noise: float=0.0 # largest Gaussian noise, standard deviation as a fraction of the 0-255 range
     flip: bool=False # horizontal flips (off: anatomy is not left-right symmetric)
 
@@ -111,12 +111,12 @@ def _affine(image: tf.Tensor, seed: tf.Tensor, aug: Augmentation) -> tf.Tensor:
     return transform_images(image[None], t)[0]
 
 # %% ../nbs/02_preprocess.ipynb #c0e8fb63
-def _blur(image: tf.Tensor, sigma: tf.Tensor) -> tf.Tensor:
-    "Gaussian blur of one `(H, W, 1)` image with a 5-tap kernel (sigma 0: unchanged)."
-    taps = tf.exp(-tf.range(-2.0, 3.0)**2/(2*sigma**2 + 1e-6))
+def _blur(image: tf.Tensor, sigma: tf.Tensor, radius: tf.Tensor) -> tf.Tensor:
+    "Gaussian blur of one `(H, W, 1)` image, `sigma` pixels, its kernel cut `radius` pixels out (sigma 0: unchanged)."
+    taps = tf.exp(-tf.range(-radius, radius + 1)**2/(2*sigma**2 + 1e-6))
     taps /= tf.reduce_sum(taps)
-    x = tf.nn.conv2d(image[None], tf.reshape(taps, [5, 1, 1, 1]), 1, "SAME")
-    return tf.nn.conv2d(x, tf.reshape(taps, [1, 5, 1, 1]), 1, "SAME")[0]
+    x = tf.nn.conv2d(image[None], tf.reshape(taps, [-1, 1, 1, 1]), 1, "SAME")
+    return tf.nn.conv2d(x, tf.reshape(taps, [1, -1, 1, 1]), 1, "SAME")[0]
 
 # %% ../nbs/02_preprocess.ipynb #6c45550f
 def augment_image(image: tf.Tensor, # one `(H, W, 1)` float32 gray image, 0-255
@@ -132,12 +132,14 @@ def augment_image(image: tf.Tensor, # one `(H, W, 1)` float32 gray image, 0-255
     x = (x - mean)*(1 + u[0]*aug.contrast) + mean
     x = 255*(tf.clip_by_value(x, 0, 255)/255)**tf.exp(u[1]*np.log1p(aug.gamma))
     x = x + u[2]*aug.brightness*255
-    if aug.blur > 0: x = _blur(x, (u[3] + 1)/2*aug.blur)
+    if aug.blur > 0:   # the same share of the side at any size; the kernel reaches two of the largest sigmas out
+        most = aug.blur*tf.cast(tf.shape(x)[1], tf.float32)
+        x = _blur(x, (u[3] + 1)/2*most, tf.maximum(2.0, tf.math.ceil(2*most)))
     if aug.noise > 0: x = x + tf.random.stateless_normal(tf.shape(x), s[3])*(u[4] + 1)/2*aug.noise*255
     return tf.clip_by_value(x, 0, 255)
 
 # %% ../nbs/02_preprocess.ipynb #d7246ef3
-ACQUISITION = Augmentation(gamma=0.25, contrast=0.15, brightness=0.08, blur=1.0, noise=0.03)
+ACQUISITION = Augmentation(gamma=0.25, contrast=0.15, brightness=0.08, blur=1/28, noise=0.03)
 
 # %% ../nbs/02_preprocess.ipynb #c615100c
 @contextmanager
