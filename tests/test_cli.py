@@ -200,10 +200,14 @@ def test_ctrl_c_during_predict_is_one_line(run_dir, tmp_path):
     (tmp_path / "ward").mkdir()
     for i, f in enumerate(kermany_images("NORMAL", 1000)): (tmp_path / "ward" / f"x{i:04d}.jpeg").symlink_to(f)
     proc = subprocess.Popen([console_script(), "predict", str(run_dir), str(tmp_path / "ward")], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-    first = proc.stdout.readline()   # the first answer: predicting has begun
+                            stderr=subprocess.PIPE, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    # the first answer (predicting has begun), a byte at a time: the lines a buffered readline() took past it would
+    # be missing from what communicate() reads off the pipe, and its output would start inside a line
+    fd, first = proc.stdout.fileno(), b""
+    while not first.endswith(b"\n") and (byte := os.read(fd, 1)): first += byte
     proc.send_signal(signal.SIGINT)
-    rest, err = proc.communicate(timeout=120)
+    rest, err = (out.decode() for out in proc.communicate(timeout=120))
+    first = first.decode()
     assert proc.returncode == 130, (first, err[-2000:])
     assert all(json.loads(line)["file"] for line in (first + rest).splitlines()), rest[-500:]   # every result whole
     assert err.strip().splitlines()[-1] == "pneumonia-nb: interrupted; nothing half-written was left behind", err[-2000:]
