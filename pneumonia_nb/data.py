@@ -31,12 +31,13 @@ from .catalogue import (DATASETS, PATHOGEN_LABELS, RESIZE_MODES, SPLITS, TASKS, 
 # %% auto #0
 __all__ = ['DATA_ENV_VAR', 'MEDMNIST_RECORD', 'PNEUMONIAMNIST_MD5', 'CLASS_NAMES', 'IMAGE_SUFFIXES', 'MAX_PIXELS',
            'MAX_DICOM_INFLATED', 'DEFLATED', 'DICOM_WORK_BYTES', 'MAX_FILE_BYTES', 'KAGGLE_DATASET', 'MENDELEY_URL',
-           'DataNotFoundError', 'quiet_stderr', 'NewModelRetracing', 'import_tensorflow_quietly', 'default_data_dir',
-           'data_home', 'download', 'pneumoniamnist_filename', 'pneumoniamnist_path', 'load_pneumoniamnist',
-           'find_kermany_root', 'parse_kermany_name', 'decode_xray', 'decode_cost', 'read_file', 'read_xray',
-           'save_dicom', 'scan_kermany', 'kermany_dir', 'download_kermany_kaggle', 'download_kermany_mendeley',
-           'sample_originals', 'check_plausible_xray', 'resize_xray', 'load_image', 'add_content_hash',
-           'leakage_groups', 'patient_split', 'find_leaks', 'duplicate_images', 'Split', 'source_size', 'load_splits']
+           'DataNotFoundError', 'quiet_stderr', 'NewModelRetracing', 'import_tensorflow_quietly', 'cache_home',
+           'default_data_dir', 'data_home', 'download', 'pneumoniamnist_filename', 'pneumoniamnist_path',
+           'load_pneumoniamnist', 'find_kermany_root', 'parse_kermany_name', 'decode_xray', 'decode_cost', 'read_file',
+           'read_xray', 'save_dicom', 'scan_kermany', 'kermany_dir', 'download_kermany_kaggle',
+           'download_kermany_mendeley', 'sample_originals', 'check_plausible_xray', 'resize_xray', 'load_image',
+           'add_content_hash', 'leakage_groups', 'patient_split', 'find_leaks', 'duplicate_images', 'Split',
+           'source_size', 'load_splits']
 
 # %% ../nbs/00_data.ipynb #609f1cc0
 class DataNotFoundError(DataError, FileNotFoundError):
@@ -76,11 +77,15 @@ def import_tensorflow_quietly() -> None:
 # %% ../nbs/00_data.ipynb #199fe4d3
 DATA_ENV_VAR = "PNEUMONIA_NB_DATA"
 
+def cache_home() -> Path:
+    "The package's cache, `$XDG_CACHE_HOME/pneumonia_nb` (`~/.cache/pneumonia_nb`): downloads, and runs kept for reuse."
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home()/".cache")/"pneumonia_nb"
+
 def default_data_dir() -> Path:
     "The default data folder: `data/` in a source checkout, else `$XDG_CACHE_HOME/pneumonia_nb` (`~/.cache/...`)."
     checkout = Path(importlib.util.find_spec("pneumonia_nb").origin).resolve().parent.parent
     if (checkout/"settings.ini").exists() and (checkout/"data").is_dir(): return checkout/"data"
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home()/".cache")/"pneumonia_nb"
+    return cache_home()
 
 # %% ../nbs/00_data.ipynb #983abc10
 def data_home(data_dir: str|Path|None=None, # an explicit folder; wins over everything else

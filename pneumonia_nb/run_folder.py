@@ -30,7 +30,7 @@ from .devices import in_float32
 from .ensembles import has_tta, with_tta
 
 # %% auto #0
-__all__ = ['OOD_KEYS', 'library_versions', 'plot_history', 'Run', 'save_run', 'check_run_config', 'load_run']
+__all__ = ['OOD_KEYS', 'library_versions', 'plot_history', 'Run', 'save_run', 'check_run_config', 'load_run', 'copy_run']
 
 # %% ../nbs/03c_run_folder.ipynb #f8712a28
 def library_versions() -> dict:
@@ -258,3 +258,20 @@ def load_run(run_dir: str|Path, # a directory written by `save_run`
     metrics = _read_part(run_dir/"metrics.json", lambda p: json.loads(p.read_text())) or {}
     ood = _load_ood(run_dir/"ood.npz") if (run_dir/"ood.npz").is_file() else None
     return Run(model, config, history, metrics, run_dir, ood)
+
+# %% ../nbs/03c_run_folder.ipynb #74ab3303
+def copy_run(source: str|Path, # a directory written by `save_run`
+             run_dir: str|Path, # the directory to create
+            ) -> Path:
+    "Copy the run in `source` to the new `run_dir` atomically: all files or none."
+    check_run_dir(source)
+    run_dir = Path(run_dir)
+    check_run_target(run_dir)
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{run_dir.name}.", dir=run_dir.parent))
+    try:
+        shutil.copytree(source, tmp, dirs_exist_ok=True)
+        _move_into_place(tmp, run_dir, overwrite=False)
+    except BaseException:   # as in `save_run`: nothing half-copied stays behind
+        shutil.rmtree(tmp, ignore_errors=True); raise
+    return run_dir

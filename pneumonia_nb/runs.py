@@ -5,7 +5,11 @@
 # %% ../nbs/06_runs.ipynb #a294033e
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import json
+import os
+import shutil
 import sys
 import tempfile
 import time
@@ -13,13 +17,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import NamedTuple
 
+from filelock import FileLock
+
 from .data import import_tensorflow_quietly
 import_tensorflow_quietly()   # before TensorFlow is imported: its C++ start-up lines hidden
 import keras
 import numpy as np
 import pandas as pd
 
-from .data import SPLITS, TASKS, DataError, Split, data_home, load_splits, source_size
+from .data import SPLITS, TASKS, DataError, Split, cache_home, data_home, load_splits, source_size
 from .checks import OptionError, check_choice, check_new_file, check_run_target, is_run
 from .recipe import MODELS, Hyperparameters, Recipe
 from .preprocess import ACQUISITION, Augmentation, balanced_training_data, dataset_images, make_dataset
@@ -28,16 +34,16 @@ from .devices import (computing_in, distribution_strategy, in_float32, set_seed,
                                   training_policy)
 from .training import apply_temperature, fit, predict_logits, predict_proba, probabilities
 from .ensembles import ensemble_model, with_tta
-from .run_folder import load_run, Run, save_run
+from .run_folder import copy_run, library_versions, load_run, Run, save_run
 from .ood import (dataset_sharpness, fit_ood, fit_sharpness_check, ood_scores, predict_features,
                               predict_with_features)
 from .cnn import build_cnn, default_filters
 from .transfer import build_transfer, fine_tune
 
 # %% auto #0
-__all__ = ['AUGMENTATION_LIMITS', 'DEFAULT_RUN_NAME', 'build_model', 'Fitted', 'scaled_augmentation', 'Member', 'Fitting',
-           'fit_member', 'fit_and_score', 'predict_split', 'score_split', 'member_epochs', 'training_splits',
-           'train_run', 'run_splits', 'evaluate_run', 'default_run']
+__all__ = ['AUGMENTATION_LIMITS', 'STALE_SECONDS', 'DEFAULT_RUN_NAME', 'build_model', 'Fitted', 'scaled_augmentation', 'Member',
+           'Fitting', 'fit_member', 'fit_and_score', 'predict_split', 'score_split', 'member_epochs', 'training_splits',
+           'train_run', 'cached_run', 'run_splits', 'evaluate_run', 'default_run']
 
 # %% ../nbs/06_runs.ipynb #59c2bf23
 def build_model(name: str, # "cnn" or one of `BACKBONES`
@@ -277,6 +283,37 @@ def train_run(out: str|Path, # the run directory to create
     save_run(run := Run(fitted.model, config, fitted.history, metrics, ood=fitted.ood), out, overwrite=overwrite)
     return run
 
+# %% ../nbs/06_runs.ipynb #6f7ea0d0
+def _code_digest() -> str:
+    "A digest of this package's source and of the versions of the libraries that train: other code trains anew."
+    package = Path(importlib.util.find_spec("pneumonia_nb").origin).parent
+    digest = hashlib.sha256(json.dumps(library_versions(), sort_keys=True).encode())
+    for f in sorted(package.glob("*.py")): digest.update(f.name.encode() + f.read_bytes())
+    return digest.hexdigest()[:16]
+
+# %% ../nbs/06_runs.ipynb #f48bd6ea
+STALE_SECONDS = 24*3600   # kept runs of other code are deleted this long after their last use
+
+def cached_run(out: str|Path, # the run directory to create
+               recipe: Recipe=Recipe(), # what to train: the main job's recipe unless told otherwise
+               data_dir: str|Path|None=None, # see `data_home`
+               cache_dir: str|Path|None=None, # where runs are kept; None: `cache_home()/"runs"`
+              ) -> Run:
+    "`train_run(out, recipe)`, trained once for a recipe, data and code: later calls copy the run kept."
+    recipe = recipe.check()
+    check_run_target(out)
+    setting = {"recipe": recipe.resolved(setup_device()).as_config(), "data": str(data_home(data_dir)[0].resolve())}
+    code_dir = Path(cache_dir or cache_home()/"runs")/_code_digest()
+    kept = code_dir/hashlib.sha256(json.dumps(setting, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    code_dir.mkdir(parents=True, exist_ok=True)
+    os.utime(code_dir)   # used now: not stale
+    with FileLock(f"{kept}.lock"):   # another process training the same run: wait for it, then copy it
+        if not is_run(kept): train_run(kept, recipe, data_dir)
+    for other in code_dir.parent.iterdir():
+        if other != code_dir and time.time() - other.stat().st_mtime > STALE_SECONDS:
+            shutil.rmtree(other, ignore_errors=True)
+    return load_run(copy_run(kept, out))
+
 # %% ../nbs/06_runs.ipynb #10e4d9d8
 def run_splits(run: Run, # a loaded run
                dataset: str|None=None, # None for the run's own data set
@@ -321,9 +358,9 @@ DEFAULT_RUN_NAME = "pneumoniamnist-cnn"
 def default_run(runs_dir: str|Path="runs", # the folder that holds runs
                 # trained when the run has to be trained: the main job's recipe unless told otherwise
                 recipe: Recipe=Recipe(),
-                **train_kwargs, # passed to `train_run` with it (`data_dir`, `verbose`)
+                data_dir: str|Path|None=None, # see `data_home`
                ) -> Path:
-    "The default run `runs_dir/pneumoniamnist-cnn`, trained (CNN on PneumoniaMNIST) when it does not exist yet."
+    "The default run `runs_dir/pneumoniamnist-cnn` (CNN on PneumoniaMNIST), made by `cached_run` if missing."
     out = Path(runs_dir)/DEFAULT_RUN_NAME
-    if not is_run(out): train_run(out, recipe, **train_kwargs)
+    if not is_run(out): cached_run(out, recipe, data_dir)
     return out

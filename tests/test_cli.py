@@ -32,6 +32,17 @@ def test_train_writes_a_complete_run(run_dir):
     assert metrics["test"]["threshold"] == config["threshold"]
 
 
+def test_train_through_the_command_line(tmp_path):
+    out = tmp_path / "quick"
+    r = console("train", "--epochs", 1, "--max-train-images", 300, "--out", out)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "saved run" in r.stdout and "\ntest: n 624 " in r.stdout, r.stdout
+    assert "; 3 models averaged (seeds 42 to 44), with test-time views\nmodel 1 of 3 (seed 42)\n" in r.stderr, r.stderr[:2000]   # whose epochs
+    assert f"saved run {out} (3 models: 1 epoch (kept " in r.stdout, r.stdout   # each member's epochs, and the one it kept
+    config = json.loads((out / "config.json").read_text())
+    assert [m["epochs_run"] for m in config["members"]] == [1, 1, 1] and config["train_images"] == 300
+
+
 def test_evaluate_writes_metrics_and_never_overwrites(run_dir, tmp_path):
     out = tmp_path / "val.json"
     r = cli("evaluate", run_dir, "--split", "val", "--out", out)
