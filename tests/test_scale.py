@@ -10,10 +10,15 @@ import sys
 import time
 
 import optuna
+import pytest
 
 from pathlib import Path
 
 from conftest import cli, console, console_script
+
+# Ray's cluster on this machine, the PostgreSQL server and the two-device training each take the whole machine: pytest's
+# two workers (pytest.ini) run these tests one after another on one of them, while the other takes the rest.
+pytestmark = pytest.mark.xdist_group("scale")
 
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 SMALL = ("--max-train-images", 300, "--epochs", 2)
