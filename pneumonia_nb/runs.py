@@ -305,8 +305,8 @@ def cached_run(out: str|Path, # the run directory to create
     setting = {"recipe": recipe.resolved(setup_device()).as_config(), "data": str(data_home(data_dir)[0].resolve())}
     code_dir = Path(cache_dir or cache_home()/"runs")/_code_digest()
     kept = code_dir/hashlib.sha256(json.dumps(setting, sort_keys=True, default=str).encode()).hexdigest()[:16]
-    code_dir.mkdir(parents=True, exist_ok=True)
-    os.utime(code_dir)   # used now: not stale
+    try: code_dir.mkdir(parents=True, exist_ok=True); os.utime(code_dir)   # used now: not stale
+    except OSError: return train_run(out, recipe, data_dir)   # nowhere to keep it (a read-only home): trained here
     with FileLock(f"{kept}.lock"):   # another process training the same run: wait for it, then copy it
         if not is_run(kept): train_run(kept, recipe, data_dir)
     for other in code_dir.parent.iterdir():
