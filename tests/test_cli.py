@@ -6,6 +6,7 @@ import pytest
 from pathlib import Path
 
 import pneumonia_nb
+from pneumonia_nb.recipe import Recipe
 
 from conftest import chromium_driver, cli, console, fullres_images, kermany_images
 
@@ -41,6 +42,8 @@ def test_train_through_the_command_line(tmp_path):
     assert f"saved run {out} (3 models: 1 epoch (kept " in r.stdout, r.stdout   # each member's epochs, and the one it kept
     config = json.loads((out / "config.json").read_text())
     assert [m["epochs_run"] for m in config["members"]] == [1, 1, 1] and config["train_images"] == 300
+    # the command's recipe is the Python one: the session's `run_dir`, trained from Python, stands for the command's run
+    assert Recipe.from_config(config) == Recipe(epochs=1, max_train_images=300).resolved()
 
 
 def test_evaluate_writes_metrics_and_never_overwrites(run_dir, tmp_path):
