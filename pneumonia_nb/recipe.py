@@ -16,8 +16,8 @@ from .checks import OptionError, check_choice, check_positive
 # %% auto #0
 __all__ = ['BACKBONE_SIZES', 'MODELS', 'IMBALANCE_METHODS', 'AUGMENTATIONS', 'THRESHOLD_RULES', 'LR_SCHEDULES',
            'DISTRIBUTE_MODES', 'PRECISIONS', 'RECIPE_CHOICES', 'SEARCH_RECIPE', 'STUDY_OPTIONS', 'Hyperparameters',
-           'check_hyperparameters', 'default_size', 'default_epochs', 'default_ensemble', 'default_batch_size',
-           'Recipe']
+           'check_hyperparameters', 'default_size', 'default_epochs', 'default_ensemble', 'default_augment',
+           'default_batch_size', 'Recipe']
 
 # %% ../nbs/01a_recipe.ipynb #d424517d
 # ImageNet input sides
@@ -85,6 +85,14 @@ def default_ensemble(dataset: str, # one of `DATASETS`
     "Members and test-time views unless told otherwise: 3 and TTA for the CNN on PneumoniaMNIST, else 1 and none."
     return (3, True) if (dataset, model) == ("pneumoniamnist", "cnn") else (1, False)
 
+# %% ../nbs/01a_recipe.ipynb #a7c3e915
+def default_augment(dataset: str, # one of `DATASETS`
+                    task: str, # one of `TASKS`
+                    model: str, # one of `MODELS`
+                   ) -> str:
+    "Training augmentation unless told otherwise: acquisition for the CNN's pneumonia task on Kermany, else default."
+    return "acquisition" if (dataset, task, model) == ("kermany", "pneumonia", "cnn") else "default"
+
 # %% ../nbs/01a_recipe.ipynb #23365a42
 def default_batch_size(device: dict, # `setup_device`'s answer (`pneumonia_nb.devices`)
                       ) -> int:
@@ -107,13 +115,13 @@ class Recipe:
     epochs: int|None=None # most epochs (default: 30 for the CNN on PneumoniaMNIST, 22 on Kermany, 15 for transfer)
     patience: int=6 # epochs without a better validation AUC before a model stops
     imbalance: str="none" # how the training split is balanced between its classes
-    augment: str="default" # training augmentation: default (framing), acquisition (framing and acquisition), or none
+    # training augmentation: default (framing), acquisition (framing and acquisition), or none (default: acquisition for
+    # the CNN's pneumonia task on Kermany, else default)
+    augment: str|None=None
     hyper: Hyperparameters=Hyperparameters() # optimiser, regularisation, width, augmentation strength, mixup
-    # train this many models (seeds SEED, SEED+1, ...) and average them (default: 3 for the CNN on PneumoniaMNIST, else
-    # 1)
+    # train this many models (seeds SEED, SEED+1, ...), averaged (default: 3 for the CNN on PneumoniaMNIST, else 1)
     ensemble: int|None=None
-    # average each image over fixed test-time views, in validation, test and every later prediction (default: on for the
-    # CNN on PneumoniaMNIST, else off)
+    # average every prediction over fixed test-time views (default: on for the CNN on PneumoniaMNIST, else off)
     tta: bool|None=None
     calibrate: bool=True # fit a temperature on the validation predictions and write it into the model (default: on)
     threshold_rule: str="youden" # how the decision threshold is chosen on validation data
@@ -146,7 +154,7 @@ def check(self: Recipe) -> Recipe:
              "augment": "augmentation", "distribute": "distribution", "resize": "resize mode"}
     for field, choices in RECIPE_CHOICES.items():
         # the schedule: with the hyperparameters
-        if field == "schedule" or (field == "resize" and self.resize is None): continue
+        if field == "schedule" or (field in ("resize", "augment") and getattr(self, field) is None): continue
         check_choice(names.get(field, field), getattr(self, field), choices)
     for field, what in (("size", "size"), ("epochs", "epochs"), ("patience", "patience"), ("ensemble", "ensemble size"),
                         ("max_train_images", "max train images"), ("batch_size", "batch size")):
@@ -162,12 +170,13 @@ def check(self: Recipe) -> Recipe:
 def resolved(self: Recipe,
              device: dict|None=None, # `setup_device`'s answer (the batch size depends on it); None: a CPU
             ) -> Recipe:
-    "The same recipe with size, resize mode, epochs, batch size, ensemble and TTA filled in where they are None."
+    "The same recipe with size, resize mode, epochs, augmentation, batch size, ensemble and TTA filled in where None."
     members, views = default_ensemble(self.dataset, self.model)
     given = lambda value, default: default if value is None else value
     return dataclasses.replace(self, size=given(self.size, default_size(self.dataset, self.model)),
                                resize=given(self.resize, default_resize(self.dataset)),
                                epochs=given(self.epochs, default_epochs(self.model, self.dataset)),
+                               augment=given(self.augment, default_augment(self.dataset, self.task, self.model)),
                                batch_size=given(self.batch_size, default_batch_size(device or {"device": "CPU"})),
                                ensemble=given(self.ensemble, members), tta=given(self.tta, views))
 
@@ -186,7 +195,8 @@ def from_config(cls: Recipe, config: dict, # a run's config.json (any version), 
     names = {f.name for f in dataclasses.fields(cls)} - {"hyper"}
     known = {f.name for f in dataclasses.fields(Hyperparameters)}
     hyper = {k: v for k, v in (config.get("hyperparameters") or {}).items() if k in known}
-    return cls(**{k: config[k] for k in names if k in config}, hyper=Hyperparameters(**hyper))
+    # runs saved before the augmentation was recorded were trained with framing alone
+    return cls(**{"augment": "default"} | {k: config[k] for k in names if k in config}, hyper=Hyperparameters(**hyper))
 
 # %% ../nbs/01a_recipe.ipynb #5cad2137
 SEARCH_RECIPE = Recipe(ensemble=1, tta=False)
