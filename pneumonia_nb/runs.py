@@ -229,13 +229,14 @@ def _run_config(fitted: Fitted, threshold: float|None, device: dict, seconds: fl
 
 # %% ../nbs/06_runs.ipynb #812233fa
 def _announce(recipe: Recipe, device: dict, strategy) -> None:
-    "One line on stderr: what trains on what, where, in which precision; how many models, which seeds, whether TTA."
+    "One line on stderr: what trains on what (augmented how, unless by framing alone), where, in which precision, ..."
     replicas = (f" x {strategy.num_replicas_in_sync} ({type(strategy).__name__})" if strategy.num_replicas_in_sync > 1
                 else "")
     seeds = f"seeds {recipe.seed} to {recipe.seed + recipe.ensemble - 1}"
     models = f"; {recipe.ensemble} models averaged ({seeds})" if recipe.ensemble > 1 else ""
-    print(f"training {recipe.model} on {recipe.dataset} at {recipe.size} px for {' vs '.join(TASKS[recipe.task])}, "
-          f"{device['device']}{replicas} in "
+    augment = {"acquisition": " with acquisition augmentation", "none": " without augmentation"}.get(recipe.augment, "")
+    print(f"training {recipe.model} on {recipe.dataset} at {recipe.size} px for {' vs '.join(TASKS[recipe.task])}"
+          f"{augment}, {device['device']}{replicas} in "
           f"{device['precision']}{models}{', with test-time views' if recipe.tta else ''}", file=sys.stderr)
 
 def _scored(fitted: Fitted, splits: dict) -> tuple[float|None, dict|None, dict]:
