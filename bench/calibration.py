@@ -1,5 +1,7 @@
 """Calibration on held-out validation: one temperature (what `train` fits) against a scale and an offset (what
-`adapt` fits, bias-corrected calibration after Alexandari et al. 2020), for two-class runs.
+`adapt` fits, bias-corrected calibration after Alexandari et al. 2020), for two-class runs; and a rule that chooses
+between them from the fitting images alone (`chosen`: whichever has the lower log loss when fitted on one half of
+them and scored on the other, both ways round), as `train` could.
 
 Each run's validation images are predicted once; the run's own temperature is undone, so that every method starts
 from the model's raw logits. The images are then split in two random halves (`--splits` seeds); each method is fitted
@@ -21,7 +23,8 @@ from types import SimpleNamespace
 from seeds import spread
 from shift import CORES
 
-METHODS = ("none", "temperature", "scale_offset")
+FITTED = ("temperature", "scale_offset")
+METHODS = ("none", *FITTED, "chosen")
 
 
 def calibrated(method: str, fit_logits, fit_labels, logits):
@@ -31,10 +34,22 @@ def calibrated(method: str, fit_logits, fit_labels, logits):
     from pneumonia_nb.metrics import fit_temperature
     from pneumonia_nb.shift import bias_corrected_calibration
     if method == "none": return expit(logits)
+    if method == "chosen": return calibrated(choice(fit_logits, fit_labels), fit_logits, fit_labels, logits)
     if method == "temperature": return expit(logits/fit_temperature(fit_logits, fit_labels))
     two = lambda z: np.stack([expit(-z), expit(z)], axis=1)   # the `(N, 2)` probabilities `adapt` calibrates
     scale, offsets = bias_corrected_calibration(SimpleNamespace(probabilities=two(fit_logits), labels=fit_labels))
     return expit(scale*logits + offsets[1])
+
+
+def choice(logits, labels) -> str:
+    "The one of `FITTED` with the lower log loss over two halves of (`logits`, `labels`), each fitted on the other."
+    import numpy as np
+    from pneumonia_nb.metrics import probability_log_loss
+    order = np.random.default_rng(0).permutation(len(labels))
+    halves = ((order[:len(order)//2], order[len(order)//2:]), (order[len(order)//2:], order[:len(order)//2]))
+    loss = {m: np.mean([probability_log_loss(labels[b], calibrated(m, logits[a], labels[a], logits[b])) for a, b in halves])
+            for m in FITTED}
+    return min(FITTED, key=loss.get)
 
 
 def bench_run(run_dir: str, data_dir: str|None, splits: int) -> dict:
@@ -50,15 +65,17 @@ def bench_run(run_dir: str, data_dir: str|None, splits: int) -> dict:
     val = run_splits(run, None, data_dir, ("val",))["val"]
     p = run.model.predict(dataset_images(make_dataset(val, run.size, run.resize, 256)), batch_size=256, verbose=0)
     y, raw = np.asarray(val.labels), logit(np.clip(p.ravel().astype(np.float64), 1e-7, 1 - 1e-7))*run.config.get("temperature", 1.0)
-    scores = {m: {"ece": [], "log_loss": []} for m in METHODS}
+    scores, offsets_chosen = {m: {"ece": [], "log_loss": []} for m in METHODS}, []
     for seed in range(splits):
         order = np.random.default_rng(seed).permutation(len(y))
         for fit, score in ((order[:len(y)//2], order[len(y)//2:]), (order[len(y)//2:], order[:len(y)//2])):
+            offsets_chosen.append(choice(raw[fit], y[fit]) == "scale_offset")
             for m in METHODS:
                 q = calibrated(m, raw[fit], y[fit], raw[score])
                 scores[m]["ece"].append(expected_calibration_error(y[score], q))
                 scores[m]["log_loss"].append(probability_log_loss(y[score], q))
     row = {"run": Path(run_dir).name, "recipe": f"{run.recipe.dataset}, {run.recipe.augment}", "images": len(y),
+           "offset_chosen": float(np.mean(offsets_chosen)),
            **{m: {k: float(np.median(v)) for k, v in s.items()} for m, s in scores.items()}}
     print(json.dumps(row), file=sys.stderr, flush=True)
     return row
