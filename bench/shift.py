@@ -21,6 +21,8 @@ while its median AUC on the cells without one is at most 0.002 lower.
     python bench/shift.py --runs RUNS/main-default-{42,43,44} RUNS/main-acquisition-{42,43,44} --draws 1 \
         --out bench/results/shift_recipes.json
     python bench/shift.py --runs RUNS/kermany-42 RUNS/kermany-43 --draws 1 --out bench/results/shift_kermany.json
+    python bench/shift.py --cells-from bench/results/shift_kermany.json PARTS/shift_kermany_acquisition_{42,43,44}.json \
+        --draws 1 --out bench/results/shift_kermany_recipes.json
 
 Runs benchmarked apart (in parallel, say) are summarised together with `--cells-from PART.json ...`.
 """
