@@ -34,7 +34,6 @@ def calibrated(method: str, fit_logits, fit_labels, logits):
     from pneumonia_nb.metrics import fit_temperature
     from pneumonia_nb.shift import bias_corrected_calibration
     if method == "none": return expit(logits)
-    if method == "chosen": return calibrated(choice(fit_logits, fit_labels), fit_logits, fit_labels, logits)
     if method == "temperature": return expit(logits/fit_temperature(fit_logits, fit_labels))
     two = lambda z: np.stack([expit(-z), expit(z)], axis=1)   # the `(N, 2)` probabilities `adapt` calibrates
     scale, offsets = bias_corrected_calibration(SimpleNamespace(probabilities=two(fit_logits), labels=fit_labels))
@@ -69,9 +68,10 @@ def bench_run(run_dir: str, data_dir: str|None, splits: int) -> dict:
     for seed in range(splits):
         order = np.random.default_rng(seed).permutation(len(y))
         for fit, score in ((order[:len(y)//2], order[len(y)//2:]), (order[len(y)//2:], order[:len(y)//2])):
-            offsets_chosen.append(choice(raw[fit], y[fit]) == "scale_offset")
+            picked = choice(raw[fit], y[fit])   # what "chosen" calibrates with on this half
+            offsets_chosen.append(picked == "scale_offset")
             for m in METHODS:
-                q = calibrated(m, raw[fit], y[fit], raw[score])
+                q = calibrated(picked if m == "chosen" else m, raw[fit], y[fit], raw[score])
                 scores[m]["ece"].append(expected_calibration_error(y[score], q))
                 scores[m]["log_loss"].append(probability_log_loss(y[score], q))
     row = {"run": Path(run_dir).name, "recipe": f"{run.recipe.dataset}, {run.recipe.augment}", "images": len(y),
