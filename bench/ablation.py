@@ -61,7 +61,7 @@ def main() -> None:
             f = fit_and_score(train, val, recipe)
             m = binary_metrics(val.labels, f.val_prob, 0.5)
             rows[name].append({"val_log_loss": log_loss(val.labels, np.clip(f.val_prob, 1e-7, 1 - 1e-7)), "val_auc": m["roc_auc"],
-                               "val_ece": m["ece"], "temperature": f.temperature, "epochs_run": len(f.history)})
+                               "val_ece": m["ece"], "temperature": f.calibration.temperature, "epochs_run": len(f.history)})
             print(f"seed {seed} {name}: {rows[name][-1]}", file=sys.stderr, flush=True)
     figures = {name: {"settings": VARIANTS[name], **{k: spread([r[k] for r in rs]) for k in rs[0]}} for name, rs in rows.items()}
     landed = figures["landed"]["val_log_loss"]

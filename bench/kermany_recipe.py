@@ -64,7 +64,7 @@ def main() -> None:
             t0 = time.perf_counter(); predict_proba(f.model, make_dataset(splits[size]["val"], size, "squash", 256))
             m = binary_metrics(val.labels, f.val_prob, 0.5)
             rows[size, policy].append({"val_log_loss": log_loss(val.labels, np.clip(f.val_prob, 1e-7, 1 - 1e-7)), "val_auc": m["roc_auc"],
-                               "val_ece": m["ece"], "temperature": f.temperature, "epochs_run": len(f.history),
+                               "val_ece": m["ece"], "temperature": f.calibration.temperature, "epochs_run": len(f.history),
                                "train_images_per_s": len(train)/f.history.epoch_seconds.median(),
                                "val_images_per_s": len(val)/(time.perf_counter() - t0)})
             print(f"seed {seed} size {size} {policy}: {rows[size, policy][-1]}", file=sys.stderr, flush=True)

@@ -31,11 +31,11 @@ ENSEMBLE = 3
 def calibrated(net, val_ds, val_labels):
     "`net` with a temperature fitted on validation written into its head, its validation probabilities, and the temperature."
     import numpy as np
-    from pneumonia_nb.metrics import fit_temperature
-    from pneumonia_nb.training import apply_temperature, predict_logits
+    from pneumonia_nb.metrics import Calibration, fit_temperature
+    from pneumonia_nb.training import apply_calibration, predict_logits
     logits = predict_logits(net, val_ds)
     t = fit_temperature(logits, val_labels)
-    apply_temperature(net, t)
+    apply_calibration(net, Calibration(t))
     return net, 1 / (1 + np.exp(-logits / t)), t
 
 
@@ -81,7 +81,7 @@ def main() -> None:
 
     def train_one(augment, seed):
         t0 = time.perf_counter()
-        f = fit_and_score(train, val, Recipe(seed=seed, epochs=epochs, calibrate=False, augment=augment, ensemble=1, tta=False))
+        f = fit_and_score(train, val, Recipe(seed=seed, epochs=epochs, calibration="none", augment=augment, ensemble=1, tta=False))
         print(f"trained {augment} seed {seed}: {len(f.history)} epochs, {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
         return f.model, time.perf_counter() - t0, len(f.history)
 

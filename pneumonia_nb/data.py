@@ -58,10 +58,10 @@ def quiet_stderr(quiet: bool|None=None, # None: quiet unless the environment set
 
 # %% ../nbs/00_data.ipynb #5b7d0c21
 class NewModelRetracing(logging.Filter):
-    "Drops TensorFlow's warning that Keras' predict function retraced: each new model traces its own."
+    "Drops TensorFlow's warning that a Keras trainer's function (fit, evaluate, predict) retraced: each new model does."
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        return not ("triggered tf.function retracing" in message and "make_predict_function" in message)
+        return not ("triggered tf.function retracing" in message and "TensorFlowTrainer." in message)
 
 # %% ../nbs/00_data.ipynb #c8b59cd6
 def import_tensorflow_quietly() -> None:

@@ -111,15 +111,18 @@ def plot_threshold_curves(y_true, # labels, 0 and 1
     return ax
 
 # %% ../nbs/07_evaluation.ipynb #e506a34d
-def plot_calibration_change(run, # a run whose config holds its `temperature`
+def plot_calibration_change(run, # a two-class run (see `Run.calibration`)
                             split: Split, # the split to draw
                             axes=None, # two axes to draw into; None for a new figure
                            ) -> np.ndarray:
-    "Reliability diagrams of `run` on `split` before (logits times the temperature) and after temperature scaling."
+    "Reliability diagrams of `run` on `split` before and after its calibration (a temperature, and an offset if any)."
     logits = predict_logits(run.model, make_dataset(split, run.size, run.resize, 256))
     axes = axes if axes is not None else plt.subplots(1, 2, figsize=(7.2, 3.4))[1]
-    t = run.config.get("temperature", 1.0)
-    for ax, z, title in zip(axes, (logits*t, logits), ("before (T = 1)", f"after (T = {t:.2f})")):
+    t, offsets = run.calibration
+    offset = offsets[1] - offsets[0]
+    shown = f", offset {offset:+.2f}" if offset else ""
+    for ax, z, title in zip(axes, ((logits - offset)*t, logits),
+                            (f"before (T = 1{shown and ', offset 0'})", f"after (T = {t:.2f}{shown})")):
         plot_calibration(split.labels, 1/(1 + np.exp(-z)), ax=ax, positive=words(run.class_names)["pos_words"])
         ax.set_title(f"{title}: ECE {expected_calibration_error(split.labels, 1/(1 + np.exp(-z))):.3f}")
     return axes

@@ -5,17 +5,21 @@
 # %% ../nbs/02a_metrics.ipynb #061bb16d
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import pandas as pd
 
-from .recipe import THRESHOLD_RULES
+from .checks import check_choice
+from .recipe import CALIBRATIONS, THRESHOLD_RULES
 
 # %% auto #0
 __all__ = ['METRIC_NAMES', 'PNEUMONIA', 'check_predictions', 'choose_threshold', 'expected_calibration_error', 'binary_metrics',
            'point_metrics', 'bootstrap_table', 'evaluate_predictions', 'operating_points', 'recall_by_pathogen',
            'check_class_predictions', 'probability_log_loss', 'multiclass_metrics', 'class_metric_names',
            'evaluate_classes', 'readings', 'choose_operating_points', 'operating_point_metrics', 'kind_shares',
-           'pneumonia_kind_metrics', 'task_metrics', 'fit_temperature']
+           'pneumonia_kind_metrics', 'task_metrics', 'fit_temperature', 'Calibration', 'calibrated_logits',
+           'fit_calibration']
 
 # %% ../nbs/02a_metrics.ipynb #0cba6dcb
 def check_predictions(y_true, # labels, 0 normal and 1 pneumonia
@@ -311,18 +315,59 @@ def task_metrics(y_true: np.ndarray, # labels
     return m
 
 # %% ../nbs/02a_metrics.ipynb #6577d4b1
-def fit_temperature(logits: np.ndarray, # validation logits: `(N,)` before a sigmoid, or `(N, K)` before a softmax
-                    y_true: np.ndarray, # validation labels, every class present
-                   ) -> float:
-    "The temperature `T` minimising the negative log-likelihood of `sigmoid(logits / T)` (or `softmax`) on the labels."
-    from scipy.optimize import minimize_scalar
-    from scipy.special import log_softmax
+def _logit_columns(logits, y_true) -> tuple[np.ndarray, np.ndarray]:
+    "Logits as `(N, K)` columns (a sigmoid's `z` as `[0, z]`) and integer labels, refusing what no fit can use."
     z, y = np.asarray(logits, np.float64), np.asarray(y_true).astype(int).ravel()
     # sigmoid(z) = softmax([0, z])[1]
     if z.ndim == 1 or z.shape[1] == 1: z = np.stack([np.zeros(len(z)), z.ravel()], axis=1)
     if len(z) != len(y): raise ValueError(f"{len(y)} labels but {len(z)} logits")
     if not np.isfinite(z).all(): raise ValueError("logits must be finite")
     if len(np.unique(y)) < z.shape[1]:
-        raise ValueError(f"fitting a temperature needs validation data with all {z.shape[1]} classes")
+        raise ValueError(f"calibrating needs validation data with all {z.shape[1]} classes")
+    return z, y
+
+def fit_temperature(logits: np.ndarray, # validation logits: `(N,)` before a sigmoid, or `(N, K)` before a softmax
+                    y_true: np.ndarray, # validation labels, every class present
+                   ) -> float:
+    "The temperature `T` minimising the negative log-likelihood of `sigmoid(logits / T)` (or `softmax`) on the labels."
+    from scipy.optimize import minimize_scalar
+    from scipy.special import log_softmax
+    z, y = _logit_columns(logits, y_true)
     nll = lambda log_t: -np.mean(log_softmax(z/np.exp(log_t), axis=1)[np.arange(len(y)), y])
     return float(np.exp(minimize_scalar(nll, bounds=(-5, 5), method="bounded").x))
+
+# %% ../nbs/02a_metrics.ipynb #69a45acf
+class Calibration(NamedTuple):
+    "Logits divided by `temperature`, then each class's offset added (see `fit_calibration`); the default: no change."
+    temperature: float=1.0 # T > 0
+    offsets: tuple=() # one per class, the first 0 (a sigmoid's logit moves by the second); empty: none
+
+# %% ../nbs/02a_metrics.ipynb #65c0e2dd
+def calibrated_logits(logits: np.ndarray, # `(N,)` (or one) logits of a sigmoid head, or `(N, K)` of a softmax head
+                      calibration: Calibration, # what validation fitted
+                     ) -> np.ndarray:
+    "The logits as `calibration` changes them: divided by its temperature, its class offsets added."
+    z, b = np.asarray(logits, np.float64)/calibration.temperature, np.asarray(calibration.offsets, np.float64)
+    if not b.size: return z
+    return z + (b[1] - b[0] if z.ndim < 2 else b)
+
+# %% ../nbs/02a_metrics.ipynb #4892c2ff
+def fit_calibration(logits: np.ndarray, # validation logits: `(N,)` before a sigmoid, or `(N, K)` before a softmax
+                    y_true: np.ndarray, # validation labels, every class present
+                    method: str="temperature", # one of `CALIBRATIONS`: temperature, offset (and a scale), or none
+                   ) -> Calibration:
+    "The `Calibration` of `method` minimising the negative log-likelihood of the calibrated logits on the labels."
+    from scipy.optimize import minimize
+    from scipy.special import log_softmax
+    check_choice("calibration", method, CALIBRATIONS)
+    z, y = _logit_columns(logits, y_true)
+    if method != "offset":
+        return Calibration(fit_temperature(logits, y_true) if method == "temperature" else 1.0, (0.0,)*z.shape[1])
+    onehot = np.eye(z.shape[1])[y]
+    def loss(w):   # the mean negative log-likelihood of softmax(w[0]*z + [0, w[1:]]), and its gradient
+        s = log_softmax(w[0]*z + np.r_[0, w[1:]], axis=1)
+        residual = np.exp(s) - onehot
+        return -(s*onehot).sum(axis=1).mean(), np.r_[(residual*z).sum(axis=1).mean(), residual[:, 1:].mean(axis=0)]
+    w = minimize(loss, np.r_[1.0, np.zeros(z.shape[1] - 1)], jac=True, method="L-BFGS-B", options={"gtol": 1e-9}).x
+    if not w[0] > 0: raise ValueError("the logits rank the classes backwards on these labels: no calibration fits them")
+    return Calibration(float(1/w[0]), (0.0, *map(float, w[1:])))

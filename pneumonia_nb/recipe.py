@@ -14,10 +14,10 @@ from fastcore.basics import patch
 from .checks import OptionError, check_choice, check_positive
 
 # %% auto #0
-__all__ = ['BACKBONE_SIZES', 'MODELS', 'IMBALANCE_METHODS', 'AUGMENTATIONS', 'THRESHOLD_RULES', 'LR_SCHEDULES',
+__all__ = ['BACKBONE_SIZES', 'MODELS', 'IMBALANCE_METHODS', 'AUGMENTATIONS', 'CALIBRATIONS', 'THRESHOLD_RULES', 'LR_SCHEDULES',
            'DISTRIBUTE_MODES', 'PRECISIONS', 'RECIPE_CHOICES', 'SEARCH_RECIPE', 'STUDY_OPTIONS', 'Hyperparameters',
            'check_hyperparameters', 'default_size', 'default_epochs', 'default_ensemble', 'default_augment',
-           'default_batch_size', 'Recipe']
+           'default_calibration', 'default_batch_size', 'Recipe']
 
 # %% ../nbs/01a_recipe.ipynb #d424517d
 # ImageNet input sides
@@ -25,6 +25,7 @@ BACKBONE_SIZES = {"inceptionv3": 299, "mobilenetv2": 224, "resnet50": 224, "dens
 MODELS = ("cnn", *BACKBONE_SIZES)
 IMBALANCE_METHODS = ("none", "class_weight", "smote", "oversample", "undersample")
 AUGMENTATIONS = ("default", "acquisition", "none")
+CALIBRATIONS = ("temperature", "offset", "none")
 THRESHOLD_RULES = ("youden", "sensitivity", "specificity")
 LR_SCHEDULES = ("plateau", "cosine")
 DISTRIBUTE_MODES = ("auto", "mirrored", "tpu", "none")
@@ -93,6 +94,16 @@ def default_augment(dataset: str, # one of `DATASETS`
     "Training augmentation unless told otherwise: acquisition for the CNN's pneumonia task on Kermany, else default."
     return "acquisition" if (dataset, task, model) == ("kermany", "pneumonia", "cnn") else "default"
 
+# %% ../nbs/01a_recipe.ipynb #4adf8abb
+def default_calibration(dataset: str, # one of `DATASETS`
+                        task: str, # one of `TASKS`
+                        model: str, # one of `MODELS`
+                        augment: str, # one of `AUGMENTATIONS`
+                       ) -> str:
+    "Calibration unless told otherwise: offset for the Kermany CNN's pneumonia task with acquisition augmentation."
+    measured = ("kermany", "pneumonia", "cnn", "acquisition")   # the one recipe `bench/calibration.py` found it helps
+    return "offset" if (dataset, task, model, augment) == measured else "temperature"
+
 # %% ../nbs/01a_recipe.ipynb #23365a42
 def default_batch_size(device: dict, # `setup_device`'s answer (`pneumonia_nb.devices`)
                       ) -> int:
@@ -104,14 +115,11 @@ def default_batch_size(device: dict, # `setup_device`'s answer (`pneumonia_nb.de
 class Recipe:
     "How a run is trained, every option once; None: the data set's and model's default (see `Recipe.resolved`)."
     dataset: str="pneumoniamnist" # the data set the run trains on
-    # pneumonia vs normal; pathogen: bacterial vs viral pneumonia; three_class: normal, bacterial or viral (Kermany data
-    # only: its file names name the pathogen)
-    task: str="pneumonia"
+    task: str="pneumonia" # pneumonia vs normal, pathogen (bacterial vs viral) or three_class (the last two: Kermany)
     model: str="cnn" # the CNN trained from scratch, or an ImageNet backbone for transfer learning
     # image size (default: 28 for the CNN on PneumoniaMNIST, 128 on Kermany, the backbone's size for transfer)
     size: int|None=None
-    # how images are made square (default: as the data set made its images: crop for PneumoniaMNIST, squash for Kermany)
-    resize: str|None=None
+    resize: str|None=None # how images are made square (default: crop for PneumoniaMNIST, squash for Kermany)
     epochs: int|None=None # most epochs (default: 30 for the CNN on PneumoniaMNIST, 22 on Kermany, 15 for transfer)
     patience: int=6 # epochs without a better validation AUC before a model stops
     imbalance: str="none" # how the training split is balanced between its classes
@@ -123,7 +131,9 @@ class Recipe:
     ensemble: int|None=None
     # average every prediction over fixed test-time views (default: on for the CNN on PneumoniaMNIST, else off)
     tta: bool|None=None
-    calibrate: bool=True # fit a temperature on the validation predictions and write it into the model (default: on)
+    # fitted on validation, written into the model: temperature, offset (a scale and class offsets) or none (default:
+    # offset for the Kermany CNN's pneumonia task with acquisition augmentation, else temperature)
+    calibration: str|None=None
     threshold_rule: str="youden" # how the decision threshold is chosen on validation data
     seed: int=42 # seeds the patient split, the subset, the balancing, shuffle, augmentation and weights
     max_train_images: int|None=None # train on a seeded subset of this many images (quick trials)
@@ -142,8 +152,8 @@ class Recipe:
 
 # %% ../nbs/01a_recipe.ipynb #6da71493
 RECIPE_CHOICES = {"dataset": DATASETS, "task": tuple(TASKS), "model": MODELS, "resize": RESIZE_MODES,
-                  "imbalance": IMBALANCE_METHODS,
-                  "augment": AUGMENTATIONS, "threshold_rule": THRESHOLD_RULES, "distribute": DISTRIBUTE_MODES,
+                  "imbalance": IMBALANCE_METHODS, "augment": AUGMENTATIONS, "calibration": CALIBRATIONS,
+                  "threshold_rule": THRESHOLD_RULES, "distribute": DISTRIBUTE_MODES,
                   "precision": PRECISIONS, "schedule": LR_SCHEDULES}
 
 # %% ../nbs/01a_recipe.ipynb #828bba1a
@@ -153,8 +163,9 @@ def check(self: Recipe) -> Recipe:
     names = {"dataset": "data set", "imbalance": "imbalance method", "threshold_rule": "threshold rule",
              "augment": "augmentation", "distribute": "distribution", "resize": "resize mode"}
     for field, choices in RECIPE_CHOICES.items():
-        # the schedule: with the hyperparameters
-        if field == "schedule" or (field in ("resize", "augment") and getattr(self, field) is None): continue
+        # the schedule: with the hyperparameters; None: the default, filled in by `resolved`
+        if field == "schedule" or (field in ("resize", "augment", "calibration") and getattr(self, field) is None):
+            continue
         check_choice(names.get(field, field), getattr(self, field), choices)
     for field, what in (("size", "size"), ("epochs", "epochs"), ("patience", "patience"), ("ensemble", "ensemble size"),
                         ("max_train_images", "max train images"), ("batch_size", "batch size")):
@@ -170,13 +181,15 @@ def check(self: Recipe) -> Recipe:
 def resolved(self: Recipe,
              device: dict|None=None, # `setup_device`'s answer (the batch size depends on it); None: a CPU
             ) -> Recipe:
-    "The same recipe with size, resize mode, epochs, augmentation, batch size, ensemble and TTA filled in where None."
+    "The same recipe with size, resize, epochs, augmentation, calibration, batch, ensemble and TTA filled in if None."
     members, views = default_ensemble(self.dataset, self.model)
     given = lambda value, default: default if value is None else value
+    augment = given(self.augment, default_augment(self.dataset, self.task, self.model))
+    calibration = given(self.calibration, default_calibration(self.dataset, self.task, self.model, augment))
     return dataclasses.replace(self, size=given(self.size, default_size(self.dataset, self.model)),
                                resize=given(self.resize, default_resize(self.dataset)),
                                epochs=given(self.epochs, default_epochs(self.model, self.dataset)),
-                               augment=given(self.augment, default_augment(self.dataset, self.task, self.model)),
+                               augment=augment, calibration=calibration,
                                batch_size=given(self.batch_size, default_batch_size(device or {"device": "CPU"})),
                                ensemble=given(self.ensemble, members), tta=given(self.tta, views))
 
@@ -195,8 +208,10 @@ def from_config(cls: Recipe, config: dict, # a run's config.json (any version), 
     names = {f.name for f in dataclasses.fields(cls)} - {"hyper"}
     known = {f.name for f in dataclasses.fields(Hyperparameters)}
     hyper = {k: v for k, v in (config.get("hyperparameters") or {}).items() if k in known}
-    # runs saved before the augmentation was recorded were trained with framing alone
-    return cls(**{"augment": "default"} | {k: config[k] for k in names if k in config}, hyper=Hyperparameters(**hyper))
+    # runs saved before the augmentation was recorded were trained with framing alone, and before the calibration was,
+    # with a temperature unless `calibrate` was off
+    before = {"augment": "default", "calibration": "temperature" if config.get("calibrate", True) else "none"}
+    return cls(**before | {k: config[k] for k in names if k in config}, hyper=Hyperparameters(**hyper))
 
 # %% ../nbs/01a_recipe.ipynb #5cad2137
 SEARCH_RECIPE = Recipe(ensemble=1, tta=False)

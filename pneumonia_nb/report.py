@@ -62,10 +62,11 @@ def report_figures(run, # a loaded run
         plot_calibration(y, y_prob, ax=axes[2], positive=words(names)["pos_words"])
         plot_threshold_curves(y, y_prob, thr, axes[3])
         fig.tight_layout(); figs["ROC, precision-recall, calibration, thresholds"] = figure_data_uri(fig)
-    if len(np.unique(y)) == 2 and "temperature" in run.config:
+    # an adapted run's head also holds the site's correction: its logits are not the trained ones calibrated
+    if len(np.unique(y)) == 2 and "temperature" in run.config and "adapted" not in run.config:
         fig, axes = plt.subplots(1, 2, figsize=(7.2, 3.4))
         plot_calibration_change(run, split, axes); fig.tight_layout()
-        figs["Calibration before and after temperature scaling"] = figure_data_uri(fig)
+        figs["Calibration before and after fitting it on validation"] = figure_data_uri(fig)
     fig, ax = plt.subplots(figsize=(3.6, 3))
     plot_confusion(y, y_prob, thr, ax, names); figs["Confusion matrix"] = figure_data_uri(fig)
     if run.history is not None: figs["Training curves"] = figure_data_uri(plot_history(run.history))

@@ -26,6 +26,7 @@ from . import __version__
 from .data import TASKS
 from .checks import RUN_FORMAT, RunError, check_run_dir, check_run_target
 from .recipe import Recipe
+from .metrics import Calibration
 from .devices import in_float32
 from .ensembles import has_tta, with_tta
 
@@ -123,6 +124,13 @@ def recipe(self: Run) -> Recipe:
     "How the run was trained: its `Recipe`, read back from its config (older runs: missing options take defaults)."
     return Recipe.from_config(self.config)
 
+# %% ../nbs/03c_run_folder.ipynb #2e606710
+@patch(as_prop=True)
+def calibration(self: Run) -> Calibration:
+    "What training wrote into the model's head, fitted on validation (runs before offsets: a temperature alone)."
+    return Calibration(float(self.config.get("temperature", 1.0)),
+                       tuple(map(float, self.config.get("offsets") or (0.0,)*len(self.class_names))))
+
 # %% ../nbs/03c_run_folder.ipynb #d2c8e5b4
 @patch
 def __repr__(self: Run) -> str:
@@ -205,6 +213,10 @@ def check_run_config(config: dict, # a run's config.json
         raise RunError(f"{run_dir}/config.json: ensemble must be a positive whole number, not {ensemble!r}")
     if not isinstance(temperature, (int, float)) or not temperature > 0:
         raise RunError(f"{run_dir}/config.json: temperature must be positive, not {temperature!r}")
+    offsets = config.get("offsets", [])
+    if not isinstance(offsets, list) or (offsets and len(offsets) != len(TASKS[task])) or not all(
+            isinstance(b, (int, float)) and not isinstance(b, bool) and np.isfinite(b) for b in offsets):
+        raise RunError(f"{run_dir}/config.json: offsets must be one number per class, not {offsets!r}")
     if config.get("resize", "squash") not in ("squash", "pad", "crop"):
         raise RunError(f"{run_dir}/config.json: unknown resize {config['resize']!r}")
 

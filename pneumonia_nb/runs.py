@@ -29,10 +29,11 @@ from .data import SPLITS, TASKS, DataError, Split, cache_home, data_home, load_s
 from .checks import OptionError, check_choice, check_new_file, check_run_target, is_run
 from .recipe import MODELS, Hyperparameters, Recipe
 from .preprocess import ACQUISITION, Augmentation, balanced_training_data, dataset_images, make_dataset
-from .metrics import choose_operating_points, choose_threshold, fit_temperature, task_metrics
+from .metrics import (Calibration, calibrated_logits, choose_operating_points, choose_threshold,
+                                  fit_calibration, task_metrics)
 from .devices import (computing_in, distribution_strategy, in_float32, set_seed, setup_device,
                                   training_policy)
-from .training import apply_temperature, fit, predict_logits, predict_proba, probabilities
+from .training import apply_calibration, fit, predict_logits, predict_proba, probabilities
 from .ensembles import ensemble_model, with_tta
 from .run_folder import copy_run, library_versions, load_run, Run, save_run
 from .ood import (dataset_sharpness, fit_ood, fit_sharpness_check, ood_scores, predict_features,
@@ -69,7 +70,7 @@ class Fitted(NamedTuple):
     # calibrated probabilities for the validation split, in order: of label 1 `(N,)`, or of each class `(N, K)`
     val_prob: np.ndarray
     train_images: int # images in the training split after balancing
-    temperature: float # the temperature fitted on validation and written into the model (1: none)
+    calibration: Calibration # fitted on validation and written into the model (see `fit_calibration`)
     ood: dict # the out-of-distribution score fitted on training features, cut on validation (see `fit_ood`)
     imagenet_weights: bool # every member started from ImageNet weights (transfer models); the run's config records it
     recipe: Recipe # the recipe it was trained with, its defaults filled in (see `Recipe.resolved`)
@@ -175,12 +176,12 @@ def fit_and_score(train: Split, # the training split
     history = (trained[0].history if recipe.ensemble == 1 else
                pd.concat([m.history.assign(member=i + 1) for i, m in enumerate(trained)], ignore_index=True))
     logits = predict_logits(net, val_ds)
-    temperature = fit_temperature(logits, val.labels) if recipe.calibrate else 1.0
-    apply_temperature(net, temperature)
-    val_prob = probabilities(logits/temperature)
+    calibration = fit_calibration(logits, val.labels, recipe.calibration)
+    apply_calibration(net, calibration)
+    val_prob = probabilities(calibrated_logits(logits, calibration))
     threshold = choose_threshold(val.labels, val_prob, recipe.threshold_rule) if val_prob.ndim == 1 else 0.5
     ood = _fit_ood(net, train, val_ds, val_prob, recipe, threshold)
-    return Fitted(net, history, val_prob, len(train), temperature, ood,
+    return Fitted(net, history, val_prob, len(train), calibration, ood,
                   all(m.imagenet_weights for m in trained), recipe, fitting.policy)
 
 # %% ../nbs/06_runs.ipynb #69b5a293
@@ -222,7 +223,8 @@ def _run_config(fitted: Fitted, threshold: float|None, device: dict, seconds: fl
     return {**recipe.as_config(), "class_names": list(TASKS[recipe.task]), "imagenet_weights": fitted.imagenet_weights,
             "epochs_run": max(m["epochs_run"] for m in members), "members": members,
             "replicas": replicas, "global_batch_size": recipe.batch_size*replicas,
-            "train_images": fitted.train_images, "temperature": fitted.temperature, "threshold": threshold,
+            "train_images": fitted.train_images, "temperature": fitted.calibration.temperature,
+            "offsets": list(fitted.calibration.offsets), "threshold": threshold,
             "ood_cutoff": float(fitted.ood["cutoff"]), "ood_percentile": float(fitted.ood["percentile"]),
             "device": device, "train_seconds": round(seconds, 1),
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}

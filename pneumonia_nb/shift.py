@@ -17,8 +17,10 @@ import pandas as pd
 
 from .data import TASKS, DataError, read_file
 from .checks import OptionError, check_new_file, check_run_target
-from .metrics import PNEUMONIA, choose_operating_points, choose_threshold, task_metrics
+from .metrics import (PNEUMONIA, Calibration, calibrated_logits, choose_operating_points, choose_threshold,
+                                  fit_calibration, task_metrics)
 from .preprocess import make_dataset
+from .training import apply_calibration
 from .run_folder import Run, save_run
 from .ood import ood_scores, predict_with_features
 from .runs import run_splits
@@ -30,7 +32,7 @@ __all__ = ['MIN_SITE_IMAGES', 'PRIOR_FLOOR', 'MIN_LABELLED', 'MIN_LABELLED_PER_C
            'read_site', 'Validation', 'validation_view', 'bias_corrected_calibration', 'recalibrated', 'corrected',
            'estimate_prior', 'prior_interval', 'mmd_test', 'population_shift', 'read_labels_table', 'match_site_labels',
            'SiteEstimate', 'estimate_site', 'watched_share', 'refusal', 'plot_site', 'write_shift_page', 'shift_report',
-           'adapted_offsets', 'adapted_logit', 'adapt_head', 'adapted_decision', 'adapt_run']
+           'adapted_calibration', 'adapted_logit', 'adapted_decision', 'adapt_run']
 
 # %% ../nbs/09a_shift.ipynb #4df21189
 # fewer leave the prevalence too uncertain to correct for (a bootstrap interval wider than about 0.25)
@@ -117,27 +119,18 @@ def _log(p: np.ndarray) -> np.ndarray:
 
 # %% ../nbs/09a_shift.ipynb #2fb5fbb3
 def bias_corrected_calibration(validation: Validation, # the run's validation images (see `validation_view`)
-                              ) -> tuple[float, np.ndarray]:
-    "Scale `a` and class offsets `b` (the first 0) that fit validation's labels best: `softmax(a*log p + b)`."
-    from scipy.optimize import minimize
-    from scipy.special import log_softmax
-    z, y = _log(validation.probabilities), np.asarray(validation.labels)
-    onehot = np.eye(z.shape[1])[y]
-    def loss(w):   # the mean negative log-likelihood, and its gradient
-        s = log_softmax(w[0]*z + np.r_[0, w[1:]], axis=1)
-        residual = np.exp(s) - onehot
-        return -(s*onehot).sum(axis=1).mean(), np.r_[(residual*z).sum(axis=1).mean(), residual[:, 1:].mean(axis=0)]
-    w = minimize(loss, np.r_[1.0, np.zeros(z.shape[1] - 1)], jac=True, method="L-BFGS-B", options={"gtol": 1e-9}).x
-    return float(w[0]), np.r_[0.0, w[1:]]
+                              ) -> Calibration:
+    "The scale and class offsets that fit validation's labels best on its log-probabilities: `softmax(a*log p + b)`."
+    try: return fit_calibration(_log(validation.probabilities), validation.labels, "offset")
+    except ValueError as e: raise DataError(f"cannot calibrate on these images: {e}") from None
 
 # %% ../nbs/09a_shift.ipynb #3df28132
 def recalibrated(probabilities: np.ndarray, # `(N, K)` a run's probabilities
-                 calibration: tuple[float, np.ndarray], # `bias_corrected_calibration`'s answer
+                 calibration: Calibration, # `bias_corrected_calibration`'s answer
                 ) -> np.ndarray:
     "The probabilities `(N, K)` after the scale and the class offsets."
     from scipy.special import softmax
-    a, b = calibration
-    return softmax(a*_log(probabilities) + b, axis=1)
+    return softmax(calibrated_logits(_log(probabilities), calibration), axis=1)
 
 # %% ../nbs/09a_shift.ipynb #23f10b87
 PRIOR_FLOOR = 1e-3   # the smallest class share an estimate takes
@@ -266,7 +259,7 @@ class SiteEstimate(NamedTuple):
     "A site's class shares estimated from its unlabelled images (see `estimate_site`)."
     site: SiteImages # the site as the run reads it
     validation: Validation # the run's validation images
-    calibration: tuple[float, np.ndarray] # the scale and class offsets fitted on validation (or the labelled sample)
+    calibration: Calibration # the scale and class offsets fitted on validation (or the labelled sample)
     prior: np.ndarray # the class shares the calibration was fitted at: validation's, or the labelled sample's
     shares: np.ndarray # the site's estimated class shares
     interval: np.ndarray # their 95% bootstrap interval `(2, K)`
@@ -406,7 +399,8 @@ def shift_report(run: Run|str|Path, # a run, or its directory
     watched = watched_share(estimate, names)
     shares = {"classes": list(names), "validation": estimate.prior.tolist(), "site": estimate.shares.tolist(),
               "interval": estimate.interval.tolist(), "watched": watched,
-              "calibration": {"scale": estimate.calibration[0], "offsets": estimate.calibration[1].tolist()},
+              "calibration": {"scale": 1/estimate.calibration.temperature,
+                              "offsets": list(estimate.calibration.offsets)},
               "method": "EM (Saerens et al. 2002) on the run's probabilities recalibrated on validation "
                         "(scale and offsets), 200 bootstrap draws"}
     report = {"run": predictor.run.path.name if predictor.run.path else None,
@@ -418,27 +412,18 @@ def shift_report(run: Run|str|Path, # a run, or its directory
     return report
 
 # %% ../nbs/09a_shift.ipynb #5a21e70d
-def adapted_offsets(estimate: SiteEstimate, # the site's estimate (see `estimate_site`)
-                   ) -> np.ndarray:
-    "What the adapted run adds to each class's scaled logit: its calibration offset and log site over validation share."
-    return estimate.calibration[1] + np.log(estimate.shares) - np.log(estimate.prior)
+def adapted_calibration(estimate: SiteEstimate, # the site's estimate (see `estimate_site`)
+                       ) -> Calibration:
+    "What the adapted run applies to the source's logits: the calibration, offsets moved by log(site/validation share)."
+    moved = np.asarray(estimate.calibration.offsets) + np.log(estimate.shares) - np.log(estimate.prior)
+    return Calibration(estimate.calibration.temperature, tuple(map(float, moved - moved[0])))
 
 # %% ../nbs/09a_shift.ipynb #84283959
 def adapted_logit(logit: np.ndarray, # the source run's logit of its second class
                   estimate: SiteEstimate, # the two-class site's estimate (see `estimate_site`)
                  ) -> np.ndarray:
-    "A two-class run's logit adapted: scaled, then moved by the difference of its classes' `adapted_offsets`."
-    d = adapted_offsets(estimate)
-    return estimate.calibration[0]*np.asarray(logit, np.float64) + d[1] - d[0]
-
-# %% ../nbs/09a_shift.ipynb #22f5091f
-def adapt_head(model: "keras.Model", # its last layer a Dense head (see `output_head`): changed in place
-               estimate: SiteEstimate, # the site's estimate (see `estimate_site`)
-              ) -> None:
-    "Write the calibration's scale and the `adapted_offsets` into the model's head."
-    head, a, d = model.layers[-1], estimate.calibration[0], adapted_offsets(estimate)
-    bias = a*np.asarray(head.bias, np.float64) + (d[1:] - d[0] if head.units == 1 else d)   # a sigmoid: one logit
-    head.kernel.assign(head.kernel*a); head.bias.assign(bias.astype(np.float32))
+    "A two-class run's logit adapted: scaled, then moved by its `adapted_calibration`'s offset."
+    return calibrated_logits(logit, adapted_calibration(estimate))
 
 # %% ../nbs/09a_shift.ipynb #7c1e5a23
 def adapted_decision(run: Run, # the source run, loaded
@@ -480,12 +465,13 @@ def adapt_run(run_dir: str|Path, # the run to adapt
         raise DataError(f"{run.path.name} was not adapted: {why}; a labelled sample of the site (--labels) can "
                         "adapt it")
     decision, chosen = adapted_decision(run, estimate)
-    adapt_head(run.model, estimate)
+    apply_calibration(run.model, adapted_calibration(estimate))
     adapted = {"source_run": run.path.name, "images": len(site.names), "refused": len(site.refused),
                "images_digest": site.digest,
                "prior": estimate.shares.tolist(), "interval": estimate.interval.tolist(),
                "prior_before": estimate.prior.tolist(), "watched": watched_share(estimate, run.class_names),
-               "calibration": {"scale": estimate.calibration[0], "offsets": estimate.calibration[1].tolist(),
+               "calibration": {"scale": 1/estimate.calibration.temperature,
+                               "offsets": list(estimate.calibration.offsets),
                                "fitted_on": fitted_on},
                "methods": [f"bias-corrected calibration on {fitted_on}, then prior correction: class shares by EM "
                            "(Saerens et al. 2002)"],

@@ -25,6 +25,7 @@ def test_train_writes_a_complete_run(run_dir):
     config = json.loads((run_dir / "config.json").read_text())
     assert (config["dataset"], config["model"], config["size"], config["train_images"]) == ("pneumoniamnist", "cnn", 28, 1000)
     assert config["resize"] == "crop" and config["temperature"] > 0   # PneumoniaMNIST's own preprocessing; calibrated
+    assert config["calibration"] == "temperature" and config["offsets"] == [0, 0]   # by a temperature alone
     metrics = json.loads((run_dir / "metrics.json").read_text())
     for split in ("val", "test"):
         assert {"accuracy", "precision", "recall", "specificity", "f1", "roc_auc", "pr_auc", "brier", "ece", "threshold",
@@ -35,15 +36,16 @@ def test_train_writes_a_complete_run(run_dir):
 
 def test_train_through_the_command_line(tmp_path):
     out = tmp_path / "quick"
-    r = console("train", "--epochs", 1, "--max-train-images", 300, "--out", out)
+    r = console("train", "--epochs", 1, "--max-train-images", 300, "--calibration", "offset", "--out", out)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "saved run" in r.stdout and "\ntest: n 624 " in r.stdout, r.stdout
     assert "; 3 models averaged (seeds 42 to 44), with test-time views\nmodel 1 of 3 (seed 42)\n" in r.stderr, r.stderr[:2000]   # whose epochs
     assert f"saved run {out} (3 models: 1 epoch (kept " in r.stdout, r.stdout   # each member's epochs, and the one it kept
     config = json.loads((out / "config.json").read_text())
     assert [m["epochs_run"] for m in config["members"]] == [1, 1, 1] and config["train_images"] == 300
+    assert config["calibration"] == "offset" and len(config["offsets"]) == 2 and config["offsets"][1] != 0   # as asked
     # the command's recipe is the Python one: the session's `run_dir`, trained from Python, stands for the command's run
-    assert Recipe.from_config(config) == Recipe(epochs=1, max_train_images=300).resolved()
+    assert Recipe.from_config(config) == Recipe(epochs=1, max_train_images=300, calibration="offset").resolved()
 
 
 def test_evaluate_writes_metrics_and_never_overwrites(run_dir, tmp_path):
