@@ -155,12 +155,14 @@ def card_facts(run, # a loaded run
                 f"every X-ray, labelled {w['all_words']} by physicians and the cause each file name gives" if several
                 else
                 f"the pneumonia X-rays only, labelled {w['neg']} or {w['pos']} by the cause each file name gives")
+    calibrated = {"temperature": "temperature scaling", "offset": "a scale and an offset, bias-corrected calibration",
+                  "none": None}[run.recipe.calibration]
     validation = ("MedMNIST's official validation split (whether it keeps patients apart is not documented)"
                   if c["dataset"] == "pneumoniamnist"
                   else "validation X-rays of patients not used for training")
     return dict(made=made, train_images=c.get("train_images", "?"), dataset=c["dataset"], size=c["size"],
                 seed=c.get("seed", "?"),
-                epochs=epochs, labelled=labelled, threshold=run.threshold, validation=validation,
+                epochs=epochs, labelled=labelled, threshold=run.threshold, validation=validation, calibrated=calibrated,
                 rule=rules.get(rule, rule))
 
 # %% ../nbs/07a_report.ipynb #e4fbecec

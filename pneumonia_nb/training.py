@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from .checks import check_choice
 from .recipe import LR_SCHEDULES
-from .metrics import Calibration, probability_log_loss
+from .metrics import Calibration, calibrated_logits, probability_log_loss
 from .preprocess import clear_data_errors
 
 # %% auto #0
@@ -183,7 +183,7 @@ def apply_calibration(model: keras.Model, # its last layer a Dense head (see `ou
     head = model.layers[-1]
     if offsets.size and (len(offsets) != max(2, head.units) or not np.isfinite(offsets).all()):
         raise ValueError(f"a head of {max(2, head.units)} classes needs as many finite offsets, not {offsets.tolist()}")
-    # a sigmoid's one logit moves by the second class's offset less the first's
-    shift = 0.0 if not offsets.size else offsets[1:] - offsets[0] if head.units == 1 else offsets
-    head.kernel.assign(head.kernel/t); head.bias.assign((np.asarray(head.bias, np.float64)/t + shift).astype("float32"))
+    bias = np.asarray(head.bias, np.float64)   # a sigmoid head's one logit, or a row of a softmax head's logits
+    bias = calibrated_logits(bias if head.units == 1 else bias[None], calibration).ravel()
+    head.kernel.assign(head.kernel/t); head.bias.assign(bias.astype("float32"))
     return model
