@@ -1,0 +1,30 @@
+"""The shift benchmark's own methods on a real run: what `bench/shift.py` reports is only as good as these."""
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parents[1]/"bench"))
+from shift import acquired, balanced, normalised_on
+
+
+def test_normalisation_leaves_the_run_as_it_was(run_dir):
+    from pneumonia_nb.data import load_splits
+    from pneumonia_nb.run_folder import load_run
+    run = load_run(run_dir)
+    x = load_splits("pneumoniamnist", 28, splits=("val",))["val"].images[:120, ..., None].astype(np.float32)
+    before, weights = np.asarray(run.model(x, training=False))[:, 0], run.model.get_weights()
+    np.testing.assert_allclose(normalised_on(run.model, x, site_weight=0.0), before, atol=1e-5)   # the run's own statistics
+    darker = acquired(x, "contrast", 0.5)
+    adabn = normalised_on(run.model, darker)
+    assert not np.allclose(adabn, np.asarray(run.model(darker, training=False))[:, 0], atol=1e-3)
+    np.testing.assert_allclose(normalised_on(run.model, darker, statistics_from=darker), adabn, atol=1e-5)
+    for kept, now in zip(weights, run.model.get_weights()): np.testing.assert_array_equal(kept, now)
+    np.testing.assert_allclose(np.asarray(run.model(x, training=False))[:, 0], before, atol=1e-6)
+
+
+def test_balanced_resampling_reaches_the_validation_shares():
+    x = np.arange(100, dtype=np.float32)[:, None, None, None]
+    posteriors = np.eye(2)[(np.arange(100) < 90).astype(int)]   # 90% pneumonia, known for certain
+    drawn = balanced(x, posteriors, np.array([0.25, 0.75]), np.array([0.1, 0.9]), 4000)
+    assert abs(np.mean(drawn[:, 0, 0, 0] < 90) - 0.75) < 0.03
