@@ -197,6 +197,14 @@ def summary(rows: list[dict]) -> dict:
                        for run in sorted({r["run"] for r in rows})}}
 
 
+def as_recorded(arg: str, runs: list) -> str:
+    "A command-line argument as the JSON records it: run folders as RUNS/NAME, other files outside the project as PARTS/NAME."
+    if arg in runs: return "RUNS/" + Path(arg).name
+    if not Path(arg).is_absolute(): return arg
+    project = Path(__file__).resolve().parents[1]
+    return str(Path(arg).resolve().relative_to(project)) if Path(arg).resolve().is_relative_to(project) else "PARTS/" + Path(arg).name
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--runs", nargs="*", default=[], help="run directories (the main job: `pneumonia-nb train --seed S --out RUNS/main-S`)")
@@ -215,9 +223,8 @@ def main() -> None:
     rows = [row for part in parts for row in part["cells"]] + [row for run in args.runs for row in bench_run(run, args)]
     import tensorflow as tf, keras, pneumonia_nb
     report = {"benchmark": "site shift on validation only: prevalence and acquisition shifts, as trained and adapted (prior correction)",
-              "command": shlex.join(["python", "bench/shift.py", *[a if not args.runs or not a.startswith(str(Path(args.runs[0]).parent))
-                                                                   else "RUNS/" + Path(a).name for a in sys.argv[1:]]]),
-              "parts": [part["command"] for part in parts],
+              "command": shlex.join(["python", "bench/shift.py", *[as_recorded(a, args.runs) for a in sys.argv[1:]]]),
+              "parts": [shlex.join(as_recorded(a, []) for a in shlex.split(part["command"])) for part in parts],
               "machine": {"cores": CORES, "platform": platform.platform(), "python": platform.python_version(),
                           "tensorflow": tf.__version__, "keras": keras.__version__, "pneumonia_nb": pneumonia_nb.__version__},
               "shares": SHARES, "shifts": SHIFTS, "site_size": args.site_size, "draws": args.draws,
