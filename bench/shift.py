@@ -12,11 +12,18 @@ adapted: AUC, accuracy, sensitivity and specificity at the run's threshold (adap
 the error of the estimated share. Labels are used only to score. Each cell is also scored with three ways of
 re-estimating every batch norm's statistics on the site's own images, at the run's threshold: AdaBN (the site's
 statistics), mixed (half the run's, half the site's) and balanced (the site's, with the site resampled to the
-calibration half's class shares, each image weighted by its posterior at the site's estimated shares).
+calibration half's class shares, each image weighted by its posterior at the site's estimated shares), and gated:
+balanced only where it removes a shift the site shows, as trained, else as trained (`--normalisations` picks which).
 
 A normalisation is turned on in `adapt` only if, over the main job's three runs (rule fixed before they were
 measured): no cell is more than 0.01 accuracy worse than as trained, its median accuracy over the cells with an
 acquisition shift is higher than as trained, and over the cells without one at most 0.005 lower.
+
+Gated balanced statistics (`adabn_gated`), the same rule fixed before the gated runs were measured: a site gets the
+balanced statistics only where the MMD test of `shift` (features against the calibration half at the site's
+estimated shares) flags it as trained (p < SHIFT_P) and no longer flags its features under the balanced statistics
+(p >= SHIFT_P); every other site keeps the run as trained. Renormalising is to remove a shift the site shows, so it
+is applied where it demonstrably did, judged without a label.
 
 The same cells score training recipes: runs of several recipes (`--augment default` and `--augment acquisition`,
 three seeds each) are summarised per recipe. The rule, fixed before the run: a recipe replaces the default if, as
@@ -27,6 +34,8 @@ while its median AUC on the cells without one is at most 0.002 lower.
     python bench/shift.py --runs RUNS/main-default-{42,43,44} RUNS/main-acquisition-{42,43,44} --draws 1 \
         --out bench/results/shift_recipes.json
     python bench/shift.py --runs RUNS/main-default-{42,43,44} --draws 1 --out bench/results/shift_adabn.json
+    python bench/shift.py --runs RUNS/main-default-{42,43,44} --draws 1 --normalisations adabn_balanced adabn_gated \
+        --out bench/results/shift_adabn_gated.json
     python bench/shift.py --runs RUNS/kermany-42 RUNS/kermany-43 --draws 1 --out bench/results/shift_kermany.json
     python bench/shift.py --cells-from bench/results/shift_kermany.json PARTS/shift_kermany_acquisition_{42,43,44}.json \
         --draws 1 --out bench/results/shift_kermany_recipes.json
@@ -48,7 +57,8 @@ SHARES = (0.3, 0.5, 0.74, 0.9)
 SHIFTS = {   # name: two severities
     "contrast": (0.7, 0.5), "gamma": (0.7, 1.5), "brightness": (20, -20), "blur": (0.02, 0.04), "noise": (5, 10),
     "jpeg": (30, 10), "down-up": (0.5, 0.35), "crop-zoom": (0.9, 0.8)}
-SIDES = ("as_trained", "adapted", "adabn", "adabn_mixed", "adabn_balanced")   # how each cell is scored
+SIDES = ("as_trained", "adapted", "adabn", "adabn_mixed", "adabn_balanced", "adabn_gated")   # how each cell is scored
+NORMALISATIONS = SIDES[2:]
 
 
 def acquired(x, kind: str, level: float, seed: int = 0):
@@ -88,10 +98,12 @@ def scores(y, p, threshold):
 
 
 def normalised_on(model, x, statistics_from=None, site_weight: float = 1.0):
-    """The probabilities of the site `x` with every batch norm's statistics re-estimated on `statistics_from` (default:
-    `x` itself, AdaBN, Li et al. 2016), mixed with the run's own as `site_weight` on the site's (Schneider et al. 2020)."""
+    """The probabilities and head features of the site `x` with every batch norm's statistics re-estimated on
+    `statistics_from` (default: `x` itself, AdaBN, Li et al. 2016), mixed with the run's own as `site_weight` on the
+    site's (Schneider et al. 2020)."""
     import keras
     import numpy as np
+    from pneumonia_nb.ood import feature_model
     layers = list(model._flatten_layers())
     norms = [layer for layer in layers if isinstance(layer, keras.layers.BatchNormalization)]
     dropouts = [layer for layer in layers if isinstance(layer, keras.layers.Dropout)]
@@ -100,7 +112,8 @@ def normalised_on(model, x, statistics_from=None, site_weight: float = 1.0):
     for layer in norms: layer.momentum = 1 - site_weight
     try:
         model(x if statistics_from is None else statistics_from, training=True)   # moves the statistics
-        return np.asarray(model(x, training=False), np.float64)[:, 0]
+        return (np.asarray(model(x, training=False), np.float64)[:, 0],
+                np.asarray(feature_model(model)(x, training=False), np.float64))
     finally:
         for layer, rate in zip(dropouts, rates): layer.rate = rate
         for layer, momentum in zip(norms, momenta): layer.momentum = momentum
@@ -120,7 +133,7 @@ def bench_run(run_dir: str, args) -> list[dict]:
     from pneumonia_nb.ood import ood_scores, predict_with_features
     from pneumonia_nb.preprocess import dataset_images, make_dataset
     from pneumonia_nb.runs import run_splits
-    from pneumonia_nb.shift import (SiteEstimate, SiteImages, Validation, adapted_logit, bias_corrected_calibration, corrected, estimate_prior,
+    from pneumonia_nb.shift import (SHIFT_P, SiteEstimate, SiteImages, Validation, adapted_logit, bias_corrected_calibration, corrected, estimate_prior,
                                     population_shift, prior_interval, recalibrated, refusal)
     from pneumonia_nb.run_folder import load_run
     run = load_run(run_dir)
@@ -158,15 +171,25 @@ def bench_run(run_dir: str, args) -> list[dict]:
                         adapted = corrected(q, prior, shares)[:, 1]
                         moved = 1/(1 + np.exp(-adapted_logit(np.log(run.threshold/(1 - run.threshold)), estimate)))   # as `adapt_run` moves it
                         trained = scores(ys, p, run.threshold)
+                        normalised = {}
+                        if "adabn" in args.normalisations:
+                            normalised["adabn"] = scores(ys, normalised_on(run.model, x_all[idx])[0], run.threshold)
+                        if "adabn_mixed" in args.normalisations:
+                            normalised["adabn_mixed"] = scores(ys, normalised_on(run.model, x_all[idx], site_weight=0.5)[0], run.threshold)
+                        if {"adabn_balanced", "adabn_gated"} & set(args.normalisations):
+                            p_bal, f_bal = normalised_on(run.model, x_all[idx], balanced(
+                                x_all[idx], corrected(q, prior, shares), prior, shares, 2*len(idx), draw))
+                            bal_p = population_shift(site._replace(features=f_bal), fitted, shares, seed=draw)["mmd"]["p_value"]
+                            gated = shift["mmd"]["p_value"] < SHIFT_P <= bal_p
+                            normalised["adabn_balanced"] = scores(ys, p_bal, run.threshold)
+                            normalised["adabn_gated"] = {**(normalised["adabn_balanced"] if gated else trained), "applied": gated,
+                                                         "balanced_mmd_p": bal_p}
                         rows.append({"run": Path(run_dir).name, "augment": run.recipe.augment, "shift": kind, "level": level, "share": share, "draw": draw,
                                      "true_share": float(ys.mean()), "estimated_share": float(shares[1]),
                                      "share_error": float(abs(shares[1] - ys.mean())), "refused": refused, "why": why,
                                      "mmd_p": shift["mmd"]["p_value"],
                                      "as_trained": trained, "adapted": trained if refused else scores(ys, adapted, moved),
-                                     "adabn": scores(ys, normalised_on(run.model, x_all[idx]), run.threshold),
-                                     "adabn_mixed": scores(ys, normalised_on(run.model, x_all[idx], site_weight=0.5), run.threshold),
-                                     "adabn_balanced": scores(ys, normalised_on(run.model, x_all[idx], balanced(
-                                         x_all[idx], corrected(q, prior, shares), prior, shares, 2*len(idx), draw)), run.threshold)})
+                                     **{side: normalised[side] for side in args.normalisations}})
         print(f"{run_dir}: {len(rows)} cells", file=sys.stderr, flush=True)
     return rows
 
@@ -183,6 +206,7 @@ def summary(rows: list[dict]) -> dict:
                 out[side] = {k: spread([r[side][k] for r in cells]) for k in ("auc", "accuracy", "sensitivity", "specificity", "ece")}
                 if side != "as_trained":
                     out[f"{side}_largest_accuracy_loss"] = max(r["as_trained"]["accuracy"] - r[side]["accuracy"] for r in cells)
+                if side == "adabn_gated": out["adabn_gated_applied"] = sum(r[side]["applied"] for r in cells)
         return out
     recipes = sorted({r["augment"] for r in rows})
     return {"all": over(rows), "no_acquisition_shift": over([r for r in rows if r["shift"] == "none"]),
@@ -213,6 +237,8 @@ def main() -> None:
     p.add_argument("--data-dir", help="the runs' data (default: $PNEUMONIA_NB_DATA)")
     p.add_argument("--site-size", type=int, default=200)
     p.add_argument("--draws", type=int, default=3, help="sites drawn for each share")
+    p.add_argument("--normalisations", nargs="*", choices=NORMALISATIONS, default=NORMALISATIONS[:3],
+                   help="how batch-norm statistics are re-estimated on each site (default: %(default)s)")
     p.add_argument("--out", required=True)
     args = p.parse_args()
     if len(os.sched_getaffinity(0)) > CORES: os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[:CORES]))
