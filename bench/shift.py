@@ -34,8 +34,10 @@ while its median AUC on the cells without one is at most 0.002 lower.
     python bench/shift.py --runs RUNS/main-default-{42,43,44} RUNS/main-acquisition-{42,43,44} --draws 1 \
         --out bench/results/shift_recipes.json
     python bench/shift.py --runs RUNS/main-default-{42,43,44} --draws 1 --out bench/results/shift_adabn.json
-    python bench/shift.py --runs RUNS/main-default-{42,43,44} --draws 1 --normalisations adabn_balanced adabn_gated \
-        --out bench/results/shift_adabn_gated.json
+    python bench/shift.py --runs RUNS/main-default-S --draws 1 --normalisations adabn_balanced adabn_gated \
+        --out PARTS/shift_adabn_gated_S.json   # for S in 42 43 44, then:
+    python bench/shift.py --cells-from PARTS/shift_adabn_gated_{42,43,44}.json --draws 1 \
+        --normalisations adabn_balanced adabn_gated --out bench/results/shift_adabn_gated.json
     python bench/shift.py --runs RUNS/kermany-42 RUNS/kermany-43 --draws 1 --out bench/results/shift_kermany.json
     python bench/shift.py --cells-from bench/results/shift_kermany.json PARTS/shift_kermany_acquisition_{42,43,44}.json \
         --draws 1 --out bench/results/shift_kermany_recipes.json
