@@ -15,9 +15,9 @@ def test_normalisation_leaves_the_run_as_it_was(run_dir):
     run = load_run(run_dir)
     x = load_splits("pneumoniamnist", 28, splits=("val",))["val"].images[:120, ..., None].astype(np.float32)
     (before, features), weights = predict_with_features(run.model, x), run.model.get_weights()
-    kept = normalised_on(run.model, x, site_weight=0.0)   # the run's own statistics
-    np.testing.assert_allclose(kept[0], before, atol=1e-5)
-    np.testing.assert_allclose(kept[1], features, atol=1e-4)
+    own = normalised_on(run.model, x, site_weight=0.0)   # the run's own statistics
+    np.testing.assert_allclose(own[0], before, atol=1e-5)
+    np.testing.assert_allclose(own[1], features, atol=1e-4)
     darker = acquired(x, "contrast", 0.5)
     adabn, adabn_features = normalised_on(run.model, darker)
     assert not np.allclose(adabn, np.asarray(run.model(darker, training=False))[:, 0], atol=1e-3)
