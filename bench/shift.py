@@ -170,7 +170,8 @@ def bench_run(run_dir: str, args) -> list[dict]:
                         shift = population_shift(site, fitted, shares, seed=draw)
                         why = refusal(estimate, shift)
                         refused = why is not None
-                        adapted = corrected(q, prior, shares)[:, 1]
+                        posteriors = corrected(q, prior, shares)   # at the site's estimated shares
+                        adapted = posteriors[:, 1]
                         moved = 1/(1 + np.exp(-adapted_logit(np.log(run.threshold/(1 - run.threshold)), estimate)))   # as `adapt_run` moves it
                         trained = scores(ys, p, run.threshold)
                         normalised = {}
@@ -180,7 +181,7 @@ def bench_run(run_dir: str, args) -> list[dict]:
                             normalised["adabn_mixed"] = scores(ys, normalised_on(run.model, x_all[idx], site_weight=0.5)[0], run.threshold)
                         if {"adabn_balanced", "adabn_gated"} & set(args.normalisations):
                             p_bal, f_bal = normalised_on(run.model, x_all[idx], balanced(
-                                x_all[idx], corrected(q, prior, shares), prior, shares, 2*len(idx), draw))
+                                x_all[idx], posteriors, prior, shares, 2*len(idx), draw))
                             bal_p = population_shift(site._replace(features=f_bal), fitted, shares, seed=draw)["mmd"]["p_value"]
                             gated = shift["mmd"]["p_value"] < SHIFT_P <= bal_p
                             normalised["adabn_balanced"] = scores(ys, p_bal, run.threshold)
