@@ -14,12 +14,12 @@ from .checks import check_choice
 from .recipe import CALIBRATIONS, THRESHOLD_RULES
 
 # %% auto #0
-__all__ = ['METRIC_NAMES', 'PNEUMONIA', 'check_predictions', 'choose_threshold', 'expected_calibration_error', 'binary_metrics',
-           'point_metrics', 'bootstrap_table', 'evaluate_predictions', 'operating_points', 'recall_by_pathogen',
-           'check_class_predictions', 'probability_log_loss', 'multiclass_metrics', 'class_metric_names',
-           'evaluate_classes', 'readings', 'choose_operating_points', 'operating_point_metrics', 'kind_shares',
-           'pneumonia_kind_metrics', 'task_metrics', 'fit_temperature', 'Calibration', 'calibrated_logits',
-           'fit_calibration']
+__all__ = ['METRIC_NAMES', 'PNEUMONIA', 'check_predictions', 'choose_threshold', 'expected_calibration_error', 'calibrated_ece',
+           'binary_metrics', 'point_metrics', 'bootstrap_table', 'evaluate_predictions', 'operating_points',
+           'recall_by_pathogen', 'check_class_predictions', 'probability_log_loss', 'multiclass_metrics',
+           'class_metric_names', 'evaluate_classes', 'readings', 'choose_operating_points', 'operating_point_metrics',
+           'kind_shares', 'pneumonia_kind_metrics', 'task_metrics', 'fit_temperature', 'Calibration',
+           'calibrated_logits', 'fit_calibration']
 
 # %% ../nbs/02a_metrics.ipynb #0cba6dcb
 def check_predictions(y_true, # labels, 0 normal and 1 pneumonia
@@ -64,6 +64,17 @@ def expected_calibration_error(y_true: np.ndarray, # labels, 0 and 1
     idx = np.minimum((p*bins).astype(int), bins - 1)
     gaps = [abs(p[idx == b].mean() - y[idx == b].mean())*(idx == b).mean() for b in range(bins) if (idx == b).any()]
     return float(np.sum(gaps))
+
+# %% ../nbs/02a_metrics.ipynb #4d31caba
+def calibrated_ece(y_prob: np.ndarray, # the probabilities an ECE reads: of pneumonia, or of the label given
+                   draws: int=200, # label sets drawn
+                   ci: float=0.95, # coverage of the range
+                   seed: int=0, # seed of the draws
+                  ) -> np.ndarray:
+    "The ECE a perfectly calibrated model reads on `y_prob`: median, low and high over labels drawn from them."
+    p, rng = np.asarray(y_prob, np.float64).ravel(), np.random.default_rng(seed)
+    readings = [expected_calibration_error((rng.random(len(p)) < p).astype(int), p) for _ in range(draws)]
+    return np.quantile(readings, [0.5, (1 - ci)/2, (1 + ci)/2])
 
 # %% ../nbs/02a_metrics.ipynb #4d3df54d
 def binary_metrics(y_true: np.ndarray, # labels, 0 normal and 1 pneumonia

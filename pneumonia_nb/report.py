@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .data import DataError, Split
-from .metrics import (PNEUMONIA, evaluate_classes, evaluate_predictions, operating_point_metrics,
+from .metrics import (PNEUMONIA, calibrated_ece, evaluate_classes, evaluate_predictions, operating_point_metrics,
                                   operating_points, pneumonia_kind_metrics, recall_by_pathogen)
 from .run_folder import load_run, plot_history
 from .checks import check_new_file
@@ -31,8 +31,9 @@ from .evaluation import (CLASS_WORDS, plot_calibration, plot_calibration_change,
 
 # %% auto #0
 __all__ = ['PLAIN_NAMES', 'CLASS_MEASURES', 'OVERALL_MEASURES', 'MACHINE_KEYS', 'figure_data_uri', 'report_figures',
-           'plain_metrics', 'report_sections', 'card_facts', 'plain_class_metrics', 'plain_operating_points',
-           'class_sections', 'class_figures', 'render_page', 'shareable_config', 'write_report']
+           'plain_metrics', 'with_calibrated_reading', 'report_sections', 'card_facts', 'plain_class_metrics',
+           'plain_operating_points', 'class_sections', 'class_figures', 'render_page', 'shareable_config',
+           'write_report']
 
 # %% ../nbs/07a_report.ipynb #f0cf7a47
 def figure_data_uri(fig: plt.Figure) -> str:
@@ -103,6 +104,17 @@ def plain_metrics(table: pd.DataFrame, # `evaluate_predictions`' table
                          "to": table.high,
                          "what it means": [PLAIN_NAMES[k][1].format(**words(class_names)) for k in table.index]})
 
+# %% ../nbs/07a_report.ipynb #5db9b9ab
+def with_calibrated_reading(table: pd.DataFrame, # `plain_metrics`' or `plain_class_metrics`' table
+                            confidence: np.ndarray, # probabilities of pneumonia, or of the label given (what the ECE reads)
+                           ) -> pd.DataFrame:
+    "The table with the calibration error a perfectly calibrated model reads on these X-rays said beside its own."
+    median, low, high = calibrated_ece(confidence)
+    said = table.copy()
+    said.loc["ece", "what it means"] += (f"; a perfectly calibrated model reads {median:.3f} ({low:.3f} to {high:.3f}) on "
+                                         "this many X-rays, so a value in that range is as good as they can show")
+    return said
+
 # %% ../nbs/07a_report.ipynb #ebb6f89f
 def report_sections(run, # a loaded run
                     split: Split, # the split reported on
@@ -114,7 +126,8 @@ def report_sections(run, # a loaded run
     if len(run.class_names) > 2: return class_sections(run, split, y_prob, n_boot)
     y, thr, w = split.labels, run.threshold, words(run.class_names)
     sections = [dict(heading=f"How well it did on {split.name} ({len(y)} X-rays, threshold {thr:.3f})",
-                     table=_table(plain_metrics(evaluate_predictions(y, y_prob, thr, n_boot=n_boot), run.class_names)))]
+                     table=_table(with_calibrated_reading(
+                         plain_metrics(evaluate_predictions(y, y_prob, thr, n_boot=n_boot), run.class_names), y_prob)))]
     if val is not None and len(np.unique(val.labels)) == 2:
         val_prob = predict_split(run.model, val, run.size, run.resize)
         points = operating_points(val.labels, val_prob, y, y_prob).set_axis(
@@ -222,9 +235,9 @@ def class_sections(run, # a loaded run of more than two classes
                   ) -> list[dict]:
     "The three-class report's tables (`report_sections`): each class, then the two-stage reading at operating points."
     parts = [dict(heading=f"How well it did on {split.name} ({len(split)} X-rays, the most probable class called)",
-                  table=_table(
+                  table=_table(with_calibrated_reading(
                       plain_class_metrics(evaluate_classes(split.labels, y_prob, run.class_names, n_boot=n_boot),
-                                                   run.class_names)))]
+                                          run.class_names), np.max(y_prob, axis=1))))]
     if run.class_names[0] != "NORMAL": return parts
     kind = pneumonia_kind_metrics(split.labels, y_prob)
     right = ("none" if kind["accuracy"] is None else f"{kind['accuracy']:.1%}"
