@@ -25,6 +25,13 @@ estimated shares) flags it as trained (p < SHIFT_P) and no longer flags its feat
 (p >= SHIFT_P); every other site keeps the run as trained. Renormalising is to remove a shift the site shows, so it
 is applied where it demonstrably did, judged without a label.
 
+Gated against its own null (`adabn_null_gated`), the same rule fixed before it was measured: statistics estimated on a
+few hundred images are themselves a signature the MMD test sees (most unshifted sites are flagged once renormalised),
+so "no longer flagged" asks more of a shifted site than an unshifted one passes. Instead the run's unshifted sites
+(NULL_DRAWS at each share from each validation half's site images) are renormalised the same way, and a flagged site
+gets the balanced statistics where its renormalised features' MMD² against the calibration half is no larger than
+the 95th percentile of theirs: renormalised, it lies no farther from validation than an unshifted site does.
+
 The same cells score training recipes: runs of several recipes (`--augment default` and `--augment acquisition`,
 three seeds each) are summarised per recipe. The rule, fixed before the run: a recipe replaces the default if, as
 trained and over the cells with an acquisition shift, its median accuracy and median specificity are both higher,
@@ -38,6 +45,10 @@ while its median AUC on the cells without one is at most 0.002 lower.
         --out PARTS/shift_adabn_gated_S.json   # for S in 42 43 44, then:
     python bench/shift.py --cells-from PARTS/shift_adabn_gated_{42,43,44}.json --draws 1 \
         --normalisations adabn_balanced adabn_gated --out bench/results/shift_adabn_gated.json
+    python bench/shift.py --runs RUNS/main-default-S --draws 1 --normalisations adabn_balanced adabn_gated adabn_null_gated \
+        --out PARTS/shift_adabn_null_gated_S.json   # for S in 42 43 44, then:
+    python bench/shift.py --cells-from PARTS/shift_adabn_null_gated_{42,43,44}.json --draws 1 \
+        --normalisations adabn_balanced adabn_gated adabn_null_gated --out bench/results/shift_adabn_null_gated.json
     python bench/shift.py --runs RUNS/kermany-42 RUNS/kermany-43 --draws 1 --out bench/results/shift_kermany.json
     python bench/shift.py --cells-from bench/results/shift_kermany.json PARTS/shift_kermany_acquisition_{42,43,44}.json \
         --draws 1 --out bench/results/shift_kermany_recipes.json
@@ -59,8 +70,9 @@ SHARES = (0.3, 0.5, 0.74, 0.9)
 SHIFTS = {   # name: two severities
     "contrast": (0.7, 0.5), "gamma": (0.7, 1.5), "brightness": (20, -20), "blur": (0.02, 0.04), "noise": (5, 10),
     "jpeg": (30, 10), "down-up": (0.5, 0.35), "crop-zoom": (0.9, 0.8)}
-SIDES = ("as_trained", "adapted", "adabn", "adabn_mixed", "adabn_balanced", "adabn_gated")   # how each cell is scored
+SIDES = ("as_trained", "adapted", "adabn", "adabn_mixed", "adabn_balanced", "adabn_gated", "adabn_null_gated")   # how each cell is scored
 NORMALISATIONS = SIDES[2:]
+NULL_DRAWS = 5   # unshifted sites per share and validation half that calibrate `adabn_null_gated`
 
 
 def acquired(x, kind: str, level: float, seed: int = 0):
@@ -147,10 +159,35 @@ def bench_run(run_dir: str, args) -> list[dict]:
         return np.asarray(p, np.float64), features, ood_scores(run.ood, features)
     halves = np.array_split(np.random.default_rng(0).permutation(len(y)), 2)
     clean, clean_features, clean_ood = predict(x)
-    rows = []
+    def drawn(labels, share, seed):
+        "A site's images: `--site-size` of `labels`' positions, drawn with replacement at the pneumonia `share`."
+        rng, n1 = np.random.default_rng(seed), int(round(args.site_size*share))
+        return np.concatenate([rng.choice(np.flatnonzero(labels == 0), args.site_size - n1), rng.choice(np.flatnonzero(labels == 1), n1)])
+    def estimated(p, features, ood, fitted, calibration, prior):
+        "The site's estimate from the run's probabilities `p` of its images, as `adapt` makes it."
+        q = recalibrated(np.stack([1 - p, p], 1), calibration)
+        return SiteEstimate(SiteImages([], q, features, ood, [], ""), fitted, calibration, prior,
+                            estimate_prior(q, prior), prior_interval(q, prior))
+    def balanced_statistics(images, estimate, seed):
+        "The site's probabilities under class-balanced statistics, and its renormalised features' MMD against validation."
+        posteriors = corrected(estimate.site.probabilities, estimate.prior, estimate.shares)
+        p_bal, f_bal = normalised_on(run.model, images, balanced(images, posteriors, estimate.prior, estimate.shares, 2*len(images), seed))
+        return p_bal, population_shift(estimate.site._replace(features=f_bal), estimate.validation, estimate.shares, seed=seed)["mmd"]
+    folds = []
     for fit, sites in ((halves[0], halves[1]), (halves[1], halves[0])):
         fitted = Validation(np.stack([1 - clean[fit], clean[fit]], 1), clean_features[fit], clean_ood[fit], y[fit])
-        calibration, prior = bias_corrected_calibration(fitted), np.bincount(y[fit], minlength=2)/len(fit)
+        folds.append((fit, sites, fitted, bias_corrected_calibration(fitted), np.bincount(y[fit], minlength=2)/len(fit)))
+    null_mmd2 = []   # unshifted sites renormalised the same way: how far balanced statistics alone move a site's features
+    if "adabn_null_gated" in args.normalisations:
+        for fit, sites, fitted, calibration, prior in folds:
+            for share in SHARES:
+                for draw in range(NULL_DRAWS):
+                    idx = sites[drawn(y[sites], share, 10**6 + 1000*draw + int(100*share))]
+                    estimate = estimated(clean[idx], clean_features[idx], clean_ood[idx], fitted, calibration, prior)
+                    null_mmd2.append(balanced_statistics(x[idx], estimate, draw)[1]["mmd2"])
+        null_limit = float(np.percentile(null_mmd2, 95))
+    rows = []
+    for fit, sites, fitted, calibration, prior in folds:
         for kind, levels in {"none": (0,), **SHIFTS}.items():
             for level in levels:
                 x_all = x[sites] if kind == "none" else acquired(x[sites], kind, level)
@@ -158,20 +195,14 @@ def bench_run(run_dir: str, args) -> list[dict]:
                                        else predict(x_all))
                 for share in SHARES:
                     for draw in range(args.draws):
-                        rng = np.random.default_rng(1000*draw + int(100*share))
-                        n1 = int(round(args.site_size*share))
-                        idx = np.concatenate([rng.choice(np.flatnonzero(y[sites] == 0), args.site_size - n1),
-                                              rng.choice(np.flatnonzero(y[sites] == 1), n1)])
+                        idx = drawn(y[sites], share, 1000*draw + int(100*share))
                         p, ys = p_all[idx], y[sites][idx]
-                        q = recalibrated(np.stack([1 - p, p], 1), calibration)
-                        shares, interval = estimate_prior(q, prior), prior_interval(q, prior)
-                        site = SiteImages([], q, f_all[idx], o_all[idx], [], "")
-                        estimate = SiteEstimate(site, fitted, calibration, prior, shares, interval)
-                        shift = population_shift(site, fitted, shares, seed=draw)
+                        estimate = estimated(p, f_all[idx], o_all[idx], fitted, calibration, prior)
+                        shares = estimate.shares
+                        shift = population_shift(estimate.site, fitted, shares, seed=draw)
                         why = refusal(estimate, shift)
                         refused = why is not None
-                        posteriors = corrected(q, prior, shares)   # at the site's estimated shares
-                        adapted = posteriors[:, 1]
+                        adapted = corrected(estimate.site.probabilities, prior, shares)[:, 1]   # at the site's estimated shares
                         moved = 1/(1 + np.exp(-adapted_logit(np.log(run.threshold/(1 - run.threshold)), estimate)))   # as `adapt_run` moves it
                         trained = scores(ys, p, run.threshold)
                         normalised = {}
@@ -179,14 +210,16 @@ def bench_run(run_dir: str, args) -> list[dict]:
                             normalised["adabn"] = scores(ys, normalised_on(run.model, x_all[idx])[0], run.threshold)
                         if "adabn_mixed" in args.normalisations:
                             normalised["adabn_mixed"] = scores(ys, normalised_on(run.model, x_all[idx], site_weight=0.5)[0], run.threshold)
-                        if {"adabn_balanced", "adabn_gated"} & set(args.normalisations):
-                            p_bal, f_bal = normalised_on(run.model, x_all[idx], balanced(
-                                x_all[idx], posteriors, prior, shares, 2*len(idx), draw))
-                            bal_p = population_shift(site._replace(features=f_bal), fitted, shares, seed=draw)["mmd"]["p_value"]
-                            gated = shift["mmd"]["p_value"] < SHIFT_P <= bal_p
+                        if {"adabn_balanced", "adabn_gated", "adabn_null_gated"} & set(args.normalisations):
+                            p_bal, bal_mmd = balanced_statistics(x_all[idx], estimate, draw)
+                            flagged = shift["mmd"]["p_value"] < SHIFT_P
                             normalised["adabn_balanced"] = scores(ys, p_bal, run.threshold)
-                            normalised["adabn_gated"] = {**(normalised["adabn_balanced"] if gated else trained), "applied": gated,
-                                                         "balanced_mmd_p": bal_p}
+                            gates = {"adabn_gated": flagged and bal_mmd["p_value"] >= SHIFT_P}
+                            if null_mmd2: gates["adabn_null_gated"] = flagged and bal_mmd["mmd2"] <= null_limit
+                            for side, applied in gates.items():
+                                normalised[side] = {**(normalised["adabn_balanced"] if applied else trained), "applied": applied,
+                                                    "balanced_mmd_p": bal_mmd["p_value"], "balanced_mmd2": bal_mmd["mmd2"],
+                                                    **({"null_mmd2_95th": null_limit} if null_mmd2 else {})}
                         rows.append({"run": Path(run_dir).name, "augment": run.recipe.augment, "shift": kind, "level": level, "share": share, "draw": draw,
                                      "true_share": float(ys.mean()), "estimated_share": float(shares[1]),
                                      "share_error": float(abs(shares[1] - ys.mean())), "refused": refused, "why": why,
@@ -209,7 +242,7 @@ def summary(rows: list[dict]) -> dict:
                 out[side] = {k: spread([r[side][k] for r in cells]) for k in ("auc", "accuracy", "sensitivity", "specificity", "ece")}
                 if side != "as_trained":
                     out[f"{side}_largest_accuracy_loss"] = max(r["as_trained"]["accuracy"] - r[side]["accuracy"] for r in cells)
-                if side == "adabn_gated": out["adabn_gated_applied"] = sum(r[side]["applied"] for r in cells)
+                if "gated" in side: out[f"{side}_applied"] = sum(r[side]["applied"] for r in cells)
         return out
     recipes = sorted({r["augment"] for r in rows})
     return {"all": over(rows), "no_acquisition_shift": over([r for r in rows if r["shift"] == "none"]),
