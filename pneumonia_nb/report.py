@@ -106,13 +106,14 @@ def plain_metrics(table: pd.DataFrame, # `evaluate_predictions`' table
 
 # %% ../nbs/07a_report.ipynb #5db9b9ab
 def with_calibrated_reading(table: pd.DataFrame, # `plain_metrics`' or `plain_class_metrics`' table
-                            confidence: np.ndarray, # probabilities of pneumonia, or of the label given (what the ECE reads)
+                            confidence: np.ndarray, # what the ECE reads: P(pneumonia), or P(the label given)
                            ) -> pd.DataFrame:
     "The table with the calibration error a perfectly calibrated model reads on these X-rays said beside its own."
     median, low, high = calibrated_ece(confidence)
     said = table.copy()
-    said.loc["ece", "what it means"] += (f"; a perfectly calibrated model reads {median:.3f} ({low:.3f} to {high:.3f}) on "
-                                         "this many X-rays, so a value in that range is as good as they can show")
+    said.loc["ece", "what it means"] += (f"; a perfectly calibrated model reads {median:.3f} ({low:.3f} to "
+                                         f"{high:.3f}) on this many X-rays, so a value in that range is as good as "
+                                         "they can show")
     return said
 
 # %% ../nbs/07a_report.ipynb #ebb6f89f
