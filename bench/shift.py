@@ -168,26 +168,26 @@ def bench_run(run_dir: str, args) -> list[dict]:
         q = recalibrated(np.stack([1 - p, p], 1), calibration)
         return SiteEstimate(SiteImages([], q, features, ood, [], ""), fitted, calibration, prior,
                             estimate_prior(q, prior), prior_interval(q, prior))
-    def balanced_statistics(images, estimate, seed):
+    def balanced_statistics(images, estimate, posteriors, seed):
         "The site's probabilities under class-balanced statistics, and its renormalised features' MMD against validation."
-        posteriors = corrected(estimate.site.probabilities, estimate.prior, estimate.shares)
         p_bal, f_bal = normalised_on(run.model, images, balanced(images, posteriors, estimate.prior, estimate.shares, 2*len(images), seed))
         return p_bal, population_shift(estimate.site._replace(features=f_bal), estimate.validation, estimate.shares, seed=seed)["mmd"]
     folds = []
     for fit, sites in ((halves[0], halves[1]), (halves[1], halves[0])):
         fitted = Validation(np.stack([1 - clean[fit], clean[fit]], 1), clean_features[fit], clean_ood[fit], y[fit])
-        folds.append((fit, sites, fitted, bias_corrected_calibration(fitted), np.bincount(y[fit], minlength=2)/len(fit)))
+        folds.append((sites, fitted, bias_corrected_calibration(fitted), np.bincount(y[fit], minlength=2)/len(fit)))
     null_mmd2 = []   # unshifted sites renormalised the same way: how far balanced statistics alone move a site's features
     if "adabn_null_gated" in args.normalisations:
-        for fit, sites, fitted, calibration, prior in folds:
+        for sites, fitted, calibration, prior in folds:
             for share in SHARES:
                 for draw in range(NULL_DRAWS):
                     idx = sites[drawn(y[sites], share, 10**6 + 1000*draw + int(100*share))]
                     estimate = estimated(clean[idx], clean_features[idx], clean_ood[idx], fitted, calibration, prior)
-                    null_mmd2.append(balanced_statistics(x[idx], estimate, draw)[1]["mmd2"])
+                    posteriors = corrected(estimate.site.probabilities, prior, estimate.shares)
+                    null_mmd2.append(balanced_statistics(x[idx], estimate, posteriors, draw)[1]["mmd2"])
         null_limit = float(np.percentile(null_mmd2, 95))
     rows = []
-    for fit, sites, fitted, calibration, prior in folds:
+    for sites, fitted, calibration, prior in folds:
         for kind, levels in {"none": (0,), **SHIFTS}.items():
             for level in levels:
                 x_all = x[sites] if kind == "none" else acquired(x[sites], kind, level)
@@ -202,7 +202,8 @@ def bench_run(run_dir: str, args) -> list[dict]:
                         shift = population_shift(estimate.site, fitted, shares, seed=draw)
                         why = refusal(estimate, shift)
                         refused = why is not None
-                        adapted = corrected(estimate.site.probabilities, prior, shares)[:, 1]   # at the site's estimated shares
+                        posteriors = corrected(estimate.site.probabilities, prior, shares)   # at the site's estimated shares
+                        adapted = posteriors[:, 1]
                         moved = 1/(1 + np.exp(-adapted_logit(np.log(run.threshold/(1 - run.threshold)), estimate)))   # as `adapt_run` moves it
                         trained = scores(ys, p, run.threshold)
                         normalised = {}
@@ -211,7 +212,7 @@ def bench_run(run_dir: str, args) -> list[dict]:
                         if "adabn_mixed" in args.normalisations:
                             normalised["adabn_mixed"] = scores(ys, normalised_on(run.model, x_all[idx], site_weight=0.5)[0], run.threshold)
                         if {"adabn_balanced", "adabn_gated", "adabn_null_gated"} & set(args.normalisations):
-                            p_bal, bal_mmd = balanced_statistics(x_all[idx], estimate, draw)
+                            p_bal, bal_mmd = balanced_statistics(x_all[idx], estimate, posteriors, draw)
                             flagged = shift["mmd"]["p_value"] < SHIFT_P
                             normalised["adabn_balanced"] = scores(ys, p_bal, run.threshold)
                             gates = {"adabn_gated": flagged and bal_mmd["p_value"] >= SHIFT_P}
