@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parents[1]/"bench"))
-from shift import acquired, balanced, normalised_on
+from shift import SHIFTS, acquired, balanced, normalised_on, recipe_name, summary
 
 
 def test_normalisation_leaves_the_run_as_it_was(run_dir):
@@ -32,3 +32,12 @@ def test_balanced_resampling_reaches_the_validation_shares():
     posteriors = np.eye(2)[(np.arange(100) < 90).astype(int)]   # 90% pneumonia, known for certain
     drawn = balanced(x, posteriors, np.array([0.25, 0.75]), np.array([0.1, 0.9]), 4000)
     assert abs(np.mean(drawn[:, 0, 0, 0] < 90) - 0.75) < 0.03
+
+
+def test_recipes_are_told_apart_by_their_strength():
+    scores = {"auc": 1.0, "accuracy": 1.0, "sensitivity": 1.0, "specificity": 1.0, "ece": 0.0}
+    cells = [{"run": "r", "shift": kind, "refused": False, "share_error": 0.0, "as_trained": scores, "augment": "default"}
+             for kind in ("none", *SHIFTS)]   # cells written before the strength was recorded
+    doubled = [{**cell, "run": "s", "augment_strength": 2.0} for cell in cells]
+    assert [recipe_name(c) for c in (cells[0], doubled[0])] == ["default", "default, strength 2"]
+    assert set(summary(cells + doubled)["by_recipe"]) == {"default", "default, strength 2"}
