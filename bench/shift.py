@@ -32,6 +32,14 @@ so "no longer flagged" asks more of a shifted site than an unshifted one passes.
 gets the balanced statistics where its renormalised features' MMD² against the calibration half is no larger than
 the 95th percentile of theirs: renormalised, it lies no farther from validation than an unshifted site does.
 
+Gated by severity (`adabn_severity_gated`), with its own rule, fixed before it was measured on sites never looked at
+before (`--first-draw 1`; every earlier result is draw 0). Draw 0 showed that balanced statistics gain most where a
+site stays far from validation even renormalised, and that "median over the shifted cells" cannot see a gain confined
+to the sites below that median. The gate: a flagged site gets the balanced statistics where its renormalised
+features' MMD² is at least SEVERE times the null's 95th percentile (the `adabn_null_gated` null). It is turned on
+in `adapt` only if, over the main job's three runs: no cell is more than 0.01 accuracy worse than as trained; the
+median accuracy gain over the sites it acts on is above 0; and it acts on no unshifted site.
+
 The same cells score training recipes: runs of several recipes (`--augment default` and `--augment acquisition`,
 three seeds each; `--augment-strength 2`, every framing and intensity limit doubled, three seeds) are summarised per
 recipe (its augmentation and, where not 1, its strength). The rule, fixed before the run: a recipe replaces the default
@@ -56,6 +64,10 @@ if it also holds where its training did not reach (resampling, blur, noise, JPEG
     python bench/shift.py --runs RUNS/kermany-42 RUNS/kermany-43 --draws 1 --out bench/results/shift_kermany.json
     python bench/shift.py --cells-from bench/results/shift_kermany.json PARTS/shift_kermany_acquisition_{42,43,44}.json \
         --draws 1 --out bench/results/shift_kermany_recipes.json
+    python bench/shift.py --runs RUNS/main-default-S --draws 1 --first-draw 1 --normalisations adabn_balanced \
+        adabn_null_gated adabn_severity_gated --out PARTS/shift_severity_S.json   # for S in 42 43 44, then:
+    python bench/shift.py --cells-from PARTS/shift_severity_{42,43,44}.json --draws 1 --first-draw 1 \
+        --normalisations adabn_balanced adabn_null_gated adabn_severity_gated --out bench/results/shift_severity.json
     python bench/shift.py --runs RUNS/main-strength2-S --draws 1 --normalisations --out PARTS/shift_strength2_S.json
     python bench/shift.py --cells-from bench/results/shift_adabn_null_gated.json PARTS/shift_strength2_{42,43,44}.json \
         --draws 1 --normalisations --out bench/results/shift_strength.json   # the default runs' cells, as trained
@@ -77,9 +89,11 @@ SHARES = (0.3, 0.5, 0.74, 0.9)
 SHIFTS = {   # name: two severities
     "contrast": (0.7, 0.5), "gamma": (0.7, 1.5), "brightness": (20, -20), "blur": (0.02, 0.04), "noise": (5, 10),
     "jpeg": (30, 10), "down-up": (0.5, 0.35), "crop-zoom": (0.9, 0.8)}
-SIDES = ("as_trained", "adapted", "adabn", "adabn_mixed", "adabn_balanced", "adabn_gated", "adabn_null_gated")   # how each cell is scored
+SIDES = ("as_trained", "adapted", "adabn", "adabn_mixed", "adabn_balanced", "adabn_gated", "adabn_null_gated",
+         "adabn_severity_gated")   # how each cell is scored
 NORMALISATIONS = SIDES[2:]
 NULL_DRAWS = 5   # unshifted sites per share and validation half that calibrate `adabn_null_gated`
+SEVERE = 5   # `adabn_severity_gated` acts where renormalised features lie this many times the null's limit away
 
 
 def acquired(x, kind: str, level: float, seed: int = 0):
@@ -184,7 +198,7 @@ def bench_run(run_dir: str, args) -> list[dict]:
         fitted = Validation(np.stack([1 - clean[fit], clean[fit]], 1), clean_features[fit], clean_ood[fit], y[fit])
         folds.append((sites, fitted, bias_corrected_calibration(fitted), np.bincount(y[fit], minlength=2)/len(fit)))
     null_mmd2 = []   # unshifted sites renormalised the same way: how far balanced statistics alone move a site's features
-    if "adabn_null_gated" in args.normalisations:
+    if {"adabn_null_gated", "adabn_severity_gated"} & set(args.normalisations):
         for sites, fitted, calibration, prior in folds:
             for share in SHARES:
                 for draw in range(NULL_DRAWS):
@@ -201,7 +215,7 @@ def bench_run(run_dir: str, args) -> list[dict]:
                 p_all, f_all, o_all = ((clean[sites], clean_features[sites], clean_ood[sites]) if kind == "none"
                                        else predict(x_all))
                 for share in SHARES:
-                    for draw in range(args.draws):
+                    for draw in range(args.first_draw, args.first_draw + args.draws):
                         idx = drawn(y[sites], share, 1000*draw + int(100*share))
                         p, ys = p_all[idx], y[sites][idx]
                         estimate = estimated(p, f_all[idx], o_all[idx], fitted, calibration, prior)
@@ -218,12 +232,14 @@ def bench_run(run_dir: str, args) -> list[dict]:
                             normalised["adabn"] = scores(ys, normalised_on(run.model, x_all[idx])[0], run.threshold)
                         if "adabn_mixed" in args.normalisations:
                             normalised["adabn_mixed"] = scores(ys, normalised_on(run.model, x_all[idx], site_weight=0.5)[0], run.threshold)
-                        if {"adabn_balanced", "adabn_gated", "adabn_null_gated"} & set(args.normalisations):
+                        if {"adabn_balanced", "adabn_gated", "adabn_null_gated", "adabn_severity_gated"} & set(args.normalisations):
                             p_bal, bal_mmd = balanced_statistics(x_all[idx], estimate, posteriors, draw)
                             flagged = shift["mmd"]["p_value"] < SHIFT_P
                             normalised["adabn_balanced"] = scores(ys, p_bal, run.threshold)
                             gates = {"adabn_gated": flagged and bal_mmd["p_value"] >= SHIFT_P}
-                            if null_mmd2: gates["adabn_null_gated"] = flagged and bal_mmd["mmd2"] <= null_limit
+                            if null_mmd2:
+                                gates["adabn_null_gated"] = flagged and bal_mmd["mmd2"] <= null_limit
+                                gates["adabn_severity_gated"] = flagged and bal_mmd["mmd2"] >= SEVERE*null_limit
                             for side, applied in gates.items():
                                 normalised[side] = {**(normalised["adabn_balanced"] if applied else trained), "applied": applied,
                                                     "balanced_mmd_p": bal_mmd["p_value"], "balanced_mmd2": bal_mmd["mmd2"],
@@ -288,6 +304,7 @@ def main() -> None:
     p.add_argument("--data-dir", help="the runs' data (default: $PNEUMONIA_NB_DATA)")
     p.add_argument("--site-size", type=int, default=200)
     p.add_argument("--draws", type=int, default=3, help="sites drawn for each share")
+    p.add_argument("--first-draw", type=int, default=0, help="the first site drawn for each share (0: the sites of every result before it)")
     p.add_argument("--normalisations", nargs="*", choices=NORMALISATIONS, default=NORMALISATIONS[:3],
                    help="how batch-norm statistics are re-estimated on each site (default: %(default)s)")
     p.add_argument("--out", required=True)
@@ -295,8 +312,8 @@ def main() -> None:
     if len(os.sched_getaffinity(0)) > CORES: os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[:CORES]))
     parts = [json.loads(Path(f).read_text()) for f in args.cells_from]
     if not args.runs and not parts: p.error("name --runs, --cells-from, or both")
-    if wrong := [f for f, part in zip(args.cells_from, parts) if (part["site_size"], part["draws"]) != (args.site_size, args.draws)]:
-        p.error(f"{wrong[0]}: made with another --site-size or --draws")
+    if wrong := [f for f, part in zip(args.cells_from, parts) if (part["site_size"], part["draws"], part.get("first_draw", 0)) != (args.site_size, args.draws, args.first_draw)]:
+        p.error(f"{wrong[0]}: made with another --site-size, --draws or --first-draw")
     rows = [row for part in parts for row in part["cells"]] + [row for run in args.runs for row in bench_run(run, args)]
     import tensorflow as tf, keras, pneumonia_nb
     report = {"benchmark": "site shift on validation only: prevalence and acquisition shifts, as trained and adapted (prior correction)",
@@ -304,7 +321,7 @@ def main() -> None:
               "parts": [shlex.join(as_recorded(a, []) for a in shlex.split(part["command"])) for part in parts],
               "machine": {"cores": CORES, "platform": platform.platform(), "python": platform.python_version(),
                           "tensorflow": tf.__version__, "keras": keras.__version__, "pneumonia_nb": pneumonia_nb.__version__},
-              "shares": SHARES, "shifts": SHIFTS, "site_size": args.site_size, "draws": args.draws,
+              "shares": SHARES, "shifts": SHIFTS, "site_size": args.site_size, "draws": args.draws, "first_draw": args.first_draw,
               "summary": summary(rows), "cells": rows}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=1))
