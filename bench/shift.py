@@ -32,13 +32,14 @@ so "no longer flagged" asks more of a shifted site than an unshifted one passes.
 gets the balanced statistics where its renormalised features' MMD² against the calibration half is no larger than
 the 95th percentile of theirs: renormalised, it lies no farther from validation than an unshifted site does.
 
-Gated by severity (`adabn_severity_gated`), with its own rule, fixed before it was measured on sites never looked at
-before (`--first-draw 1`; every earlier result is draw 0). Draw 0 showed that balanced statistics gain most where a
-site stays far from validation even renormalised, and that "median over the shifted cells" cannot see a gain confined
-to the sites below that median. The gate: a flagged site gets the balanced statistics where its renormalised
-features' MMD² is at least SEVERE times the null's 95th percentile (the `adabn_null_gated` null). It is turned on
-in `adapt` only if, over the main job's three runs: no cell is more than 0.01 accuracy worse than as trained; the
-median accuracy gain over the sites it acts on is above 0; and it acts on no unshifted site.
+Gated by severity (`adabn_severity_gated`), with its own rule, fixed before it was measured on sites no normalisation
+had been scored on (`--first-draw 1`; every result with `--draws 1` is draw 0). Draw 0 showed that balanced
+statistics gain most where a site stays far from validation even renormalised, and that "median over the shifted
+cells" cannot see a gain confined to the sites below that median. The gate: a flagged site gets the balanced
+statistics where its renormalised features' MMD² is at least SEVERE times the null's 95th percentile (the
+`adabn_null_gated` null). It is turned on in `adapt` only if, over the main job's three runs: no cell is more than
+0.01 accuracy worse than as trained; the median accuracy gain over the sites it acts on is above 0; and it acts on no
+unshifted site.
 
 The same cells score training recipes: runs of several recipes (`--augment default` and `--augment acquisition`,
 three seeds each; `--augment-strength 2`, every framing and intensity limit doubled, three seeds) are summarised per
@@ -304,7 +305,7 @@ def main() -> None:
     p.add_argument("--data-dir", help="the runs' data (default: $PNEUMONIA_NB_DATA)")
     p.add_argument("--site-size", type=int, default=200)
     p.add_argument("--draws", type=int, default=3, help="sites drawn for each share")
-    p.add_argument("--first-draw", type=int, default=0, help="the first site drawn for each share (0: the sites of every result before it)")
+    p.add_argument("--first-draw", type=int, default=0, help="the first site drawn for each share (0: the sites of every result with --draws 1)")
     p.add_argument("--normalisations", nargs="*", choices=NORMALISATIONS, default=NORMALISATIONS[:3],
                    help="how batch-norm statistics are re-estimated on each site (default: %(default)s)")
     p.add_argument("--out", required=True)
