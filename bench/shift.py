@@ -41,6 +41,14 @@ statistics where its renormalised features' MMD² is at least SEVERE times the n
 0.01 accuracy worse than as trained; the median accuracy gain over the sites it acts on is above 0; and it acts on no
 unshifted site.
 
+Reframed (`framed`, `--framing`), with its own rule, fixed before it was measured on sites no adaptation had been
+scored on (`--first-draw 2`). A site that frames the chest tighter or wider than the training images shows it in its
+mean image: `site_framing` searches the zoom and move that map the site's mean image onto validation's class means
+(the calibration half's), and where that removes at least two thirds of the misfit (`FRAMING_FIT`) the site's images
+are reframed by it before the run reads them; elsewhere the site keeps the run as trained. Reframing is turned on in
+`adapt` only if, over the main job's three runs: no cell is more than 0.01 accuracy worse than as trained; the median
+accuracy gain over the sites it acts on is above 0; and it acts on no unshifted site.
+
 The same cells score training recipes: runs of several recipes (`--augment default` and `--augment acquisition`,
 three seeds each; `--augment-strength 2`, every framing and intensity limit doubled, three seeds) are summarised per
 recipe (its augmentation and, where not 1, its strength). The rule, fixed before the run: a recipe replaces the default
@@ -72,6 +80,10 @@ if it also holds where its training did not reach (resampling, blur, noise, JPEG
     python bench/shift.py --runs RUNS/main-strength2-S --draws 1 --normalisations --out PARTS/shift_strength2_S.json
     python bench/shift.py --cells-from bench/results/shift_adabn_null_gated.json PARTS/shift_strength2_{42,43,44}.json \
         --draws 1 --normalisations --out bench/results/shift_strength.json   # the default runs' cells, as trained
+    python bench/shift.py --runs RUNS/main-default-S --draws 1 --first-draw 2 --normalisations --framing \
+        --out PARTS/shift_framing_S.json   # for S in 42 43 44, then:
+    python bench/shift.py --cells-from PARTS/shift_framing_{42,43,44}.json --draws 1 --first-draw 2 --normalisations \
+        --framing --out bench/results/shift_framing.json
 
 Runs benchmarked apart (in parallel, say) are summarised together with `--cells-from PART.json ...`.
 """
@@ -91,8 +103,8 @@ SHIFTS = {   # name: two severities
     "contrast": (0.7, 0.5), "gamma": (0.7, 1.5), "brightness": (20, -20), "blur": (0.02, 0.04), "noise": (5, 10),
     "jpeg": (30, 10), "down-up": (0.5, 0.35), "crop-zoom": (0.9, 0.8)}
 SIDES = ("as_trained", "adapted", "adabn", "adabn_mixed", "adabn_balanced", "adabn_gated", "adabn_null_gated",
-         "adabn_severity_gated")   # how each cell is scored
-NORMALISATIONS = SIDES[2:]
+         "adabn_severity_gated", "framed")   # how each cell is scored
+NORMALISATIONS = SIDES[2:-1]
 NULL_DRAWS = 5   # unshifted sites per share and validation half that calibrate `adabn_null_gated`
 SEVERE = 5   # `adabn_severity_gated` acts where renormalised features lie this many times the null's limit away
 
@@ -167,10 +179,10 @@ def bench_run(run_dir: str, args) -> list[dict]:
     "Every cell of one run."
     import numpy as np
     from pneumonia_nb.ood import ood_scores, predict_with_features
-    from pneumonia_nb.preprocess import dataset_images, make_dataset
+    from pneumonia_nb.preprocess import dataset_images, make_dataset, reframed
     from pneumonia_nb.runs import run_splits
     from pneumonia_nb.shift import (SHIFT_P, SiteEstimate, SiteImages, Validation, adapted_logit, bias_corrected_calibration, corrected, estimate_prior,
-                                    population_shift, prior_interval, recalibrated, refusal)
+                                    population_shift, prior_interval, recalibrated, refusal, site_framing)
     from pneumonia_nb.run_folder import load_run
     run = load_run(run_dir)
     val = run_splits(run, None, args.data_dir, ("val",))["val"]
@@ -196,7 +208,8 @@ def bench_run(run_dir: str, args) -> list[dict]:
         return p_bal, population_shift(estimate.site._replace(features=f_bal), estimate.validation, estimate.shares, seed=seed)["mmd"]
     folds = []
     for fit, sites in ((halves[0], halves[1]), (halves[1], halves[0])):
-        fitted = Validation(np.stack([1 - clean[fit], clean[fit]], 1), clean_features[fit], clean_ood[fit], y[fit])
+        fitted = Validation(np.stack([1 - clean[fit], clean[fit]], 1), clean_features[fit], clean_ood[fit], y[fit],
+                            np.stack([x[fit][y[fit] == k][..., 0].mean(axis=0) for k in (0, 1)]))
         folds.append((sites, fitted, bias_corrected_calibration(fitted), np.bincount(y[fit], minlength=2)/len(fit)))
     null_mmd2 = []   # unshifted sites renormalised the same way: how far balanced statistics alone move a site's features
     if {"adabn_null_gated", "adabn_severity_gated"} & set(args.normalisations):
@@ -245,13 +258,18 @@ def bench_run(run_dir: str, args) -> list[dict]:
                                 normalised[side] = {**(normalised["adabn_balanced"] if applied else trained), "applied": applied,
                                                     "balanced_mmd_p": bal_mmd["p_value"], "balanced_mmd2": bal_mmd["mmd2"],
                                                     **({"null_mmd2_95th": null_limit} if null_mmd2 else {})}
+                        if args.framing:
+                            framing = site_framing(x_all[idx][..., 0].mean(axis=0), fitted.class_means)
+                            normalised["framed"] = {**(scores(ys, predict(reframed(x_all[idx], framing["zoom"], framing["shift"]))[0],
+                                                              run.threshold) if framing["framed"] else trained),
+                                                    "applied": framing["framed"], **{k: framing[k] for k in ("zoom", "shift", "misfit", "misfit_as_is")}}
                         rows.append({"run": Path(run_dir).name, "augment": run.recipe.augment,
                                      "augment_strength": run.recipe.hyper.augment_strength, "shift": kind, "level": level, "share": share, "draw": draw,
                                      "true_share": float(ys.mean()), "estimated_share": float(shares[1]),
                                      "share_error": float(abs(shares[1] - ys.mean())), "refused": refused, "why": why,
                                      "mmd_p": shift["mmd"]["p_value"],
                                      "as_trained": trained, "adapted": trained if refused else scores(ys, adapted, moved),
-                                     **{side: normalised[side] for side in args.normalisations}})
+                                     **{side: normalised[side] for side in [*args.normalisations, *["framed"]*args.framing]}})
         print(f"{run_dir}: {len(rows)} cells", file=sys.stderr, flush=True)
     return rows
 
@@ -274,7 +292,7 @@ def summary(rows: list[dict]) -> dict:
                 out[side] = {k: spread([r[side][k] for r in cells]) for k in ("auc", "accuracy", "sensitivity", "specificity", "ece")}
                 if side != "as_trained":
                     out[f"{side}_largest_accuracy_loss"] = max(r["as_trained"]["accuracy"] - r[side]["accuracy"] for r in cells)
-                if "gated" in side: out[f"{side}_applied"] = sum(r[side]["applied"] for r in cells)
+                if all("applied" in r[side] for r in cells): out[f"{side}_applied"] = sum(r[side]["applied"] for r in cells)
         return out
     recipes = sorted({recipe_name(r) for r in rows})
     return {"all": over(rows), "no_acquisition_shift": over([r for r in rows if r["shift"] == "none"]),
@@ -308,6 +326,7 @@ def main() -> None:
     p.add_argument("--first-draw", type=int, default=0, help="the first site drawn for each share (0: the sites of every result with --draws 1)")
     p.add_argument("--normalisations", nargs="*", choices=NORMALISATIONS, default=NORMALISATIONS[:3],
                    help="how batch-norm statistics are re-estimated on each site (default: %(default)s)")
+    p.add_argument("--framing", action="store_true", help="also score each site reframed where `site_framing` finds it framed otherwise")
     p.add_argument("--out", required=True)
     args = p.parse_args()
     if len(os.sched_getaffinity(0)) > CORES: os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[:CORES]))
@@ -317,13 +336,14 @@ def main() -> None:
         p.error(f"{wrong[0]}: made with another --site-size, --draws or --first-draw")
     rows = [row for part in parts for row in part["cells"]] + [row for run in args.runs for row in bench_run(run, args)]
     import tensorflow as tf, keras, pneumonia_nb
+    from pneumonia_nb.shift import FRAMING_FIT
     report = {"benchmark": "site shift on validation only: prevalence and acquisition shifts, as trained and adapted (prior correction)",
               "command": shlex.join(["python", "bench/shift.py", *[as_recorded(a, args.runs) for a in sys.argv[1:]]]),
               "parts": [shlex.join(as_recorded(a, []) for a in shlex.split(part["command"])) for part in parts],
               "machine": {"cores": CORES, "platform": platform.platform(), "python": platform.python_version(),
                           "tensorflow": tf.__version__, "keras": keras.__version__, "pneumonia_nb": pneumonia_nb.__version__},
               "shares": SHARES, "shifts": SHIFTS, "site_size": args.site_size, "draws": args.draws, "first_draw": args.first_draw,
-              "summary": summary(rows), "cells": rows}
+              **({"framing_fit": FRAMING_FIT} if args.framing else {}), "summary": summary(rows), "cells": rows}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=1))
     s = report["summary"]

@@ -19,7 +19,7 @@ from .data import TASKS, DataError, read_file
 from .checks import OptionError, check_new_file, check_run_target
 from .metrics import (PNEUMONIA, Calibration, calibrated_logits, choose_operating_points, choose_threshold,
                                   fit_calibration, task_metrics)
-from .preprocess import make_dataset
+from .preprocess import dataset_images, make_dataset, reframed
 from .training import apply_calibration
 from .run_folder import Run, save_run
 from .ood import ood_scores, predict_with_features
@@ -28,9 +28,10 @@ from .predict import Predictor, image_files
 from .report import figure_data_uri, render_page
 
 # %% auto #0
-__all__ = ['MIN_SITE_IMAGES', 'PRIOR_FLOOR', 'MIN_LABELLED', 'MIN_LABELLED_PER_CLASS', 'MAX_INTERVAL', 'SHIFT_P', 'SiteImages',
-           'read_site', 'Validation', 'validation_view', 'bias_corrected_calibration', 'recalibrated', 'corrected',
-           'estimate_prior', 'prior_interval', 'mmd_test', 'population_shift', 'read_labels_table', 'match_site_labels',
+__all__ = ['MIN_SITE_IMAGES', 'PRIOR_FLOOR', 'FRAMINGS', 'FRAMING_SHIFTS', 'FRAMING_FIT', 'MIN_LABELLED',
+           'MIN_LABELLED_PER_CLASS', 'MAX_INTERVAL', 'SHIFT_P', 'SiteImages', 'read_site', 'Validation',
+           'validation_view', 'bias_corrected_calibration', 'recalibrated', 'corrected', 'estimate_prior',
+           'prior_interval', 'mmd_test', 'population_shift', 'site_framing', 'read_labels_table', 'match_site_labels',
            'SiteEstimate', 'estimate_site', 'watched_share', 'refusal', 'plot_site', 'write_shift_page', 'shift_report',
            'adapted_calibration', 'adapted_logit', 'adapted_decision', 'adapt_run']
 
@@ -46,6 +47,7 @@ class SiteImages(NamedTuple):
     ood: np.ndarray # each usable image's out-of-distribution score (zeros for runs without one)
     refused: list[tuple[str, str]] # (file, reason) of images refused by the gate or the OOD score: counted, never used
     digest: str # sha256 over the sorted sha256 digests of the usable images' bytes
+    mean_image: np.ndarray|None = None # the usable images' mean `(size, size)`: how the site frames a chest
 
 # %% ../nbs/09a_shift.ipynb #013d1675
 def _read_one(predictor: Predictor, file: str|Path) -> tuple[str, np.ndarray|str, str|None]:
@@ -85,7 +87,7 @@ def read_site(predictor: Predictor, # the run that will read the site
     keep = np.setdiff1d(np.arange(len(x)), far)
     digest = hashlib.sha256("".join(digests[i] for i in keep).encode()).hexdigest()
     return SiteImages([names[i] for i in keep], _as_columns(probabilities)[keep], features[keep], ood[keep], refused,
-                      digest)
+                      digest, x[keep, ..., 0].mean(axis=0) if len(keep) else None)
 
 # %% ../nbs/09a_shift.ipynb #04fe28f1
 class Validation(NamedTuple):
@@ -94,6 +96,7 @@ class Validation(NamedTuple):
     features: np.ndarray # what the head reads `(N, D)`
     ood: np.ndarray # out-of-distribution scores
     labels: np.ndarray # their labels: the run's own data, known
+    class_means: np.ndarray|None = None # each class's mean image `(K, size, size)`: how validation frames a chest
 
 # %% ../nbs/09a_shift.ipynb #2f014384
 def validation_view(run: Run, # a loaded run
@@ -103,9 +106,12 @@ def validation_view(run: Run, # a loaded run
     val = run_splits(run, None, data_dir, ("val",))["val"]
     if val is None:
         raise DataError(f"the {run.config['dataset']} data have no validation split to compare the site with")
-    probabilities, features = predict_with_features(run.model, make_dataset(val, run.size, run.resize, 256))
+    ds = make_dataset(val, run.size, run.resize, 256)
+    probabilities, features = predict_with_features(run.model, ds)
     ood = ood_scores(run.ood, features) if run.ood is not None else np.zeros(len(features))
-    return Validation(_as_columns(probabilities), features, ood, val.labels)
+    images = dataset_images(ds)[..., 0]
+    means = np.stack([images[val.labels == k].mean(axis=0) for k in range(len(run.class_names))])
+    return Validation(_as_columns(probabilities), features, ood, val.labels, means)
 
 # %% ../nbs/09a_shift.ipynb #20e79791
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -202,7 +208,7 @@ def population_shift(site: SiteImages, # the site, read by `read_site`
                     ) -> dict:
     "The site's distance from validation at its class shares (MMD), and its share beyond validation's 95th OOD score."
     from scipy.stats import binomtest
-    _, features, ood, labels = validation
+    features, ood, labels = validation.features, validation.ood, validation.labels
     rng, n = np.random.default_rng(seed), min(500, len(labels))
     drawn = np.concatenate([rng.choice(np.flatnonzero(labels == k), int(round(n*share)), replace=True)
                             for k, share in enumerate(site_prior) if (labels == k).any()])
@@ -210,6 +216,34 @@ def population_shift(site: SiteImages, # the site, read by `read_site`
     return {"mmd": mmd_test(site.features, features[drawn], seed=seed), "beyond_validation_95th": beyond/len(site.ood),
             "expected_share": 0.05,
             "beyond_p_value": float(binomtest(beyond, len(site.ood), 0.05, alternative="greater").pvalue)}
+
+# %% ../nbs/09a_shift.ipynb #64df5bc1
+FRAMINGS = tuple(float(z) for z in np.round(np.arange(0.75, 1.2501, 0.025), 3))   # the zooms the search tries
+FRAMING_SHIFTS = (-1.0, -0.5, 0.0, 0.5, 1.0)   # and the moves, in pixels of a 28 px image (scaled to the run's size)
+FRAMING_FIT = 1/3   # a framing counts where it leaves at most this share of the site's misfit as it is
+
+def site_framing(site_mean: np.ndarray, # the site's mean image `(size, size)` (see `SiteImages`)
+                 class_means: np.ndarray, # validation's mean image of each class `(K, size, size)` (see `Validation`)
+                ) -> dict:
+    "The zoom and move (see `reframed`) that map the site's mean image best onto validation's class means."
+    import cv2
+    size = class_means.shape[-1]
+    inner, scale, centre = slice(size//8, size - size//8), size/28, (size - 1)/2   # the central 3/4
+    def smooth(image): return cv2.GaussianBlur(np.asarray(image, np.float32), (0, 0), scale)[inner, inner].ravel()
+    basis = np.stack([smooth(m) for m in class_means] + [np.ones_like(smooth(class_means[0]))], axis=1)
+    def misfit(zoom, dx, dy):
+        "The share of the framed site mean's variance that no mix of the class means (and a constant) explains."
+        # framed as `reframed` frames it, its edge carried outwards: a black border is no chest to compare
+        moved = np.float32([[zoom, 0, centre*(1 - zoom) + dx], [0, zoom, centre*(1 - zoom) + dy]])
+        target = smooth(cv2.warpAffine(np.asarray(site_mean, np.float32), moved, (size, size),
+                                       flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
+        coef = np.linalg.lstsq(basis, target, rcond=None)[0]
+        return float(((target - basis @ coef)**2).sum()/max(((target - target.mean())**2).sum(), 1e-12))
+    misfits = {(zoom, dx*scale, dy*scale): misfit(zoom, dx*scale, dy*scale)
+               for zoom in FRAMINGS for dx in FRAMING_SHIFTS for dy in FRAMING_SHIFTS}
+    (zoom, dx, dy), as_is = min(misfits, key=misfits.get), misfits[1.0, 0.0, 0.0]
+    return {"zoom": zoom, "shift": [dx, dy], "misfit": misfits[zoom, dx, dy], "misfit_as_is": as_is,
+            "framed": (zoom, dx, dy) != (1.0, 0.0, 0.0) and misfits[zoom, dx, dy] <= FRAMING_FIT*as_is}
 
 # %% ../nbs/09a_shift.ipynb #7c1e5a21
 MIN_LABELLED, MIN_LABELLED_PER_CLASS = 20, 5   # the smallest labelled sample that refits calibration and threshold
