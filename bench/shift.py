@@ -179,10 +179,11 @@ def bench_run(run_dir: str, args) -> list[dict]:
     "Every cell of one run."
     import numpy as np
     from pneumonia_nb.ood import ood_scores, predict_with_features
-    from pneumonia_nb.preprocess import dataset_images, make_dataset, reframed
+    from pneumonia_nb.framing import Reframing, site_framing
+    from pneumonia_nb.preprocess import dataset_images, make_dataset
     from pneumonia_nb.runs import run_splits
     from pneumonia_nb.shift import (SHIFT_P, SiteEstimate, SiteImages, Validation, adapted_logit, bias_corrected_calibration, corrected, estimate_prior,
-                                    population_shift, prior_interval, recalibrated, refusal, site_framing)
+                                    population_shift, prior_interval, recalibrated, refusal)
     from pneumonia_nb.run_folder import load_run
     run = load_run(run_dir)
     val = run_splits(run, None, args.data_dir, ("val",))["val"]
@@ -260,7 +261,7 @@ def bench_run(run_dir: str, args) -> list[dict]:
                                                     **({"null_mmd2_95th": null_limit} if null_mmd2 else {})}
                         if args.framing:
                             framing = site_framing(x_all[idx][..., 0].mean(axis=0), fitted.class_means)
-                            normalised["framed"] = {**(scores(ys, predict(reframed(x_all[idx], framing["zoom"], framing["shift"]))[0],
+                            normalised["framed"] = {**(scores(ys, predict(Reframing(framing["zoom"], framing["shift"])(x_all[idx]).numpy())[0],
                                                               run.threshold) if framing["framed"] else trained),
                                                     "applied": framing["framed"], **{k: framing[k] for k in ("zoom", "shift", "misfit", "misfit_as_is")}}
                         rows.append({"run": Path(run_dir).name, "augment": run.recipe.augment,
@@ -336,7 +337,7 @@ def main() -> None:
         p.error(f"{wrong[0]}: made with another --site-size, --draws or --first-draw")
     rows = [row for part in parts for row in part["cells"]] + [row for run in args.runs for row in bench_run(run, args)]
     import tensorflow as tf, keras, pneumonia_nb
-    from pneumonia_nb.shift import FRAMING_FIT
+    from pneumonia_nb.framing import FRAMING_FIT
     report = {"benchmark": "site shift on validation only: prevalence and acquisition shifts, as trained and adapted (prior correction)",
               "command": shlex.join(["python", "bench/shift.py", *[as_recorded(a, args.runs) for a in sys.argv[1:]]]),
               "parts": [shlex.join(as_recorded(a, []) for a in shlex.split(part["command"])) for part in parts],

@@ -175,10 +175,11 @@ def _site_parsers(sub) -> None:
                        description="How many images the gate refuses, whether the site's images differ from the run's "
                                    "validation images as a population (MMD test), the site's estimated prevalence with "
                                    "a bootstrap interval, and what to do. Labels are never read.")
-    a = sub.add_parser("adapt", help="adapt a run to a site's prevalence from its unlabelled X-rays",
-                       description="A new run whose probabilities are corrected for the site's estimated prevalence "
-                                   "and whose threshold moves with them, so every decision stays the same. Labels are "
-                                   "never read (class folders are ignored), but for a sample given by --labels.")
+    a = sub.add_parser("adapt", help="adapt a run to a site's framing and prevalence from its unlabelled X-rays",
+                       description="A new run that reframes the site's images where they frame the chest otherwise "
+                                   "than the training images, and whose probabilities are corrected for the site's "
+                                   "estimated prevalence, its threshold moving with them. Labels are never read (class "
+                                   "folders are ignored), but for a sample given by --labels.")
     for p in (s, a):
         p.add_argument("run_dir")
         p.add_argument("images", nargs="+", help="the site's image files and folders (searched recursively)")
@@ -360,10 +361,13 @@ def _adapt(args) -> int:
     a = run.config["adapted"]
     w = a["watched"]
     lo, hi = w["interval"]
+    framed = f"reframed (zoom {a['framing']['zoom']:.3f}); " if a["framing"]["framed"] else ""
+    share = (f"{w['of']} share not corrected: {a['not_applied']['prior correction']}; "
+             if "prior correction" in a["not_applied"] else
+             f"{w['of']} share {w['site']:.3f} (95% interval {lo:.3f}-{hi:.3f}) against {w['validation']:.3f} in "
+             f"{a['calibration']['fitted_on']}; ")
     print(f"saved run {args.out}, {a['source_run']} adapted to {a['images']} images ({a['refused']} refused): "
-          f"{w['of']} share {w['site']:.3f} (95% interval {lo:.3f}-{hi:.3f}) against {w['validation']:.3f} in "
-          f"{a['calibration']['fitted_on']}; "
-          + ("" if run.threshold is None else f"threshold now {run.threshold:.3f}, ") + a["decisions"])
+          + framed + share + ("" if run.threshold is None else f"threshold now {run.threshold:.3f}, ") + a["decisions"])
     return 0
 
 # %% ../nbs/12_cli.ipynb #65be2d0f

@@ -16,8 +16,8 @@ from .preprocess import affine_transform
 from .training import output_head
 
 # %% auto #0
-__all__ = ['TTA_VIEWS', 'ensemble_model', 'bilinear_sampling', 'TestTimeViews', 'ViewMean', 'has_tta', 'with_tta',
-           'ensemble_members', 'without_tta']
+__all__ = ['TTA_VIEWS', 'ensemble_model', 'bilinear_sampling', 'apply_sampling', 'TestTimeViews', 'ViewMean', 'has_tta',
+           'with_tta', 'ensemble_members', 'without_tta']
 
 # %% ../nbs/03a_ensembles.ipynb #7451eb89
 def _features(model: keras.Model, name: str) -> keras.Model:
@@ -55,6 +55,7 @@ TTA_VIEWS = ((0, 1.0), (-5, 1.0), (5, 1.0), (0, 1.06), (0, 0.94))
 def bilinear_sampling(transform: np.ndarray, # 8 numbers from `affine_transform`
                       height: int, # image height, pixels
                       width: int, # image width, pixels
+                      edge: bool=False, # what lies outside the image: black, or (True) its nearest edge pixel
                      ) -> tuple[np.ndarray, np.ndarray]:
     "For each output pixel, the flat indices of the 4 input pixels bilinear sampling reads, `(H*W, 4)`, and weights."
     a0, a1, a2, b0, b1, b2 = np.asarray(transform, np.float64)[:6]
@@ -62,12 +63,24 @@ def bilinear_sampling(transform: np.ndarray, # 8 numbers from `affine_transform`
     in_x, in_y = a0*x + a1*y + a2, b0*x + b1*y + b2
     index, weight = [], []
     for xi, yi in ((np.floor(in_x) + dx, np.floor(in_y) + dy) for dy in (0, 1) for dx in (0, 1)):
-        inside = (xi >= 0) & (xi < width) & (yi >= 0) & (yi < height)   # outside the image: black, so no weight
-        index.append(np.where(inside, yi*width + xi, 0))
+        # outside the image: black, so no weight; or the edge pixel carried outwards
+        inside = np.ones_like(xi, bool) if edge else (xi >= 0) & (xi < width) & (yi >= 0) & (yi < height)
+        index.append(np.where(inside, np.clip(yi, 0, height - 1)*width + np.clip(xi, 0, width - 1), 0))
         weight.append(np.where(inside, (1 - np.abs(in_x - xi))*(1 - np.abs(in_y - yi)), 0))
     return np.stack(index, -1).reshape(-1, 4).astype(np.int32), np.stack(weight, -1).reshape(-1, 4).astype(np.float32)
 
 # %% ../nbs/03a_ensembles.ipynb #82662cf5
+def apply_sampling(x: tf.Tensor, # images `(N, H, W, 1)`
+                   index: np.ndarray, # `bilinear_sampling`'s indices for each view `(V, H*W, 4)`
+                   weight: np.ndarray, # and its weights `(V, H*W, 4)`
+                  ) -> tf.Tensor:
+    "Each image resampled for each view: `(N*V, H, W, 1)`, a gather and a weighted sum (ONNX and LiteRT have both)."
+    h, w = x.shape[1], x.shape[2]
+    views = tf.reduce_sum(tf.gather(tf.reshape(x, [-1, h*w]), tf.constant(index), axis=1)*tf.constant(weight),
+                          axis=-1)   # (N, views, H*W)
+    return tf.reshape(views, [-1, h, w, 1])
+
+# %% ../nbs/03a_ensembles.ipynb #bc4e0a8d
 @keras.saving.register_keras_serializable(package="pneumonia_nb")
 class TestTimeViews(keras.layers.Layer):
     "Each image followed by its fixed views (small rotations and zooms): `(N, H, W, 1)` to `(N*views, H, W, 1)`."
@@ -80,11 +93,7 @@ class TestTimeViews(keras.layers.Layer):
                         for deg, zoom in self.views]
         # (views, H*W, 4), constants in the graph (exporters keep them)
         self.index, self.weight = (np.stack(a) for a in zip(*sampling))
-    def call(self, x):
-        h, w = x.shape[1], x.shape[2]
-        views = tf.reduce_sum(tf.gather(tf.reshape(x, [-1, h*w]), tf.constant(self.index),
-                                        axis=1)*tf.constant(self.weight), axis=-1)   # (N, views, H*W)
-        return tf.reshape(views, [-1, h, w, 1])
+    def call(self, x): return apply_sampling(x, self.index, self.weight)
     def compute_output_shape(self, input_shape): return (None, *input_shape[1:])
     def get_config(self): return {**super().get_config(), "views": self.views}
 

@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from .ensembles import ensemble_members, has_tta, without_tta
+from .framing import moved_back, reframing_of, unframed
 
 # %% auto #0
 __all__ = ['gradcam_layer', 'gradcam_model', 'grad_cam_and_probability', 'grad_cam', 'overlay', 'plot_overlay']
@@ -68,6 +69,9 @@ def grad_cam_and_probability(
                             ) -> tuple[np.ndarray, np.ndarray]:
     "Grad-CAM maps `(N, H, W)` in [0, 1] weighted by the target's probability, and probabilities `(N,)` or `(N, K)`."
     x = tf.convert_to_tensor(np.asarray(images, np.float32))
+    if (framing := reframing_of(model)) is not None:   # the maps of the images as the model reads them, moved back
+        cams, prob = grad_cam_and_probability(unframed(model), framing(x), layer, target)
+        return moved_back(framing, cams), prob
     cam_model, head = gradcam_model(model, layer)
     classes = int(head.kernel.shape[-1])
     allowed = ("pneumonia", "normal") if classes == 1 else ("predicted", *range(classes))

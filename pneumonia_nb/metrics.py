@@ -19,7 +19,7 @@ __all__ = ['METRIC_NAMES', 'PNEUMONIA', 'check_predictions', 'choose_threshold',
            'recall_by_pathogen', 'check_class_predictions', 'probability_log_loss', 'multiclass_metrics',
            'class_metric_names', 'evaluate_classes', 'readings', 'choose_operating_points', 'operating_point_metrics',
            'kind_shares', 'pneumonia_kind_metrics', 'task_metrics', 'fit_temperature', 'Calibration',
-           'calibrated_logits', 'fit_calibration']
+           'calibrated_logits', 'fit_calibration', 'mmd_test']
 
 # %% ../nbs/02a_metrics.ipynb #0cba6dcb
 def check_predictions(y_true, # labels, 0 normal and 1 pneumonia
@@ -382,3 +382,29 @@ def fit_calibration(logits: np.ndarray, # validation logits: `(N,)` before a sig
     w = minimize(loss, np.r_[1.0, np.zeros(z.shape[1] - 1)], jac=True, method="L-BFGS-B", options={"gtol": 1e-9}).x
     if not w[0] > 0: raise ValueError("the logits rank the classes backwards on these labels: no calibration fits them")
     return Calibration(float(1/w[0]), (0.0, *map(float, w[1:])))
+
+# %% ../nbs/02a_metrics.ipynb #58697c2d
+def mmd_test(a: np.ndarray, # features of one sample `(N, D)`
+             b: np.ndarray, # features of the other `(M, D)`
+             permutations: int=200, # relabelings for the p-value
+             most: int=500, # images drawn from each side at most
+             seed: int=0, # seed of the draws
+            ) -> dict:
+    "The squared maximum mean discrepancy (Gaussian kernel, median bandwidth; unbiased) and its permutation p-value."
+    from scipy.spatial.distance import cdist
+    rng = np.random.default_rng(seed)
+    a, b = (x[rng.choice(len(x), min(len(x), most), replace=False)]
+            for x in (np.asarray(a, np.float64), np.asarray(b, np.float64)))
+    pooled = np.concatenate([a, b]); pooled = (pooled - pooled.mean(axis=0))/(pooled.std(axis=0) + 1e-12)
+    d2 = cdist(pooled, pooled, "sqeuclidean")
+    kernel = np.exp(-d2/np.median(d2[np.triu_indices(len(d2), 1)]))
+    np.fill_diagonal(kernel, 0)
+    def mmd2(in_a):
+        n, m = in_a.sum(), (~in_a).sum()
+        return (kernel[np.ix_(in_a, in_a)].sum()/(n*(n - 1)) + kernel[np.ix_(~in_a, ~in_a)].sum()/(m*(m - 1))
+                - 2*kernel[np.ix_(in_a, ~in_a)].mean())
+    side = np.arange(len(pooled)) < len(a)
+    observed = mmd2(side)
+    null = np.array([mmd2(rng.permutation(side)) for _ in range(permutations)])
+    return {"mmd2": float(observed), "p_value": float((1 + (null >= observed).sum())/(1 + permutations)),
+            "images": [len(a), len(b)]}

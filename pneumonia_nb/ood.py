@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from .preprocess import clear_data_errors
 from .ensembles import without_tta
+from .framing import reframing_of, unframed
 
 # %% auto #0
 __all__ = ['feature_model', 'predict_features', 'predict_with_features', 'image_sharpness', 'blurred', 'dataset_sharpness',
@@ -21,7 +22,10 @@ __all__ = ['feature_model', 'predict_features', 'predict_with_features', 'image_
 # %% ../nbs/03b_ood.ipynb #d340a251
 def feature_model(model: keras.Model, # a model with a one-unit Dense head (an ensemble or TTA model too)
                  ) -> keras.Model:
-    "The model from its input to what its head reads (for TTA: of the image itself)."
+    "The model from its input to what its head reads (for TTA: of the image itself; reframed where the model reframes)."
+    if (framing := reframing_of(model)) is not None:
+        image = keras.Input(model.input_shape[1:], name="image")
+        return keras.Model(image, feature_model(unframed(model))(framing(image)), name="features")
     base = without_tta(model)
     return keras.Model(base.inputs[0], base.layers[-1].input, name="features")
 

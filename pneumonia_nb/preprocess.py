@@ -24,8 +24,8 @@ from .recipe import BACKBONE_SIZES, IMBALANCE_METHODS
 
 # %% auto #0
 __all__ = ['BACKBONES', 'ACQUISITION', 'DECODE_CHUNK', 'Backbone', 'ImageNetPreprocessing', 'input_normalization', 'Augmentation',
-           'affine_transform', 'transform_images', 'reframed', 'augment_image', 'clear_data_errors', 'mixup_batch',
-           'make_dataset', 'dataset_images', 'class_weights', 'resample', 'load_images', 'balanced_training_data']
+           'affine_transform', 'transform_images', 'augment_image', 'clear_data_errors', 'mixup_batch', 'make_dataset',
+           'dataset_images', 'class_weights', 'resample', 'load_images', 'balanced_training_data']
 
 # %% ../nbs/02_preprocess.ipynb #373246fc
 class Backbone(NamedTuple):
@@ -95,23 +95,11 @@ def affine_transform(angle: tf.Tensor, # rotation, radians
 # %% ../nbs/02_preprocess.ipynb #92f1c85b
 def transform_images(images: tf.Tensor, # `(N, H, W, C)` float32
                      transform: tf.Tensor, # 8 numbers from `affine_transform`
-                     fill: str="CONSTANT", # what comes in from outside the image: black, or "NEAREST": its edge
                     ) -> tf.Tensor:
-    "`images` moved by `transform` (bilinear)."
+    "`images` moved by `transform` (bilinear); what comes in from outside the image is black."
     return tf.raw_ops.ImageProjectiveTransformV3(images=images, transforms=transform[None],
                                                  output_shape=tf.shape(images)[1:3],
-                                                 fill_value=0.0, interpolation="BILINEAR", fill_mode=fill)
-
-# %% ../nbs/02_preprocess.ipynb #c1868ab7
-def reframed(images: np.ndarray, # `(N, H, W, 1)` gray images, 0-255
-             zoom: float, # above 1 zooms in (the border is cut away), below 1 zooms out (the edge carried outwards)
-             shift: tuple=(0.0, 0.0), # then moves them right and down, pixels
-            ) -> np.ndarray:
-    "`images` zoomed about their centre and moved (bilinear): a chest framed as another site frames it."
-    # a black border would be read as part of the chest; the edge carried outwards is closer to what the site cut off
-    x = tf.convert_to_tensor(np.asarray(images, np.float32))
-    return transform_images(x, affine_transform(0.0, float(zoom), -shift[0]/zoom, -shift[1]/zoom,
-                                                x.shape[1], x.shape[2]), fill="NEAREST").numpy()
+                                                 fill_value=0.0, interpolation="BILINEAR", fill_mode="CONSTANT")
 
 # %% ../nbs/02_preprocess.ipynb #a036b763
 def _affine(image: tf.Tensor, seed: tf.Tensor, aug: Augmentation) -> tf.Tensor:

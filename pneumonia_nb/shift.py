@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import NamedTuple
@@ -18,8 +19,9 @@ import pandas as pd
 from .data import TASKS, DataError, read_file
 from .checks import OptionError, check_new_file, check_run_target
 from .metrics import (PNEUMONIA, Calibration, calibrated_logits, choose_operating_points, choose_threshold,
-                                  fit_calibration, task_metrics)
-from .preprocess import dataset_images, make_dataset, reframed
+                                  fit_calibration, mmd_test, task_metrics)
+from .preprocess import dataset_images, make_dataset
+from .framing import reframed_model, site_framing
 from .training import apply_calibration
 from .run_folder import Run, save_run
 from .ood import ood_scores, predict_with_features
@@ -28,10 +30,9 @@ from .predict import Predictor, image_files
 from .report import figure_data_uri, render_page
 
 # %% auto #0
-__all__ = ['MIN_SITE_IMAGES', 'PRIOR_FLOOR', 'FRAMINGS', 'FRAMING_SHIFTS', 'FRAMING_FIT', 'MIN_LABELLED',
-           'MIN_LABELLED_PER_CLASS', 'MAX_INTERVAL', 'SHIFT_P', 'SiteImages', 'read_site', 'Validation',
-           'validation_view', 'bias_corrected_calibration', 'recalibrated', 'corrected', 'estimate_prior',
-           'prior_interval', 'mmd_test', 'population_shift', 'site_framing', 'read_labels_table', 'match_site_labels',
+__all__ = ['MIN_SITE_IMAGES', 'PRIOR_FLOOR', 'MIN_LABELLED', 'MIN_LABELLED_PER_CLASS', 'MAX_INTERVAL', 'SHIFT_P', 'SiteImages',
+           'read_site', 'Validation', 'validation_view', 'bias_corrected_calibration', 'recalibrated', 'corrected',
+           'estimate_prior', 'prior_interval', 'population_shift', 'read_labels_table', 'match_site_labels',
            'SiteEstimate', 'estimate_site', 'watched_share', 'refusal', 'plot_site', 'write_shift_page', 'shift_report',
            'adapted_calibration', 'adapted_logit', 'adapted_decision', 'adapt_run']
 
@@ -174,32 +175,6 @@ def prior_interval(probabilities: np.ndarray, # `(N, K)` probabilities of the si
     shares = np.stack([estimate_prior(probabilities[rng.integers(0, n, n)], prior) for _ in range(draws)])
     return np.percentile(shares, [2.5, 97.5], axis=0)
 
-# %% ../nbs/09a_shift.ipynb #2b0f865b
-def mmd_test(a: np.ndarray, # features of one sample `(N, D)`
-             b: np.ndarray, # features of the other `(M, D)`
-             permutations: int=200, # relabelings for the p-value
-             most: int=500, # images drawn from each side at most
-             seed: int=0, # seed of the draws
-            ) -> dict:
-    "The squared maximum mean discrepancy (Gaussian kernel, median bandwidth; unbiased) and its permutation p-value."
-    from scipy.spatial.distance import cdist
-    rng = np.random.default_rng(seed)
-    a, b = (x[rng.choice(len(x), min(len(x), most), replace=False)]
-            for x in (np.asarray(a, np.float64), np.asarray(b, np.float64)))
-    pooled = np.concatenate([a, b]); pooled = (pooled - pooled.mean(axis=0))/(pooled.std(axis=0) + 1e-12)
-    d2 = cdist(pooled, pooled, "sqeuclidean")
-    kernel = np.exp(-d2/np.median(d2[np.triu_indices(len(d2), 1)]))
-    np.fill_diagonal(kernel, 0)
-    def mmd2(in_a):
-        n, m = in_a.sum(), (~in_a).sum()
-        return (kernel[np.ix_(in_a, in_a)].sum()/(n*(n - 1)) + kernel[np.ix_(~in_a, ~in_a)].sum()/(m*(m - 1))
-                - 2*kernel[np.ix_(in_a, ~in_a)].mean())
-    side = np.arange(len(pooled)) < len(a)
-    observed = mmd2(side)
-    null = np.array([mmd2(rng.permutation(side)) for _ in range(permutations)])
-    return {"mmd2": float(observed), "p_value": float((1 + (null >= observed).sum())/(1 + permutations)),
-            "images": [len(a), len(b)]}
-
 # %% ../nbs/09a_shift.ipynb #ec67d83b
 def population_shift(site: SiteImages, # the site, read by `read_site`
                      validation: Validation, # the run's validation images as it sees them (see `validation_view`)
@@ -216,34 +191,6 @@ def population_shift(site: SiteImages, # the site, read by `read_site`
     return {"mmd": mmd_test(site.features, features[drawn], seed=seed), "beyond_validation_95th": beyond/len(site.ood),
             "expected_share": 0.05,
             "beyond_p_value": float(binomtest(beyond, len(site.ood), 0.05, alternative="greater").pvalue)}
-
-# %% ../nbs/09a_shift.ipynb #64df5bc1
-FRAMINGS = tuple(float(z) for z in np.round(np.arange(0.75, 1.2501, 0.025), 3))   # the zooms the search tries
-FRAMING_SHIFTS = (-1.0, -0.5, 0.0, 0.5, 1.0)   # and the moves, in pixels of a 28 px image (scaled to the run's size)
-FRAMING_FIT = 1/3   # a framing counts where it leaves at most this share of the site's misfit as it is
-
-def site_framing(site_mean: np.ndarray, # the site's mean image `(size, size)` (see `SiteImages`)
-                 class_means: np.ndarray, # validation's mean image of each class `(K, size, size)` (see `Validation`)
-                ) -> dict:
-    "The zoom and move (see `reframed`) that map the site's mean image best onto validation's class means."
-    import cv2
-    size = class_means.shape[-1]
-    inner, scale, centre = slice(size//8, size - size//8), size/28, (size - 1)/2   # the central 3/4
-    def smooth(image): return cv2.GaussianBlur(np.asarray(image, np.float32), (0, 0), scale)[inner, inner].ravel()
-    basis = np.stack([smooth(m) for m in class_means] + [np.ones_like(smooth(class_means[0]))], axis=1)
-    def misfit(zoom, dx, dy):
-        "The share of the framed site mean's variance that no mix of the class means (and a constant) explains."
-        # framed as `reframed` frames it, its edge carried outwards: a black border is no chest to compare
-        moved = np.float32([[zoom, 0, centre*(1 - zoom) + dx], [0, zoom, centre*(1 - zoom) + dy]])
-        target = smooth(cv2.warpAffine(np.asarray(site_mean, np.float32), moved, (size, size),
-                                       flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
-        coef = np.linalg.lstsq(basis, target, rcond=None)[0]
-        return float(((target - basis @ coef)**2).sum()/max(((target - target.mean())**2).sum(), 1e-12))
-    misfits = {(zoom, dx*scale, dy*scale): misfit(zoom, dx*scale, dy*scale)
-               for zoom in FRAMINGS for dx in FRAMING_SHIFTS for dy in FRAMING_SHIFTS}
-    (zoom, dx, dy), as_is = min(misfits, key=misfits.get), misfits[1.0, 0.0, 0.0]
-    return {"zoom": zoom, "shift": [dx, dy], "misfit": misfits[zoom, dx, dy], "misfit_as_is": as_is,
-            "framed": (zoom, dx, dy) != (1.0, 0.0, 0.0) and misfits[zoom, dx, dy] <= FRAMING_FIT*as_is}
 
 # %% ../nbs/09a_shift.ipynb #7c1e5a21
 MIN_LABELLED, MIN_LABELLED_PER_CLASS = 20, 5   # the smallest labelled sample that refits calibration and threshold
@@ -298,6 +245,7 @@ class SiteEstimate(NamedTuple):
     shares: np.ndarray # the site's estimated class shares
     interval: np.ndarray # their 95% bootstrap interval `(2, K)`
     sample: Validation|None = None # the labelled sample of the site that the calibration was fitted on, if any
+    framing: dict|None = None # the site's framing (see `site_framing`); where it counts, the site is read reframed
 
 # %% ../nbs/09a_shift.ipynb #101f9e7c
 def estimate_site(predictor: Predictor, # the run, loaded
@@ -306,7 +254,7 @@ def estimate_site(predictor: Predictor, # the run, loaded
                   data_dir: str|Path|None=None,
                   labels: str|Path|None=None, # a labelled sample of the site (`read_labels_table`): calibrated on it
                  ) -> SiteEstimate:
-    "The site read, the run's validation images, the calibration fitted on them (or a labelled sample), class shares."
+    "The site read (reframed where its framing counts), validation, the calibration fitted, and the class shares."
     run = predictor.run
     if "adapted" in run.config:
         raise OptionError(f"{run.path}: already adapted to a site; adapt its source run, "
@@ -318,6 +266,10 @@ def estimate_site(predictor: Predictor, # the run, loaded
         raise DataError(f"{len(site.names)} usable images of {len(site.names) + len(site.refused)}: a site needs at "
                         f"least {MIN_SITE_IMAGES}")
     validation = fitted_on = validation_view(run, data_dir)
+    framing = site_framing(site.mean_image, validation.class_means)
+    if framing["framed"]:   # read again as the reframed run will read it
+        site = read_site(Predictor(replace(run, model=reframed_model(run.model, framing["zoom"], framing["shift"]))),
+                         paths)
     if labels is not None:
         index, y = match_site_labels(labels, table, site)
         fitted_on = Validation(site.probabilities[index], site.features[index], site.ood[index], y)
@@ -325,7 +277,7 @@ def estimate_site(predictor: Predictor, # the run, loaded
                           np.bincount(fitted_on.labels, minlength=len(run.class_names))/len(fitted_on.labels))
     probabilities = recalibrated(site.probabilities, calibration)
     return SiteEstimate(site, validation, calibration, prior, estimate_prior(probabilities, prior),
-                        prior_interval(probabilities, prior), None if labels is None else fitted_on)
+                        prior_interval(probabilities, prior), None if labels is None else fitted_on, framing)
 
 # %% ../nbs/09a_shift.ipynb #8dddb0ed
 def watched_share(estimate: SiteEstimate, # the site's estimate (see `estimate_site`)
@@ -367,6 +319,10 @@ def _advice(shift: dict, estimate: SiteEstimate, watched: dict, class_names: tup
     else:
         images = (f"These images are not distinguishable from the run's validation images (MMD p = {mmd:.3g}; "
                   f"{beyond:.0%} beyond validation's 95th out-of-distribution percentile, against 5%).")
+    if estimate.framing is not None and estimate.framing["framed"]:
+        images = (f"These images frame the chest otherwise than the training images (undone by a zoom of "
+                  f"{estimate.framing['zoom']:.3f}); they are read reframed, as `pneumonia-nb adapt` reframes "
+                  "them. Reframed: " + images[0].lower() + images[1:])
     (lo, hi), share, before, kind = watched["interval"], watched["site"], watched["validation"], watched["of"]
     too_wide = (estimate.interval[1] - estimate.interval[0]).max() > MAX_INTERVAL
     if (why := refusal(estimate, shift, class_names)) and too_wide:
@@ -441,7 +397,7 @@ def shift_report(run: Run|str|Path, # a run, or its directory
               "site": {"images": len(site.names) + len(site.refused), "usable": len(site.names),
                        "refused": len(site.refused), "digest": site.digest},
               "refused": [{"file": f, "reason": r} for f, r in site.refused], "population_shift": shift,
-              "class_shares": shares, "advice": _advice(shift, estimate, watched, names)}
+              "class_shares": shares, "framing": estimate.framing, "advice": _advice(shift, estimate, watched, names)}
     if html is not None: write_shift_page(report, estimate, predictor.run, html)
     return report
 
@@ -482,6 +438,30 @@ def adapted_decision(run: Run, # the source run, loaded
                                           "per_class": np.bincount(sample.labels, minlength=len(names)).tolist(),
                                           "note": "chosen on these images, so figures on them flatter the run"}}
 
+# %% ../nbs/09a_shift.ipynb #a99b5c42
+def _adaptation_record(run: Run, estimate: SiteEstimate, fitted_on: str, why: str|None) -> dict:
+    "What adapted a run, for its config: the site, the estimate, the framing, the methods applied and those not."
+    site, framing = estimate.site, estimate.framing
+    reframing = (f"reframing: the images zoomed by {framing['zoom']:.3f} and moved by ({framing['shift'][0]:+.2f}, "
+                 f"{framing['shift'][1]:+.2f}) px before the model reads them (the site's mean image onto "
+                 "validation's)")
+    prior_correction = (f"bias-corrected calibration on {fitted_on}, then prior correction: class shares by EM "
+                        "(Saerens et al. 2002)")
+    return {"source_run": run.path.name, "images": len(site.names), "refused": len(site.refused),
+            "images_digest": site.digest,
+            "prior": estimate.shares.tolist(), "interval": estimate.interval.tolist(),
+            "prior_before": estimate.prior.tolist(), "watched": watched_share(estimate, run.class_names),
+            "calibration": {"scale": 1/estimate.calibration.temperature,
+                            "offsets": list(estimate.calibration.offsets),
+                            "fitted_on": fitted_on},
+            "framing": framing,
+            "methods": [reframing] * framing["framed"] + [prior_correction] * (not why),
+            "not_applied": {"batch-norm statistics (AdaBN)":
+                            "not applied: on the shift benchmark no way of estimating them was safe",
+                            **({"reframing": "the site's mean image lies on validation's as it is"}
+                               if not framing["framed"] else {}),
+                            **({"prior correction": why} if why else {})}}
+
 # %% ../nbs/09a_shift.ipynb #8d18494c
 def adapt_run(run_dir: str|Path, # the run to adapt
               paths: list, # the site's unlabelled image files and folders
@@ -489,31 +469,27 @@ def adapt_run(run_dir: str|Path, # the run to adapt
               data_dir: str|Path|None=None, # where the run's own data set is (its validation images), see `data_home`
               labels: str|Path|None=None, # a labelled sample of the site (see `read_labels_table`)
              ) -> Run:
-    "A run adapted to the site's class shares: probabilities corrected; decisions kept, or chosen on a labelled sample."
+    "A run adapted to the site: its framing undone where it counts; probabilities corrected for its class shares."
     check_run_target(out)   # before any work: an existing folder is never written over
     if labels is not None and not Path(labels).is_file(): raise DataError(f"{labels}: no such labels file")
     predictor = Predictor(run_dir)
     estimate, run = estimate_site(predictor, paths, data_dir, labels), predictor.run
-    site, fitted_on = estimate.site, "validation" if labels is None else "the labelled sample"
-    if why := refusal(estimate, population_shift(site, estimate.validation, estimate.shares), run.class_names):
+    site, framing = estimate.site, estimate.framing
+    fitted_on = "validation" if labels is None else "the labelled sample"
+    why = refusal(estimate, population_shift(site, estimate.validation, estimate.shares), run.class_names)
+    if why and not framing["framed"]:
         raise DataError(f"{run.path.name} was not adapted: {why}; a labelled sample of the site (--labels) can "
                         "adapt it")
-    decision, chosen = adapted_decision(run, estimate)
-    apply_calibration(run.model, adapted_calibration(estimate))
-    adapted = {"source_run": run.path.name, "images": len(site.names), "refused": len(site.refused),
-               "images_digest": site.digest,
-               "prior": estimate.shares.tolist(), "interval": estimate.interval.tolist(),
-               "prior_before": estimate.prior.tolist(), "watched": watched_share(estimate, run.class_names),
-               "calibration": {"scale": 1/estimate.calibration.temperature,
-                               "offsets": list(estimate.calibration.offsets),
-                               "fitted_on": fitted_on},
-               "methods": [f"bias-corrected calibration on {fitted_on}, then prior correction: class shares by EM "
-                           "(Saerens et al. 2002)"],
-               "not_applied": {"batch-norm statistics (AdaBN)":
-                               "not applied until the shift benchmark shows where it is safe"}} | chosen
+    model = reframed_model(run.model, framing["zoom"], framing["shift"]) if framing["framed"] else run.model
+    if why:   # reframed, but a prevalence estimated from these images is not to be trusted: nothing more
+        decision, chosen = {}, {"decisions": "every decision as the source run's, on the reframed images"}
+    else:
+        decision, chosen = adapted_decision(run, estimate)
+        apply_calibration(model, adapted_calibration(estimate))
+    adapted = _adaptation_record(run, estimate, fitted_on, why) | chosen
     config = run.config | decision | {"adapted": adapted,
                                       "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     metrics = run.metrics | {"note": f"validation and test figures of {run.path.name} before adaptation; score this "
                                      "run on labelled images of the site"}
-    save_run(new := Run(run.model, config, run.history, metrics, ood=run.ood), out)
+    save_run(new := Run(model, config, run.history, metrics, ood=run.ood), out)
     return new

@@ -41,3 +41,28 @@ def test_recipes_are_told_apart_by_their_strength():
     doubled = [{**cell, "run": "s", "augment_strength": 2.0} for cell in cells]
     assert [recipe_name(c) for c in (cells[0], doubled[0])] == ["default", "default, strength 2"]
     assert set(summary(cells + doubled)["by_recipe"]) == {"default", "default, strength 2"}
+
+
+def test_the_benchmarks_crop_is_found_from_the_mean_image_and_undone():
+    "`site_framing` finds the benchmark's crops, and none of its other shifts, on real images; `Reframing` undoes them."
+    from pneumonia_nb.data import load_splits
+    from pneumonia_nb.framing import Reframing, site_framing
+    val = load_splits("pneumoniamnist", 28, splits=("val",))["val"]
+    x, y = val.images[..., None].astype(np.float32), val.labels
+    order = np.random.default_rng(0).permutation(len(y))
+    site, rest = x[order[:260]], order[260:]
+    class_means = np.stack([x[rest][y[rest] == k][..., 0].mean(axis=0) for k in (0, 1)])
+    for kind, levels in SHIFTS.items():
+        for level in levels:
+            framing = site_framing(acquired(site, kind, level)[..., 0].mean(axis=0), class_means)
+            assert framing["framed"] == (kind == "crop-zoom"), (kind, level, framing)
+    cropped = acquired(site, "crop-zoom", 0.8)
+    framing = site_framing(cropped[..., 0].mean(axis=0), class_means)
+    back = Reframing(framing["zoom"], framing["shift"])(cropped).numpy()
+    inner = slice(4, 24)   # what the crop kept
+    assert np.abs(back - site)[:, inner, inner].mean() < np.abs(cropped - site)[:, inner, inner].mean()/3
+    rows = [{"run": "r", "shift": kind, "refused": False, "share_error": 0.0, "augment": "default",
+             **{side: {"auc": 1.0, "accuracy": 1.0, "sensitivity": 1.0, "specificity": 1.0, "ece": 0.0, **extra}
+                for side, extra in (("as_trained", {}), ("adapted", {}), ("framed", {"applied": kind == "crop-zoom"}))}}
+            for kind in ("none", *SHIFTS)]
+    assert summary(rows)["all"]["framed_applied"] == 1   # the sites reframed are counted
