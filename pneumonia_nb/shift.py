@@ -486,6 +486,7 @@ def adapt_run(run_dir: str|Path, # the run to adapt
     else:
         decision, chosen = adapted_decision(run, estimate)
         apply_calibration(model, adapted_calibration(estimate))
+        if framing["framed"]: chosen["decisions"] += ", on the reframed images"
     adapted = _adaptation_record(run, estimate, fitted_on, why) | chosen
     config = run.config | decision | {"adapted": adapted,
                                       "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
