@@ -64,31 +64,36 @@ def _as_columns(probabilities: np.ndarray) -> np.ndarray:
     return np.stack([1 - p, p], axis=1) if p.ndim == 1 else p
 
 # %% ../nbs/09a_shift.ipynb #ee759c37
+def _decoded_site(predictor: Predictor, paths: list, workers: int) -> tuple[list, list, np.ndarray, list]:
+    "The site's usable files decoded once, ordered by content then name: names, digests, model inputs; and refusals."
+    files = list(image_files(paths))
+    if not files: raise DataError(f"{', '.join(map(str, paths))}: no images found (.jpg, .jpeg, .png, .dcm, .dicom)")
+    with ThreadPoolExecutor(workers) as pool: inputs = list(pool.map(lambda f: _read_one(predictor, f), files))
+    refused = [(name, x) for name, x, _ in inputs if isinstance(x, str)]
+    usable = sorted((u for u in inputs if not isinstance(u[1], str)), key=lambda u: (u[2], u[0]))
+    x = (np.stack([x for _, x, _ in usable]).astype(np.float32) if usable
+         else np.zeros((0, predictor.size, predictor.size, 1), np.float32))
+    return [name for name, _, _ in usable], [digest for _, _, digest in usable], x, refused
+
+def _scored_site(predictor: Predictor, decoded: tuple[list, list, np.ndarray, list]) -> SiteImages:
+    "The decoded site as `predictor`'s run reads it: probabilities, features, OOD scores; the OOD check's refusals."
+    (names, digests, x, refused), run = decoded, predictor.run
+    probabilities, features = predict_with_features(run.model, x) if len(x) else (np.zeros(0), np.zeros((0, 1)))
+    ood = ood_scores(run.ood, features) if run.ood is not None and len(x) else np.zeros(len(x))
+    reasons = predictor.ood_check(x, names, features) if len(x) else []
+    far = [i for i, reason in enumerate(reasons) if reason]
+    keep = np.setdiff1d(np.arange(len(x)), far)
+    digest = hashlib.sha256("".join(digests[i] for i in keep).encode()).hexdigest()
+    return SiteImages([names[i] for i in keep], _as_columns(probabilities)[keep], features[keep], ood[keep],
+                      refused + [(names[i], reasons[i]) for i in far], digest,
+                      x[keep, ..., 0].mean(axis=0) if len(keep) else None)
+
 def read_site(predictor: Predictor, # the run that will read the site
               paths: list, # image files and folders (searched recursively, see `image_files`)
               workers: int=4, # threads reading and decoding files
              ) -> SiteImages:
     "The site's usable images with the run's probabilities, features and OOD scores; refused images counted apart."
-    files = list(image_files(paths))
-    if not files: raise DataError(f"{', '.join(map(str, paths))}: no images found (.jpg, .jpeg, .png, .dcm, .dicom)")
-    with ThreadPoolExecutor(workers) as pool: inputs = list(pool.map(lambda f: _read_one(predictor, f), files))
-    refused = [(name, x) for name, x, _ in inputs if isinstance(x, str)]
-    # by content, then name
-    usable = sorted((u for u in inputs if not isinstance(u[1], str)), key=lambda u: (u[2], u[0]))
-    names, digests = [name for name, _, _ in usable], [digest for _, _, digest in usable]
-    x = (np.stack([x for _, x, _ in usable]).astype(np.float32) if usable
-         else np.zeros((0, predictor.size, predictor.size, 1), np.float32))
-    probabilities, features = predict_with_features(predictor.run.model,
-                                                    x) if len(x) else (np.zeros(0), np.zeros((0, 1)))
-    run = predictor.run
-    ood = ood_scores(run.ood, features) if run.ood is not None and len(x) else np.zeros(len(x))
-    reasons = predictor.ood_check(x, names, features) if len(x) else []
-    far = [i for i, reason in enumerate(reasons) if reason]
-    refused += [(names[i], reasons[i]) for i in far]
-    keep = np.setdiff1d(np.arange(len(x)), far)
-    digest = hashlib.sha256("".join(digests[i] for i in keep).encode()).hexdigest()
-    return SiteImages([names[i] for i in keep], _as_columns(probabilities)[keep], features[keep], ood[keep], refused,
-                      digest, x[keep, ..., 0].mean(axis=0) if len(keep) else None)
+    return _scored_site(predictor, _decoded_site(predictor, paths, workers))
 
 # %% ../nbs/09a_shift.ipynb #04fe28f1
 class Validation(NamedTuple):
@@ -261,15 +266,16 @@ def estimate_site(predictor: Predictor, # the run, loaded
                           f"{run.config['adapted']['source_run']}, instead")
     # a bad table refused before any image is read
     table = read_labels_table(labels, run.class_names) if labels is not None else None
-    site = read_site(predictor, paths)
+    decoded = _decoded_site(predictor, paths, workers=4)
+    site = _scored_site(predictor, decoded)
     if len(site.names) < MIN_SITE_IMAGES:
         raise DataError(f"{len(site.names)} usable images of {len(site.names) + len(site.refused)}: a site needs at "
                         f"least {MIN_SITE_IMAGES}")
     validation = fitted_on = validation_view(run, data_dir)
     framing = site_framing(site.mean_image, validation.class_means)
-    if framing["framed"]:   # read again as the reframed run will read it
-        site = read_site(Predictor(replace(run, model=reframed_model(run.model, framing["zoom"], framing["shift"]))),
-                         paths)
+    if framing["framed"]:   # the same images, as the reframed run will read them
+        reframed = Predictor(replace(run, model=reframed_model(run.model, framing["zoom"], framing["shift"])))
+        site = _scored_site(reframed, decoded)
     if labels is not None:
         index, y = match_site_labels(labels, table, site)
         fitted_on = Validation(site.probabilities[index], site.features[index], site.ood[index], y)
@@ -452,8 +458,7 @@ def _adaptation_record(run: Run, estimate: SiteEstimate, fitted_on: str, why: st
             "prior": estimate.shares.tolist(), "interval": estimate.interval.tolist(),
             "prior_before": estimate.prior.tolist(), "watched": watched_share(estimate, run.class_names),
             "calibration": {"scale": 1/estimate.calibration.temperature,
-                            "offsets": list(estimate.calibration.offsets),
-                            "fitted_on": fitted_on},
+                            "offsets": list(estimate.calibration.offsets), "fitted_on": fitted_on},
             "framing": framing,
             "methods": [reframing] * framing["framed"] + [prior_correction] * (not why),
             "not_applied": {"batch-norm statistics (AdaBN)":
@@ -474,9 +479,8 @@ def adapt_run(run_dir: str|Path, # the run to adapt
     if labels is not None and not Path(labels).is_file(): raise DataError(f"{labels}: no such labels file")
     predictor = Predictor(run_dir)
     estimate, run = estimate_site(predictor, paths, data_dir, labels), predictor.run
-    site, framing = estimate.site, estimate.framing
-    fitted_on = "validation" if labels is None else "the labelled sample"
-    why = refusal(estimate, population_shift(site, estimate.validation, estimate.shares), run.class_names)
+    framing, fitted_on = estimate.framing, "validation" if labels is None else "the labelled sample"
+    why = refusal(estimate, population_shift(estimate.site, estimate.validation, estimate.shares), run.class_names)
     if why and not framing["framed"]:
         raise DataError(f"{run.path.name} was not adapted: {why}; a labelled sample of the site (--labels) can "
                         "adapt it")
