@@ -71,8 +71,7 @@ def _decoded_site(predictor: Predictor, paths: list, workers: int) -> tuple[list
     with ThreadPoolExecutor(workers) as pool: inputs = list(pool.map(lambda f: _read_one(predictor, f), files))
     refused = [(name, x) for name, x, _ in inputs if isinstance(x, str)]
     usable = sorted((u for u in inputs if not isinstance(u[1], str)), key=lambda u: (u[2], u[0]))
-    x = (np.stack([x for _, x, _ in usable]).astype(np.float32) if usable
-         else np.zeros((0, predictor.size, predictor.size, 1), np.float32))
+    x = np.array([x for _, x, _ in usable], np.float32).reshape(-1, predictor.size, predictor.size, 1)
     return [name for name, _, _ in usable], [digest for _, _, digest in usable], x, refused
 
 def _scored_site(predictor: Predictor, decoded: tuple[list, list, np.ndarray, list]) -> SiteImages:
@@ -325,17 +324,18 @@ def _advice(shift: dict, estimate: SiteEstimate, watched: dict, class_names: tup
     else:
         images = (f"These images are not distinguishable from the run's validation images (MMD p = {mmd:.3g}; "
                   f"{beyond:.0%} beyond validation's 95th out-of-distribution percentile, against 5%).")
-    if estimate.framing is not None and estimate.framing["framed"]:
-        images = (f"These images frame the chest otherwise than the training images (undone by a zoom of "
-                  f"{estimate.framing['zoom']:.3f}); they are read reframed, as `pneumonia-nb adapt` reframes "
-                  "them. Reframed: " + images[0].lower() + images[1:])
+    if framed := estimate.framing is not None and estimate.framing["framed"]:
+        zoom = estimate.framing["zoom"]
+        images = (f"These images frame the chest otherwise than the training images (a zoom of {zoom:.3f} undoes "
+                  f"it); they are read reframed, as `adapt` reframes them. Reframed: {images[0].lower()}{images[1:]}")
     (lo, hi), share, before, kind = watched["interval"], watched["site"], watched["validation"], watched["of"]
     too_wide = (estimate.interval[1] - estimate.interval[0]).max() > MAX_INTERVAL
+    refuses = "reframes the images and leaves the share uncorrected" if framed else "refuses"
     if (why := refusal(estimate, shift, class_names)) and too_wide:
-        return images + f" The {kind} share cannot be estimated: {why}; `pneumonia-nb adapt` refuses."
+        return images + f" The {kind} share cannot be estimated: {why}; `pneumonia-nb adapt` {refuses}."
     if why:
         return images + (f" The estimated {kind} share, {share:.2f}, is not to be trusted, and `pneumonia-nb adapt` "
-                         "refuses without a labelled sample.")
+                         f"{refuses} without a labelled sample.")
     act = ": `pneumonia-nb adapt` corrects the probabilities for it." if abs(share - before) > 0.05 else "."
     return (images
             + f" Estimated {kind} share {share:.2f} (95% interval {lo:.2f}-{hi:.2f}) against {before:.2f} in "
