@@ -17,51 +17,72 @@ from .preprocess import affine_transform
 from .ensembles import apply_sampling, bilinear_sampling
 
 # %% auto #0
-__all__ = ['FRAMINGS', 'FRAMING_SHIFTS', 'FRAMING_FIT', 'Reframing', 'site_framing', 'reframing_of', 'unframed', 'reframed_model',
-           'moved_back']
+__all__ = ['FRAMINGS', 'FRAMING_SHIFTS', 'FRAMING_FIT', 'EXPOSURE_FIT', 'Reframing', 'site_framing', 'reframing_of', 'unframed',
+           'reframed_model', 'moved_back']
 
 # %% ../nbs/03a_framing.ipynb #18671332
 @keras.saving.register_keras_serializable(package="pneumonia_nb")
 class Reframing(keras.layers.Layer):
-    "Images zoomed about their centre (above 1 zooms in), then moved right and down (pixels); the edge carried out."
-    def __init__(self, zoom: float=1.0, shift=(0.0, 0.0), **kwargs):
+    "Images zoomed about their centre (above 1 zooms in), moved right and down (pixels), grey levels mapped back."
+    def __init__(self, zoom: float=1.0, shift=(0.0, 0.0), gain: float=1.0, offset: float=0.0, **kwargs):
         super().__init__(**kwargs); self.zoom, self.shift = float(zoom), tuple(float(s) for s in shift)
+        self.gain, self.offset = float(gain), float(offset)   # a site's grey level v read as (v - offset)/gain
     def build(self, input_shape):
         h, w = int(input_shape[1]), int(input_shape[2])
         with tf.init_scope():
             transform = affine_transform(0.0, self.zoom, -self.shift[0]/self.zoom, -self.shift[1]/self.zoom, h, w)
             self.index, self.weight = (a[None] for a in bilinear_sampling(transform.numpy(), h, w, edge=True))
-    def call(self, x): return apply_sampling(x, self.index, self.weight)
+    def call(self, x):
+        if (self.zoom, self.shift) != (1.0, (0.0, 0.0)): x = apply_sampling(x, self.index, self.weight)
+        if (self.gain, self.offset) == (1.0, 0.0): return x
+        return keras.ops.clip((x - self.offset)/self.gain, 0.0, 255.0)   # in 0-255, as the run's images were
     def compute_output_shape(self, input_shape): return input_shape
-    def get_config(self): return {**super().get_config(), "zoom": self.zoom, "shift": self.shift}
+    def get_config(self):
+        return {**super().get_config(), "zoom": self.zoom, "shift": self.shift, "gain": self.gain,
+                "offset": self.offset}
+
 
 # %% ../nbs/03a_framing.ipynb #5c18c977
 FRAMINGS = tuple(float(z) for z in np.round(np.arange(0.75, 1.2501, 0.025), 3))   # the zooms the search tries
 FRAMING_SHIFTS = (-1.0, -0.5, 0.0, 0.5, 1.0)   # and the moves, in pixels of a 28 px image (scaled to the run's size)
 FRAMING_FIT = 1/3   # a framing counts where it leaves at most this share of the site's misfit as it is
+EXPOSURE_FIT = 1/15   # an exposure counts where its gain and offset leave at most this share of the misfit without
 
 def site_framing(site_mean: np.ndarray, # the site's mean image `(size, size)` (`shift.SiteImages`)
                  class_means: np.ndarray, # validation's mean image of each class `(K, size, size)` (`shift.Validation`)
                 ) -> dict:
-    "The zoom and move (see `Reframing`) that map the site's mean image best onto validation's class means."
+    "The zoom and move, then gain and offset (see `Reframing`) that map the site's mean onto validation's class means."
     import cv2
     size = class_means.shape[-1]
     inner, scale, centre = slice(size//8, size - size//8), size/28, (size - 1)/2   # the central 3/4
     def smooth(image): return cv2.GaussianBlur(np.asarray(image, np.float32), (0, 0), scale)[inner, inner].ravel()
-    basis = np.stack([smooth(m) for m in class_means] + [np.ones_like(smooth(class_means[0]))], axis=1)
-    def misfit(zoom, dx, dy):
-        "The share of the framed site mean's variance that no mix of the class means (and a constant) explains."
-        # framed as `Reframing` frames it, its edge carried outwards: a black border is no chest to compare
+    means = np.stack([smooth(m) for m in class_means], axis=1)
+    basis = np.concatenate([means, np.ones((len(means), 1), np.float32)], axis=1)
+    def framed(zoom, dx, dy):   # as `Reframing` frames it, its edge carried outwards: a black border is no chest
         moved = np.float32([[zoom, 0, centre*(1 - zoom) + dx], [0, zoom, centre*(1 - zoom) + dy]])
-        target = smooth(cv2.warpAffine(np.asarray(site_mean, np.float32), moved, (size, size),
-                                       flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
+        return smooth(cv2.warpAffine(np.asarray(site_mean, np.float32), moved, (size, size),
+                                     flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
+    def residual(target, basis):
         coef = np.linalg.lstsq(basis, target, rcond=None)[0]
-        return float(((target - basis @ coef)**2).sum()/max(((target - target.mean())**2).sum(), 1e-12))
-    misfits = {(zoom, dx*scale, dy*scale): misfit(zoom, dx*scale, dy*scale)
+        return float(((target - basis @ coef)**2).sum()), coef
+    def misfit(target):   # the share of its variance that no mix of the class means (and a constant) explains
+        return residual(target, basis)[0]/max(float(((target - target.mean())**2).sum()), 1e-12)
+    misfits = {(zoom, dx*scale, dy*scale): misfit(framed(zoom, dx*scale, dy*scale))
                for zoom in FRAMINGS for dx in FRAMING_SHIFTS for dy in FRAMING_SHIFTS}
     (zoom, dx, dy), as_is = min(misfits, key=misfits.get), misfits[1.0, 0.0, 0.0]
-    return {"zoom": zoom, "shift": [dx, dy], "misfit": misfits[zoom, dx, dy], "misfit_as_is": as_is,
-            "framed": (zoom, dx, dy) != (1.0, 0.0, 0.0) and misfits[zoom, dx, dy] <= FRAMING_FIT*as_is}
+    framing = (zoom, dx, dy) != (1.0, 0.0, 0.0) and misfits[zoom, dx, dy] <= FRAMING_FIT*as_is
+    target = framed(zoom, dx, dy) if framing else framed(1.0, 0.0, 0.0)
+    exposed_misfit, coef = residual(target, basis)
+    # without a gain and offset: a mix of the class means alone, its shares summing to one
+    unexposed = residual(target - means[:, -1], means[:, :-1] - means[:, -1:])[0]
+    gain, offset = float(coef[:-1].sum()), float(coef[-1])
+    exposure = gain > 0 and exposed_misfit <= EXPOSURE_FIT*unexposed
+    reframing = {**({"zoom": zoom, "shift": [dx, dy]} if framing else {}),
+                 **({"gain": gain, "offset": offset} if exposure else {})}
+    return {"zoom": zoom, "shift": [dx, dy], "misfit": misfits[zoom, dx, dy], "misfit_as_is": as_is, "framed": framing,
+            "gain": gain, "offset": offset, "exposure_fit": exposed_misfit/max(unexposed, 1e-12), "exposed": exposure,
+            "reframing": reframing or None}
+
 
 # %% ../nbs/03a_framing.ipynb #1b1608c8
 def reframing_of(model: keras.Model) -> Reframing|None:
@@ -79,15 +100,18 @@ def unframed(model: keras.Model) -> keras.Model:
 
 # %% ../nbs/03a_framing.ipynb #a8f17d51
 def reframed_model(model: keras.Model, # a run's model (see `pneumonia_nb.run_folder.Run`)
-                   zoom: float, # see `Reframing`
+                   zoom: float=1.0, # see `Reframing`
                    shift: tuple=(0.0, 0.0), # see `Reframing`
+                   gain: float=1.0, # see `Reframing`
+                   offset: float=0.0, # see `Reframing`
                   ) -> keras.Model:
     "`model` reading each image through a `Reframing` first, with the same layers and weights."
     if reframing_of(model) is not None: raise ValueError(f"{model.name} already reframes its images")
     image = keras.Input(model.input_shape[1:], name="image")
+    reframed = Reframing(zoom, shift, gain, offset, name="reframing")(image)
     # the graph replayed on the reframed images, not nested: `has_tta`, `ensemble_members` still see its layers
-    outputs = model._run_through_graph(Reframing(zoom, shift, name="reframing")(image), operation_fn=lambda op: op)
-    return keras.Model(image, outputs, name=model.name)
+    return keras.Model(image, model._run_through_graph(reframed, operation_fn=lambda op: op), name=model.name)
+
 
 # %% ../nbs/03a_framing.ipynb #5bf9686b
 def moved_back(framing: Reframing, # the reframing the images went through
