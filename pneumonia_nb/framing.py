@@ -17,8 +17,8 @@ from .preprocess import affine_transform
 from .ensembles import apply_sampling, bilinear_sampling
 
 # %% auto #0
-__all__ = ['FRAMINGS', 'FRAMING_SHIFTS', 'FRAMING_FIT', 'EXPOSURE_FIT', 'Reframing', 'site_framing', 'reframing_of', 'unframed',
-           'reframed_model', 'moved_back']
+__all__ = ['FRAMINGS', 'FRAMING_SHIFTS', 'FRAMING_FIT', 'EXPOSURE_FIT', 'EXPOSURE_GAIN', 'Reframing', 'site_framing',
+           'reframing_of', 'unframed', 'reframed_model', 'moved_back']
 
 # %% ../nbs/03a_framing.ipynb #18671332
 @keras.saving.register_keras_serializable(package="pneumonia_nb")
@@ -42,14 +42,17 @@ class Reframing(keras.layers.Layer):
                 "offset": self.offset}
 
 
-# %% ../nbs/03a_framing.ipynb #5c18c977
+# %% ../nbs/03a_framing.ipynb #0f2e2290
 FRAMINGS = tuple(float(z) for z in np.round(np.arange(0.75, 1.2501, 0.025), 3))   # the zooms the search tries
 FRAMING_SHIFTS = (-1.0, -0.5, 0.0, 0.5, 1.0)   # and the moves, in pixels of a 28 px image (scaled to the run's size)
 FRAMING_FIT = 1/3   # a framing counts where it leaves at most this share of the site's misfit as it is
 EXPOSURE_FIT = 1/15   # an exposure counts where its gain and offset leave at most this share of the misfit without
+EXPOSURE_GAIN = 0.6   # and where the gain is at most this or at least its inverse: contrast far from validation's
 
+# %% ../nbs/03a_framing.ipynb #5c18c977
 def site_framing(site_mean: np.ndarray, # the site's mean image `(size, size)` (`shift.SiteImages`)
                  class_means: np.ndarray, # validation's mean image of each class `(K, size, size)` (`shift.Validation`)
+                 exposure_gain: float=EXPOSURE_GAIN, # an exposure counts only with a gain outside (this, 1/this)
                 ) -> dict:
     "The zoom and move, then gain and offset (see `Reframing`) that map the site's mean onto validation's class means."
     import cv2
@@ -76,7 +79,8 @@ def site_framing(site_mean: np.ndarray, # the site's mean image `(size, size)` (
     # without a gain and offset: a mix of the class means alone, its shares summing to one
     unexposed = residual(target - means[:, -1], means[:, :-1] - means[:, -1:])[0]
     gain, offset = float(coef[:-1].sum()), float(coef[-1])
-    exposure = gain > 0 and exposed_misfit <= EXPOSURE_FIT*unexposed
+    far = 0 < gain <= exposure_gain or gain >= 1/exposure_gain
+    exposure = far and exposed_misfit <= EXPOSURE_FIT*unexposed
     reframing = {**({"zoom": zoom, "shift": [dx, dy]} if framing else {}),
                  **({"gain": gain, "offset": offset} if exposure else {})}
     return {"zoom": zoom, "shift": [dx, dy], "misfit": misfits[zoom, dx, dy], "misfit_as_is": as_is, "framed": framing,
