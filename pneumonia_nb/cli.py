@@ -175,11 +175,12 @@ def _site_parsers(sub) -> None:
                        description="How many images the gate refuses, whether the site's images differ from the run's "
                                    "validation images as a population (MMD test), the site's estimated prevalence with "
                                    "a bootstrap interval, and what to do. Labels are never read.")
-    a = sub.add_parser("adapt", help="adapt a run to a site's framing and prevalence from its unlabelled X-rays",
-                       description="A new run that reframes the site's images where they frame the chest otherwise "
-                                   "than the training images, and whose probabilities are corrected for the site's "
-                                   "estimated prevalence, its threshold moving with them. Labels are never read (class "
-                                   "folders are ignored), but for a sample given by --labels.")
+    a = sub.add_parser("adapt", help="adapt a run to a site's framing, exposure and prevalence from its unlabelled "
+                                     "X-rays",
+                       description="A new run that reframes the site's images where they frame the chest or expose "
+                                   "it otherwise than the training images, and whose probabilities are corrected for "
+                                   "the site's estimated prevalence, its threshold moving with them. Labels are never "
+                                   "read (class folders are ignored), but for a sample given by --labels.")
     for p in (s, a):
         p.add_argument("run_dir")
         p.add_argument("images", nargs="+", help="the site's image files and folders (searched recursively)")
@@ -356,12 +357,13 @@ def _shift(args) -> int:
 
 # %% ../nbs/12_cli.ipynb #a5414050
 def _adapt(args) -> int:
+    from pneumonia_nb.framing import reframing_in_words
     from pneumonia_nb.shift import adapt_run
     run = adapt_run(args.run_dir, args.images, args.out, args.data_dir, args.labels)
     a = run.config["adapted"]
     w = a["watched"]
     lo, hi = w["interval"]
-    framed = f"reframed (zoom {a['framing']['zoom']:.3f}); " if a["framing"]["framed"] else ""
+    framed = f"reframed ({reframing_in_words(a['framing'])[1]}); " if a["framing"]["reframing"] else ""
     share = (f"{w['of']} share not corrected: {a['not_applied']['prior correction']}; "
              if "prior correction" in a["not_applied"] else
              f"{w['of']} share {w['site']:.3f} (95% interval {lo:.3f}-{hi:.3f}) against {w['validation']:.3f} in "

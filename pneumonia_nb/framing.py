@@ -18,7 +18,7 @@ from .ensembles import apply_sampling, bilinear_sampling
 
 # %% auto #0
 __all__ = ['FRAMINGS', 'FRAMING_SHIFTS', 'FRAMING_FIT', 'EXPOSURE_FIT', 'EXPOSURE_GAIN', 'Reframing', 'site_framing',
-           'reframing_of', 'unframed', 'reframed_model', 'moved_back']
+           'reframing_in_words', 'reframing_of', 'unframed', 'reframed_model', 'moved_back']
 
 # %% ../nbs/03a_framing.ipynb #18671332
 @keras.saving.register_keras_serializable(package="pneumonia_nb")
@@ -87,6 +87,19 @@ def site_framing(site_mean: np.ndarray, # the site's mean image `(size, size)` (
             "gain": gain, "offset": offset, "exposure_fit": exposed_misfit/max(unexposed, 1e-12), "exposed": exposure,
             "reframing": reframing or None}
 
+
+# %% ../nbs/03a_framing.ipynb #9bbde05e
+def reframing_in_words(framing: dict, # a site's framing (see `site_framing`)
+                      ) -> tuple[str, str]:
+    "What a site's images do otherwise, and how reading them reframed undoes it, in words."
+    undone = framing["reframing"] or {}
+    moved = (f"zoomed by {undone['zoom']:.3f} and moved by ({undone['shift'][0]:+.2f}, {undone['shift'][1]:+.2f}) px"
+             if "zoom" in undone else "")
+    exposed = (f"with grey levels v read as (v - {undone['offset']:.1f})/{undone['gain']:.3f}" if "gain" in undone
+               else "")
+    differs = " and ".join(what for key, what in (("zoom", "frame the chest"), ("gain", "expose it")) if key in undone)
+    return (differs or "frame and expose the chest as validation's do",
+            ", ".join(filter(None, (moved, exposed))) or "as they are")
 
 # %% ../nbs/03a_framing.ipynb #1b1608c8
 def reframing_of(model: keras.Model) -> Reframing|None:

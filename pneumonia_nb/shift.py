@@ -21,7 +21,7 @@ from .checks import OptionError, check_new_file, check_run_target
 from .metrics import (PNEUMONIA, Calibration, calibrated_logits, choose_operating_points, choose_threshold,
                                   fit_calibration, mmd_test, task_metrics)
 from .preprocess import dataset_images, make_dataset
-from .framing import reframed_model, site_framing
+from .framing import reframed_model, reframing_in_words, site_framing
 from .training import apply_calibration
 from .run_folder import Run, save_run
 from .ood import ood_scores, predict_with_features
@@ -324,10 +324,10 @@ def _advice(shift: dict, estimate: SiteEstimate, watched: dict, class_names: tup
     else:
         images = (f"These images are not distinguishable from the run's validation images (MMD p = {mmd:.3g}; "
                   f"{beyond:.0%} beyond validation's 95th out-of-distribution percentile, against 5%).")
-    if framed := estimate.framing is not None and estimate.framing["framed"]:
-        zoom = estimate.framing["zoom"]
-        images = (f"These images frame the chest otherwise than the training images (a zoom of {zoom:.3f} undoes "
-                  f"it); they are read reframed, as `adapt` reframes them. Reframed: {images[0].lower()}{images[1:]}")
+    if framed := estimate.framing is not None and bool(estimate.framing["reframing"]):
+        differs, undone = reframing_in_words(estimate.framing)
+        images = (f"These images {differs} otherwise than the training images; they are read {undone}, as `adapt` "
+                  f"reframes them. Reframed: {images[0].lower()}{images[1:]}")
     (lo, hi), share, before, kind = watched["interval"], watched["site"], watched["validation"], watched["of"]
     too_wide = (estimate.interval[1] - estimate.interval[0]).max() > MAX_INTERVAL
     refuses = "reframes the images and leaves the share uncorrected" if framed else "refuses"
@@ -448,9 +448,8 @@ def adapted_decision(run: Run, # the source run, loaded
 def _adaptation_record(run: Run, estimate: SiteEstimate, fitted_on: str, why: str|None) -> dict:
     "What adapted a run, for its config: the site, the estimate, the framing, the methods applied and those not."
     site, framing = estimate.site, estimate.framing
-    reframing = (f"reframing: the images zoomed by {framing['zoom']:.3f} and moved by ({framing['shift'][0]:+.2f}, "
-                 f"{framing['shift'][1]:+.2f}) px before the model reads them (the site's mean image onto "
-                 "validation's)")
+    reframing = (f"reframing: the images {reframing_in_words(framing)[1]} before the model reads them (the site's "
+                 "mean image onto validation's)")
     prior_correction = (f"bias-corrected calibration on {fitted_on}, then prior correction: class shares by EM "
                         "(Saerens et al. 2002)")
     return {"source_run": run.path.name, "images": len(site.names), "refused": len(site.refused),
@@ -460,11 +459,11 @@ def _adaptation_record(run: Run, estimate: SiteEstimate, fitted_on: str, why: st
             "calibration": {"scale": 1/estimate.calibration.temperature,
                             "offsets": list(estimate.calibration.offsets), "fitted_on": fitted_on},
             "framing": framing,
-            "methods": [reframing] * framing["framed"] + [prior_correction] * (not why),
+            "methods": [reframing] * bool(framing["reframing"]) + [prior_correction] * (not why),
             "not_applied": {"batch-norm statistics (AdaBN)":
                             "not applied: on the shift benchmark no way of estimating them was safe",
                             **({"reframing": "the site's mean image lies on validation's as it is"}
-                               if not framing["framed"] else {}),
+                               if not framing["reframing"] else {}),
                             **({"prior correction": why} if why else {})}}
 
 # %% ../nbs/09a_shift.ipynb #8d18494c
@@ -474,23 +473,23 @@ def adapt_run(run_dir: str|Path, # the run to adapt
               data_dir: str|Path|None=None, # where the run's own data set is (its validation images), see `data_home`
               labels: str|Path|None=None, # a labelled sample of the site (see `read_labels_table`)
              ) -> Run:
-    "A run adapted to the site: its framing undone where it counts; probabilities corrected for its class shares."
+    "A run adapted to the site: its framing and exposure undone where they count, probabilities for its class shares."
     check_run_target(out)   # before any work: an existing folder is never written over
     if labels is not None and not Path(labels).is_file(): raise DataError(f"{labels}: no such labels file")
     predictor = Predictor(run_dir)
     estimate, run = estimate_site(predictor, paths, data_dir, labels), predictor.run
     framing, fitted_on = estimate.framing, "validation" if labels is None else "the labelled sample"
     why = refusal(estimate, population_shift(estimate.site, estimate.validation, estimate.shares), run.class_names)
-    if why and not framing["framed"]:
+    if why and not framing["reframing"]:
         raise DataError(f"{run.path.name} was not adapted: {why}; a labelled sample of the site (--labels) can "
                         "adapt it")
-    model = reframed_model(run.model, framing["zoom"], framing["shift"]) if framing["framed"] else run.model
+    model = reframed_model(run.model, **framing["reframing"]) if framing["reframing"] else run.model
     if why:   # reframed, but a prevalence estimated from these images is not to be trusted: nothing more
         decision, chosen = {}, {"decisions": "every decision as the source run's, on the reframed images"}
     else:
         decision, chosen = adapted_decision(run, estimate)
         apply_calibration(model, adapted_calibration(estimate))
-        if framing["framed"]: chosen["decisions"] += ", on the reframed images"
+        if framing["reframing"]: chosen["decisions"] += ", on the reframed images"
     adapted = _adaptation_record(run, estimate, fitted_on, why) | chosen
     config = run.config | decision | {"adapted": adapted,
                                       "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}

@@ -43,8 +43,8 @@ def test_recipes_are_told_apart_by_their_strength():
     assert set(summary(cells + doubled)["by_recipe"]) == {"default", "default, strength 2"}
 
 
-def test_the_benchmarks_crop_is_found_from_the_mean_image_and_undone():
-    "`site_framing` finds the benchmark's crops, and none of its other shifts, on real images; `Reframing` undoes them."
+def test_the_benchmarks_crop_and_halved_contrast_are_found_from_the_mean_image_and_undone():
+    "`site_framing` finds the benchmark's crops and halved contrast, and none of its other shifts; `Reframing` undoes them."
     from pneumonia_nb.data import load_splits
     from pneumonia_nb.framing import Reframing, site_framing
     val = load_splits("pneumoniamnist", 28, splits=("val",))["val"]
@@ -56,6 +56,14 @@ def test_the_benchmarks_crop_is_found_from_the_mean_image_and_undone():
         for level in levels:
             framing = site_framing(acquired(site, kind, level)[..., 0].mean(axis=0), class_means)
             assert framing["framed"] == (kind == "crop-zoom"), (kind, level, framing)
+            assert framing["exposed"] == ((kind, level) == ("contrast", 0.5)), (kind, level, framing)
+            assert bool(framing["reframing"]) == (framing["framed"] or framing["exposed"])
+    faded = acquired(site, "contrast", 0.5)
+    exposure = site_framing(faded[..., 0].mean(axis=0), class_means)["reframing"]
+    assert set(exposure) == {"gain", "offset"} and abs(exposure["gain"] - 0.5) < 0.05, exposure
+    def centred(images): return images - images.mean(axis=(1, 2, 3), keepdims=True)   # each about its own mean, as faded
+    back = Reframing(**exposure)(faded).numpy()
+    assert np.abs(centred(back) - centred(site)).mean() < np.abs(centred(faded) - centred(site)).mean()/3
     cropped = acquired(site, "crop-zoom", 0.8)
     framing = site_framing(cropped[..., 0].mean(axis=0), class_means)
     back = Reframing(framing["zoom"], framing["shift"])(cropped).numpy()

@@ -77,21 +77,34 @@ def test_adapted_run_is_an_ordinary_run(run_dir, site, adapted, tmp_path):
     assert exported.returncode == 0, exported.stderr[-2000:]
 
 
-def test_adapt_reframes_a_site_that_frames_the_chest_tighter(run_dir, site, tmp_path):
-    "The site cropped to its central 80%: found from its mean image, undone in the adapted model, for every verb; ONNX too."
+def _cropped(image: np.ndarray) -> np.ndarray:
+    "The image's central 80%, enlarged back: a site that frames the chest tighter."
+    keep = int(round(28*0.8)); edge = (28 - keep)//2
+    return np.asarray(Image.fromarray(image[edge:edge + keep, edge:edge + keep]).resize((28, 28), Image.BILINEAR))
+
+
+def _faded(image: np.ndarray) -> np.ndarray:
+    "The image at half its contrast, about its own mean: a washed-out site."
+    return np.round(image.mean() + 0.5*(image.astype(np.float32) - image.mean())).astype(np.uint8)
+
+
+@pytest.mark.parametrize("change, said, found", [(_cropped, "zoomed by 0.", ("framed", "zoom", 0.8)),
+                                                 (_faded, "with grey levels v read as", ("exposed", "gain", 0.5))],
+                         ids=["cropped", "faded"])
+def test_adapt_undoes_a_sites_framing_or_exposure(run_dir, site, tmp_path, change, said, found):
+    "A site cropped to its central 80%, or at half its contrast: found from its mean image, undone in the adapted model."
     import onnxruntime as ort
     from pneumonia_nb.data import load_splits
-    cropped = tmp_path / "cropped"; cropped.mkdir()
-    keep = int(round(28*0.8)); edge = (28 - keep)//2
-    for f in sorted(site.glob("*.png")):
-        Image.fromarray(np.asarray(Image.open(f))[edge:edge + keep, edge:edge + keep]).resize((28, 28), Image.BILINEAR).save(cropped / f.name)
-    r = cli("adapt", run_dir, cropped, "--out", tmp_path / "reframed")
-    assert r.returncode == 0 and "reframed (zoom 0." in r.stdout, (r.stdout, r.stderr[-2000:])
+    changed = tmp_path / "changed"; changed.mkdir()
+    for f in sorted(site.glob("*.png")): Image.fromarray(change(np.asarray(Image.open(f)))).save(changed / f.name)
+    r = cli("adapt", run_dir, changed, "--out", tmp_path / "reframed")
+    assert r.returncode == 0 and f"reframed ({said}" in r.stdout, (r.stdout, r.stderr[-2000:])
     framing = json.loads((tmp_path / "reframed" / "config.json").read_text())["adapted"]["framing"]
-    assert framing["framed"] and abs(framing["zoom"] - 0.8) < 0.05, framing
+    counts, key, value = found
+    assert framing[counts] and abs(framing[key] - value) < 0.05, framing
     val = load_splits("pneumoniamnist", 28, splits=("val",))["val"]
-    truth = {f.name: ["NORMAL", "PNEUMONIA"][int(val.labels[int(f.stem[1:])])] for f in cropped.glob("*.png")}
-    def answers(run): return [json.loads(line) for line in cli("predict", run, cropped).stdout.splitlines()]
+    truth = {f.name: ["NORMAL", "PNEUMONIA"][int(val.labels[int(f.stem[1:])])] for f in changed.glob("*.png")}
+    def answers(run): return [json.loads(line) for line in cli("predict", run, changed).stdout.splitlines()]
     def accuracy(answered): return np.mean([a["label"] == truth[a["file"].split("/")[-1]] for a in answered if "label" in a])
     reframed = answers(tmp_path / "reframed")
     assert accuracy(reframed) > accuracy(answers(run_dir))
