@@ -293,9 +293,9 @@ def bench_run(run_dir: str, args) -> list[dict]:
                                                               run.threshold) if framing["framed"] else trained),
                                                     "applied": framing["framed"], **{k: framing[k] for k in ("zoom", "shift", "misfit", "misfit_as_is")}}
                         if args.exposure:   # reframed where the framing counts, re-exposed where the exposure does
-                            reframing = framing["reframing"]
-                            normalised["exposed"] = {**(scores(ys, predict(Reframing(**reframing)(x_all[idx]).numpy())[0], run.threshold)
-                                                        if reframing else trained),
+                            framed_scores = {k: v for k, v in normalised["framed"].items() if k in trained}   # where exposure does not count
+                            normalised["exposed"] = {**(scores(ys, predict(Reframing(**framing["reframing"])(x_all[idx]).numpy())[0], run.threshold)
+                                                        if framing["exposed"] else framed_scores),
                                                      "applied": framing["exposed"], **{k: framing[k] for k in ("gain", "offset", "exposure_fit")}}
                         rows.append({"run": Path(run_dir).name, "augment": run.recipe.augment,
                                      "augment_strength": run.recipe.hyper.augment_strength, "shift": kind, "level": level, "share": share, "draw": draw,

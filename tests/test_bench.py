@@ -2,6 +2,7 @@
 import sys
 from pathlib import Path
 
+import pytest
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parents[1]/"bench"))
@@ -71,6 +72,12 @@ def test_the_benchmarks_crop_and_halved_contrast_are_found_from_the_mean_image_a
     assert np.abs(back - site)[:, inner, inner].mean() < np.abs(cropped - site)[:, inner, inner].mean()/3
     rows = [{"run": "r", "shift": kind, "refused": False, "share_error": 0.0, "augment": "default",
              **{side: {"auc": 1.0, "accuracy": 1.0, "sensitivity": 1.0, "specificity": 1.0, "ece": 0.0, **extra}
-                for side, extra in (("as_trained", {}), ("adapted", {}), ("framed", {"applied": kind == "crop-zoom"}))}}
+                for side, extra in (("as_trained", {}), ("adapted", {}), ("framed", {"applied": kind == "crop-zoom"}),
+                                    ("exposed", {"applied": kind == "contrast"}))}}
             for kind in ("none", *SHIFTS)]
     assert summary(rows)["all"]["framed_applied"] == 1   # the sites reframed are counted
+    rows[0]["framed"]["accuracy"] = 0.9   # reframed alone worse at the unshifted site: re-exposing never acted there
+    rows[list(SHIFTS).index("contrast") + 1]["framed"]["accuracy"] = 0.8   # re-exposing gained 0.2 where it acted
+    counted = summary(rows)["all"]
+    assert counted["exposed_applied"] == 1 and counted["exposed_accuracy_gain_where_applied"]["median"] == pytest.approx(0.2)
+    assert counted["exposed_largest_accuracy_loss_against_framed"] == pytest.approx(0.0)
