@@ -69,6 +69,20 @@ only with a gain of at most EXPOSURE_GAIN or at least its inverse. It is turned 
 job's three runs: no cell is more than 0.01 accuracy worse than reframed alone; the median accuracy gain over
 reframed alone, over the sites it acts on, is above 0; and it acts on no unshifted site.
 
+Blur matched (`matched`, `--blur`), with its own rule, fixed before it was measured on sites no adaptation had been
+scored on (`--first-draw 5`). A site softer than validation (blur, down- then up-sampling, a crop zoomed up, heavy JPEG)
+is read as if most of its normal images had pneumonia: the run's threshold no longer separates them. Softness shows in
+the images' median sharpness: `site_blur` finds the Gaussian blur under which the calibration half's median sharpness
+comes nearest the site's (its images as reframed and re-exposed). Where that blur is beyond the one the run tolerates
+(`sharpness_blur` of its `ood`, the strongest that changes at most 1% of its answers), the threshold is chosen again on
+the calibration half blurred that much, keeping the sensitivity the run's threshold has there unblurred. On draw 0 of
+the main job's seed 42 (`--blur-threshold rule`, then `sensitivity`), choosing it by the run's own rule (Youden's) lost
+up to 0.035 where pneumonia was common, since it gave up sensitivity for specificity; keeping the sensitivity lost at
+most 0.01 (two images of 200) and gained 0.02 at the median of the 54 sites it acted on (blur, down-up, crop-zoom,
+JPEG 10; no unshifted site). It is turned on in `adapt` only if, over the main job's three runs: no cell is more than
+0.01 accuracy worse than re-exposed (`exposed`, the default before it); the median accuracy gain over re-exposed, over
+the sites it acts on, is above 0; and it acts on no unshifted site.
+
 The same cells score training recipes: runs of several recipes (`--augment default` and `--augment acquisition`,
 three seeds each; `--augment-strength 2`, every framing and intensity limit doubled, three seeds) are summarised per
 recipe (its augmentation and, where not 1, its strength). The rule, fixed before the run: a recipe replaces the default
@@ -112,6 +126,10 @@ if it also holds where its training did not reach (resampling, blur, noise, JPEG
         --out PARTS/shift_exposure_gated_S.json   # for S in 42 43 44, then:
     python bench/shift.py --cells-from PARTS/shift_exposure_gated_{42,43,44}.json --draws 1 --first-draw 4 \
         --normalisations --framing --exposure --out bench/results/shift_exposure_gated.json
+    python bench/shift.py --runs RUNS/main-default-S --draws 1 --first-draw 5 --normalisations --framing --exposure --blur \
+        --out PARTS/shift_blur_S.json   # for S in 42 43 44, then:
+    python bench/shift.py --cells-from PARTS/shift_blur_{42,43,44}.json --draws 1 --first-draw 5 --normalisations \
+        --framing --exposure --blur --out bench/results/shift_blur.json
 
 Runs benchmarked apart (in parallel, say) are summarised together with `--cells-from PART.json ...`.
 """
@@ -131,8 +149,9 @@ SHIFTS = {   # name: two severities
     "contrast": (0.7, 0.5), "gamma": (0.7, 1.5), "brightness": (20, -20), "blur": (0.02, 0.04), "noise": (5, 10),
     "jpeg": (30, 10), "down-up": (0.5, 0.35), "crop-zoom": (0.9, 0.8)}
 SIDES = ("as_trained", "adapted", "adabn", "adabn_mixed", "adabn_balanced", "adabn_gated", "adabn_null_gated",
-         "adabn_severity_gated", "framed", "exposed")   # how each cell is scored
-NORMALISATIONS = SIDES[2:-2]
+         "adabn_severity_gated", "framed", "exposed", "matched")   # how each cell is scored
+NORMALISATIONS = SIDES[2:-3]
+AGAINST = {"exposed": "framed", "matched": "exposed"}   # each of the last methods is judged against the default before it
 NULL_DRAWS = 5   # unshifted sites per share and validation half that calibrate `adabn_null_gated`
 SEVERE = 5   # `adabn_severity_gated` acts where renormalised features lie this many times the null's limit away
 
@@ -208,6 +227,8 @@ def bench_run(run_dir: str, args) -> list[dict]:
     import numpy as np
     from pneumonia_nb.ood import ood_scores, predict_with_features
     from pneumonia_nb.framing import Reframing, site_framing
+    from pneumonia_nb.metrics import choose_threshold
+    from pneumonia_nb.ood import blurred, site_blur
     from pneumonia_nb.preprocess import dataset_images, make_dataset
     from pneumonia_nb.runs import run_splits
     from pneumonia_nb.shift import (SHIFT_P, SiteEstimate, SiteImages, Validation, adapted_logit, bias_corrected_calibration, corrected, estimate_prior,
@@ -239,10 +260,20 @@ def bench_run(run_dir: str, args) -> list[dict]:
     for fit, sites in ((halves[0], halves[1]), (halves[1], halves[0])):
         fitted = Validation(np.stack([1 - clean[fit], clean[fit]], 1), clean_features[fit], clean_ood[fit], y[fit],
                             np.stack([x[fit][y[fit] == k][..., 0].mean(axis=0) for k in (0, 1)]))
-        folds.append((sites, fitted, bias_corrected_calibration(fitted), np.bincount(y[fit], minlength=2)/len(fit)))
+        folds.append((sites, fitted, bias_corrected_calibration(fitted), np.bincount(y[fit], minlength=2)/len(fit), fit))
+    matched_thresholds = {}
+    def matched_threshold(fit, sigma):
+        "The threshold chosen again on the calibration half blurred by `sigma`: by the run's rule, or keeping its sensitivity."
+        if (fit[0], sigma) not in matched_thresholds:
+            p_soft = predict(blurred(x[fit], sigma))[0]
+            kept = float((clean[fit][y[fit] == 1] >= run.threshold).mean())   # the run's sensitivity there, unblurred
+            matched_thresholds[fit[0], sigma] = (choose_threshold(y[fit], p_soft, run.recipe.threshold_rule)
+                                                 if args.blur_threshold == "rule" else
+                                                 choose_threshold(y[fit], p_soft, "sensitivity", target=kept))
+        return matched_thresholds[fit[0], sigma]
     null_mmd2 = []   # unshifted sites renormalised the same way: how far balanced statistics alone move a site's features
     if {"adabn_null_gated", "adabn_severity_gated"} & set(args.normalisations):
-        for sites, fitted, calibration, prior in folds:
+        for sites, fitted, calibration, prior, _ in folds:
             for share in SHARES:
                 for draw in range(NULL_DRAWS):
                     idx = sites[drawn(y[sites], share, 10**6 + 1000*draw + int(100*share))]
@@ -251,7 +282,7 @@ def bench_run(run_dir: str, args) -> list[dict]:
                     null_mmd2.append(balanced_statistics(x[idx], estimate, posteriors, draw)[1]["mmd2"])
         null_limit = float(np.percentile(null_mmd2, 95))
     rows = []
-    for sites, fitted, calibration, prior in folds:
+    for sites, fitted, calibration, prior, fit in folds:
         for kind, levels in {"none": (0,), **SHIFTS}.items():
             for level in levels:
                 x_all = x[sites] if kind == "none" else acquired(x[sites], kind, level)
@@ -289,21 +320,28 @@ def bench_run(run_dir: str, args) -> list[dict]:
                                                     **({"null_mmd2_95th": null_limit} if null_mmd2 else {})}
                         if args.framing:
                             framing = site_framing(x_all[idx][..., 0].mean(axis=0), fitted.class_means, args.exposure_gain)
-                            normalised["framed"] = {**(scores(ys, predict(Reframing(framing["zoom"], framing["shift"])(x_all[idx]).numpy())[0],
-                                                              run.threshold) if framing["framed"] else trained),
-                                                    "applied": framing["framed"], **{k: framing[k] for k in ("zoom", "shift", "misfit", "misfit_as_is")}}
+                            p_seen = predict(Reframing(framing["zoom"], framing["shift"])(x_all[idx]).numpy())[0] if framing["framed"] else p
+                            normalised["framed"] = {**scores(ys, p_seen, run.threshold), "applied": framing["framed"],
+                                                    **{k: framing[k] for k in ("zoom", "shift", "misfit", "misfit_as_is")}}
                         if args.exposure:   # reframed where the framing counts, re-exposed where the exposure does
-                            framed_scores = {k: v for k, v in normalised["framed"].items() if k in trained}   # where exposure does not count
-                            normalised["exposed"] = {**(scores(ys, predict(Reframing(**framing["reframing"])(x_all[idx]).numpy())[0], run.threshold)
-                                                        if framing["exposed"] else framed_scores),
-                                                     "applied": framing["exposed"], **{k: framing[k] for k in ("gain", "offset", "exposure_fit")}}
+                            seen = Reframing(**framing["reframing"])(x_all[idx]).numpy() if framing["reframing"] else x_all[idx]
+                            if framing["exposed"]: p_seen = predict(seen)[0]   # else the reframed images, as read above
+                            normalised["exposed"] = {**scores(ys, p_seen, run.threshold), "applied": framing["exposed"],
+                                                     **{k: framing[k] for k in ("gain", "offset", "exposure_fit")}}
+                        if args.blur:   # the images as re-exposed: the threshold chosen again where they are softer than the run tolerates
+                            sigma = site_blur(seen, x[fit])
+                            applied = sigma > float(run.ood["sharpness_blur"])
+                            threshold = matched_threshold(fit, sigma) if applied else run.threshold
+                            normalised["matched"] = {**scores(ys, p_seen, threshold), "applied": applied, "blur": sigma,
+                                                     "threshold": threshold}
                         rows.append({"run": Path(run_dir).name, "augment": run.recipe.augment,
                                      "augment_strength": run.recipe.hyper.augment_strength, "shift": kind, "level": level, "share": share, "draw": draw,
                                      "true_share": float(ys.mean()), "estimated_share": float(shares[1]),
                                      "share_error": float(abs(shares[1] - ys.mean())), "refused": refused, "why": why,
                                      "mmd_p": shift["mmd"]["p_value"],
                                      "as_trained": trained, "adapted": trained if refused else scores(ys, adapted, moved),
-                                     **{side: normalised[side] for side in [*args.normalisations, *["framed"]*args.framing, *["exposed"]*args.exposure]}})
+                                     **{side: normalised[side] for side in [*args.normalisations, *["framed"]*args.framing, *["exposed"]*args.exposure,
+                                                                            *["matched"]*args.blur]}})
         print(f"{run_dir}: {len(rows)} cells", file=sys.stderr, flush=True)
     return rows
 
@@ -327,10 +365,11 @@ def summary(rows: list[dict]) -> dict:
                 if side != "as_trained":
                     out[f"{side}_largest_accuracy_loss"] = max(r["as_trained"]["accuracy"] - r[side]["accuracy"] for r in cells)
                 if all("applied" in r[side] for r in cells): out[f"{side}_applied"] = sum(r[side]["applied"] for r in cells)
-        if all("exposed" in r for r in cells):   # against its default before, reframed alone
-            out["exposed_largest_accuracy_loss_against_framed"] = max(r["framed"]["accuracy"] - r["exposed"]["accuracy"] for r in cells)
-            gains = [r["exposed"]["accuracy"] - r["framed"]["accuracy"] for r in cells if r["exposed"]["applied"]]
-            out["exposed_accuracy_gain_where_applied"] = spread(gains) if gains else None
+        for side, before in AGAINST.items():   # against the default before it
+            if all(side in r for r in cells):
+                out[f"{side}_largest_accuracy_loss_against_{before}"] = max(r[before]["accuracy"] - r[side]["accuracy"] for r in cells)
+                gains = [r[side]["accuracy"] - r[before]["accuracy"] for r in cells if r[side]["applied"]]
+                out[f"{side}_accuracy_gain_where_applied"] = spread(gains) if gains else None
         return out
     recipes = sorted({recipe_name(r) for r in rows})
     return {"all": over(rows), "no_acquisition_shift": over([r for r in rows if r["shift"] == "none"]),
@@ -370,9 +409,14 @@ def main() -> None:
                    "its exposure otherwise (needs --framing)")
     p.add_argument("--exposure-gain", type=float, default=EXPOSURE_GAIN, help="an exposure counts only with a gain outside "
                    "(this, 1/this); 1: wherever it fits (default: %(default)s, `EXPOSURE_GAIN`)")
+    p.add_argument("--blur", action="store_true", help="also score each site re-exposed with the threshold chosen again on "
+                   "validation blurred as much as `site_blur` finds the site softer, where beyond the run's tolerated blur (needs --exposure)")
+    p.add_argument("--blur-threshold", choices=("rule", "sensitivity"), default="sensitivity", help="that threshold: by the run's "
+                   "threshold rule, or keeping the run's sensitivity on the unblurred half (default: %(default)s)")
     p.add_argument("--out", required=True)
     args = p.parse_args()
     if args.exposure and not args.framing: p.error("--exposure is scored against --framing: name both")
+    if args.blur and not args.exposure: p.error("--blur is scored against --exposure: name both, with --framing")
     if len(os.sched_getaffinity(0)) > CORES: os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[:CORES]))
     parts = [json.loads(Path(f).read_text()) for f in args.cells_from]
     if not args.runs and not parts: p.error("name --runs, --cells-from, or both")
@@ -380,6 +424,8 @@ def main() -> None:
         p.error(f"{wrong[0]}: made with another --site-size, --draws or --first-draw")
     if wrong := [f for f, part in zip(args.cells_from, parts) if args.exposure and part.get("exposure_gain", 1.0) != args.exposure_gain]:
         p.error(f"{wrong[0]}: made with another --exposure-gain")
+    if wrong := [f for f, part in zip(args.cells_from, parts) if args.blur and part.get("blur_threshold") != args.blur_threshold]:
+        p.error(f"{wrong[0]}: made with another --blur-threshold, or without --blur")
     rows = [row for part in parts for row in part["cells"]] + [row for run in args.runs for row in bench_run(run, args)]
     import tensorflow as tf, keras, pneumonia_nb
     from pneumonia_nb.framing import EXPOSURE_FIT, FRAMING_FIT
@@ -389,7 +435,8 @@ def main() -> None:
               "machine": {"cores": CORES, "platform": platform.platform(), "python": platform.python_version(),
                           "tensorflow": tf.__version__, "keras": keras.__version__, "pneumonia_nb": pneumonia_nb.__version__},
               "shares": SHARES, "shifts": SHIFTS, "site_size": args.site_size, "draws": args.draws, "first_draw": args.first_draw,
-              **({"framing_fit": FRAMING_FIT} if args.framing else {}), **({"exposure_fit": EXPOSURE_FIT, "exposure_gain": args.exposure_gain} if args.exposure else {}), "summary": summary(rows), "cells": rows}
+              **({"framing_fit": FRAMING_FIT} if args.framing else {}), **({"exposure_fit": EXPOSURE_FIT, "exposure_gain": args.exposure_gain} if args.exposure else {}),
+              **({"blur_threshold": args.blur_threshold} if args.blur else {}), "summary": summary(rows), "cells": rows}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=1))
     s = report["summary"]

@@ -16,8 +16,9 @@ from .ensembles import without_tta
 from .framing import reframing_of, unframed
 
 # %% auto #0
-__all__ = ['feature_model', 'predict_features', 'predict_with_features', 'image_sharpness', 'blurred', 'dataset_sharpness',
-           'fit_ood', 'ood_scores', 'synthetic_non_xrays', 'tolerated_blur', 'fit_sharpness_check', 'gate_reasons']
+__all__ = ['BLUR_LEVELS', 'feature_model', 'predict_features', 'predict_with_features', 'image_sharpness', 'blurred',
+           'dataset_sharpness', 'fit_ood', 'ood_scores', 'synthetic_non_xrays', 'tolerated_blur', 'fit_sharpness_check',
+           'gate_reasons', 'site_blur']
 
 # %% ../nbs/03b_ood.ipynb #d340a251
 def feature_model(model: keras.Model, # a model with a one-unit Dense head (an ensemble or TTA model too)
@@ -180,3 +181,15 @@ def gate_reasons(ood: dict, # a run's `ood` (see `fit_ood` and `fit_sharpness_ch
             return (f"{name}: too blurred for the model to judge (sharpness {sharp:.2f}; the run accepts down to "
                     f"{least:.2f}, the {100 - percentile:g}th percentile of its validation X-rays{under})")
     return [reason(*r) for r in zip(names, ood_scores(ood, features), sharpness)]
+
+# %% ../nbs/03b_ood.ipynb #e60034bf
+BLUR_LEVELS = tuple(float(s) for s in np.round(np.arange(0, 0.0601, 0.0025), 4))   # the sigmas `site_blur` tries
+
+def site_blur(site: np.ndarray, # the site's images `(N, H, W)` or `(N, H, W, 1)` in 0-255, as the model takes them
+              validation: np.ndarray, # the run's validation images, shaped the same
+              levels: tuple=BLUR_LEVELS, # Gaussian sigmas to try, as shares of the width (see `blurred`)
+             ) -> float:
+    "The blur under which validation's median sharpness comes nearest the site's: how much softer the site's images are."
+    target = np.log(max(float(np.median(image_sharpness(site))), 1e-6))
+    def gap(sigma): return abs(np.log(max(float(np.median(image_sharpness(blurred(validation, sigma)))), 1e-6)) - target)
+    return min(levels, key=gap)

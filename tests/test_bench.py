@@ -81,3 +81,26 @@ def test_the_benchmarks_crop_and_halved_contrast_are_found_from_the_mean_image_a
     counted = summary(rows)["all"]
     assert counted["exposed_applied"] == 1 and counted["exposed_accuracy_gain_where_applied"]["median"] == pytest.approx(0.2)
     assert counted["exposed_largest_accuracy_loss_against_framed"] == pytest.approx(0.0)
+
+
+def test_the_benchmarks_softening_shifts_are_found_by_their_sharpness_and_no_other():
+    "`site_blur` finds blur and down-up softer than validation, exposure and noise not; the summary counts where it acted."
+    from pneumonia_nb.data import load_splits
+    from pneumonia_nb.ood import site_blur
+    val = load_splits("pneumoniamnist", 28, splits=("val",))["val"]
+    x = val.images[..., None].astype(np.float32)
+    order = np.random.default_rng(0).permutation(len(x))
+    site, rest = x[order[:260]], x[order[260:]]
+    found = {(kind, level): site_blur(acquired(site, kind, level), rest) for kind, levels in SHIFTS.items() for level in levels}
+    assert all(found[kind, level] >= 0.02 for kind in ("blur", "down-up") for level in SHIFTS[kind]), found
+    assert all(found[kind, level] <= 0.01 for kind in ("contrast", "gamma", "brightness", "noise") for level in SHIFTS[kind]), found
+    assert site_blur(site, rest) <= 0.01
+    rows = [{"run": "r", "shift": kind, "refused": False, "share_error": 0.0, "augment": "default",
+             **{side: {"auc": 1.0, "accuracy": 0.9 if kind == "blur" and side != "matched" else 1.0, "sensitivity": 1.0,
+                       "specificity": 1.0, "ece": 0.0, **extra}
+                for side, extra in (("as_trained", {}), ("adapted", {}), ("framed", {"applied": False}),
+                                    ("exposed", {"applied": False}), ("matched", {"applied": kind == "blur"}))}}
+            for kind in ("none", *SHIFTS)]
+    counted = summary(rows)["all"]
+    assert counted["matched_applied"] == 1 and counted["matched_accuracy_gain_where_applied"]["median"] == pytest.approx(0.1)
+    assert counted["matched_largest_accuracy_loss_against_exposed"] == pytest.approx(0.0)
