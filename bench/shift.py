@@ -93,7 +93,7 @@ where nine images in ten have pneumonia those cost more than the specificity won
 weighed first, without a label: on the calibration half blurred as much, the change in specificity and in sensitivity
 that the new threshold makes, weighted by the site's class shares as estimated with that half's bias-corrected
 calibration (EM, as `adapt` estimates them), is the accuracy the move is expected to gain there; the threshold moves
-only where that is at least BLUR_GAIN (0.01, two images in 200: the most the rule lets a site lose). It is turned on in
+only where that is at least `BLUR_GAIN` (0.01, two images in 200: the most the rule lets a site lose). It is turned on in
 `adapt` only if, over the main job's three runs: no cell is more than 0.01 accuracy worse than re-exposed; the median
 accuracy gain over re-exposed, over the sites it acts on, is above 0; and it acts on no unshifted site.
 
@@ -172,7 +172,6 @@ NORMALISATIONS = SIDES[2:-3]
 AGAINST = {"exposed": "framed", "matched": "exposed"}   # each of the last methods is judged against the default before it
 NULL_DRAWS = 5   # unshifted sites per share and validation half that calibrate `adabn_null_gated`
 SEVERE = 5   # `adabn_severity_gated` acts where renormalised features lie this many times the null's limit away
-BLUR_GAIN = 0.01   # `matched` acts where the accuracy its threshold is expected to gain is at least this (rule 2)
 
 
 def acquired(x, kind: str, level: float, seed: int = 0):
@@ -246,7 +245,7 @@ def bench_run(run_dir: str, args) -> list[dict]:
     import numpy as np
     from pneumonia_nb.ood import ood_scores, predict_with_features
     from pneumonia_nb.framing import Reframing, site_framing
-    from pneumonia_nb.metrics import choose_threshold
+    from pneumonia_nb.metrics import choose_threshold, threshold_gain
     from pneumonia_nb.ood import blurred, site_blur
     from pneumonia_nb.preprocess import dataset_images, make_dataset
     from pneumonia_nb.runs import run_splits
@@ -283,16 +282,15 @@ def bench_run(run_dir: str, args) -> list[dict]:
     matched_halves = {}
     def matched(fit, sigma):
         """The calibration half blurred by `sigma`: the threshold chosen again there (by the run's rule, or keeping its
-        sensitivity), what that changes there, and the half as `Validation` with its bias-corrected calibration."""
+        sensitivity), and the half as `Validation` with its bias-corrected calibration."""
         if (fit[0], sigma) not in matched_halves:
             p_soft, f_soft, o_soft = predict(blurred(x[fit], sigma))
             kept = float((clean[fit][y[fit] == 1] >= run.threshold).mean())   # the run's sensitivity there, unblurred
             threshold = (choose_threshold(y[fit], p_soft, run.recipe.threshold_rule) if args.blur_threshold == "rule"
                          else choose_threshold(y[fit], p_soft, "sensitivity", target=kept))
-            def rates(t): return np.array([(p_soft[y[fit] == 0] < t).mean(), (p_soft[y[fit] == 1] >= t).mean()])
             soft = Validation(np.stack([1 - p_soft, p_soft], 1), f_soft, o_soft, y[fit])
-            matched_halves[fit[0], sigma] = {"threshold": threshold, "moved": rates(threshold) - rates(run.threshold),
-                                             "validation": soft, "calibration": bias_corrected_calibration(soft)}
+            matched_halves[fit[0], sigma] = {"threshold": threshold, "validation": soft,
+                                             "calibration": bias_corrected_calibration(soft)}
         return matched_halves[fit[0], sigma]
     null_mmd2 = []   # unshifted sites renormalised the same way: how far balanced statistics alone move a site's features
     if {"adabn_null_gated", "adabn_severity_gated"} & set(args.normalisations):
@@ -356,8 +354,9 @@ def bench_run(run_dir: str, args) -> list[dict]:
                             softer, threshold, expected = sigma > float(run.ood["sharpness_blur"]), run.threshold, None
                             if softer:   # expected: the accuracy the move gains on the blurred half, at the site's estimated shares
                                 half = matched(fit, sigma)
-                                share = estimated(p_seen, f_all[idx], o_all[idx], half["validation"], half["calibration"], prior).shares[1]
-                                expected = float(np.array([1 - share, share]) @ half["moved"])
+                                site_share = estimated(p_seen, f_all[idx], o_all[idx], half["validation"], half["calibration"], prior).shares[1]
+                                expected = threshold_gain(y[fit], half["validation"].probabilities[:, 1], run.threshold,
+                                                          half["threshold"], [1 - site_share, site_share])
                             applied = softer and (args.blur_gain < 0 or expected >= args.blur_gain)
                             if applied: threshold = half["threshold"]
                             normalised["matched"] = {**scores(ys, p_seen, threshold), "applied": applied, "blur": sigma,
@@ -422,6 +421,7 @@ def as_recorded(arg: str, runs: list) -> str:
 
 def main() -> None:
     from pneumonia_nb.framing import EXPOSURE_GAIN
+    from pneumonia_nb.ood import BLUR_GAIN
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--runs", nargs="*", default=[], help="run directories (the main job: `pneumonia-nb train --seed S --out RUNS/main-S`)")
     p.add_argument("--cells-from", nargs="*", default=[],

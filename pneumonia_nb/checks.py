@@ -14,10 +14,15 @@ import os
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
+from .catalogue import DataError
+
 # %% auto #0
-__all__ = ['RUN_FORMAT', 'ENGINES', 'RESULTS_FORMAT', 'MANIFEST', 'OptionError', 'RunError', 'WeightsUnavailableError',
-           'check_choice', 'check_positive', 'check_writable_folder', 'check_new_file', 'is_run', 'check_run_dir',
-           'check_run_target', 'folder_lock', 'run_digest', 'results_manifest', 'check_results_folder']
+__all__ = ['RUN_FORMAT', 'ENGINES', 'RESULTS_FORMAT', 'MANIFEST', 'MIN_LABELLED', 'MIN_LABELLED_PER_CLASS', 'OptionError',
+           'RunError', 'WeightsUnavailableError', 'check_choice', 'check_positive', 'check_writable_folder',
+           'check_new_file', 'is_run', 'check_run_dir', 'check_run_target', 'folder_lock', 'run_digest',
+           'results_manifest', 'check_results_folder', 'read_labels_table', 'match_site_labels']
 
 # %% ../nbs/00a_checks.ipynb #af99446b
 class OptionError(ValueError):
@@ -162,3 +167,44 @@ def check_results_folder(out: str|Path, # where the results go: a new folder, or
     if diff := [f"{k} {saved.get(k)!r}, not {v!r}" for k, v in manifest.items() if saved.get(k) != v]:
         raise RunError(f"{out}: holds the predictions of another run or setting ({'; '.join(diff)}); resume it with "
                        "that run, or choose another --out")
+
+# %% ../nbs/00a_checks.ipynb #8cf8a073
+MIN_LABELLED, MIN_LABELLED_PER_CLASS = 20, 5   # the smallest labelled sample that refits calibration and threshold
+
+def read_labels_table(path: str|Path, # a CSV file with the columns file (a path or file name) and label (a class)
+                      class_names: tuple, # the run's classes
+                     ) -> tuple[list, np.ndarray]:
+    "The files a labels CSV names and their classes; a bad table refused in one line, before any image is read."
+    import pandas as pd   # only where a table is read: the command line starts without it
+    try: table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, ValueError) as e: raise DataError(f"{path}: cannot be read as a CSV file ({e})") from None
+    if missing := [c for c in ("file", "label") if c not in table.columns]:
+        raise DataError(f"{path}: needs the columns file and label; it has no {' or '.join(missing)}")
+    classes = {c.upper(): k for k, c in enumerate(class_names)}
+    if wrong := [label for label in table.label if label.strip().upper() not in classes]:
+        raise DataError(f"{path}: the label {wrong[0]!r} is not one of the run's classes ({', '.join(class_names)})")
+    labels = np.array([classes[label.strip().upper()] for label in table.label], int)
+    counts = np.bincount(labels, minlength=len(class_names))
+    if len(labels) < MIN_LABELLED or counts.min() < MIN_LABELLED_PER_CLASS:
+        held = ", ".join(f"{n} {c}" for n, c in zip(counts, class_names))
+        raise DataError(f"{path}: {len(labels)} labelled images ({held}); refitting needs at least {MIN_LABELLED}, "
+                        f"{MIN_LABELLED_PER_CLASS} of each class")
+    return table.file.tolist(), labels
+
+
+# %% ../nbs/00a_checks.ipynb #9353f9fa
+def match_site_labels(path: str|Path, # the labels CSV, as messages name it
+                      table: tuple[list, np.ndarray], # what `read_labels_table` read from it: files and their classes
+                      names: list[str], # the site's usable images (`pneumonia_nb.shift.SiteImages.names`)
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    "Indices into `names` of the images a labels table names, and their labels; any mismatch refused in one line."
+    files, labels = table
+    where = {}
+    for i, name in enumerate(names):
+        for key in {name, Path(name).name}: where.setdefault(key, []).append(i)
+    if unknown := [f for f in files if len(where.get(f, ())) != 1]:
+        raise DataError(f"{path}: {len(unknown)} of its files are not one of the site's usable images (refused images "
+                        f"cannot be labelled; a file name two images share needs its path): {', '.join(unknown[:3])}")
+    index = np.array([where[f][0] for f in files], int)
+    if len(set(index.tolist())) < len(index): raise DataError(f"{path}: names an image more than once")
+    return index, labels

@@ -175,12 +175,14 @@ def _site_parsers(sub) -> None:
                        description="How many images the gate refuses, whether the site's images differ from the run's "
                                    "validation images as a population (MMD test), the site's estimated prevalence with "
                                    "a bootstrap interval, and what to do. Labels are never read.")
-    a = sub.add_parser("adapt", help="adapt a run to a site's framing, exposure and prevalence from its unlabelled "
-                                     "X-rays",
+    a = sub.add_parser("adapt", help="adapt a run to a site's framing, exposure, blur and prevalence from its "
+                                     "unlabelled X-rays",
                        description="A new run that reframes the site's images where they frame the chest or expose "
-                                   "it otherwise than the training images, and whose probabilities are corrected for "
-                                   "the site's estimated prevalence, its threshold moving with them. Labels are never "
-                                   "read (class folders are ignored), but for a sample given by --labels.")
+                                   "it otherwise than the training images, reads a site softer than the run tolerates "
+                                   "at a threshold chosen on validation as soft where that is expected to gain, and "
+                                   "whose probabilities are corrected for the site's estimated prevalence, its "
+                                   "threshold moving with them. Labels are never read (class folders are ignored), but "
+                                   "for a sample given by --labels.")
     for p in (s, a):
         p.add_argument("run_dir")
         p.add_argument("images", nargs="+", help="the site's image files and folders (searched recursively)")
@@ -364,12 +366,15 @@ def _adapt(args) -> int:
     w = a["watched"]
     lo, hi = w["interval"]
     framed = f"reframed ({reframing_in_words(a['framing'])[1]}); " if a["framing"]["reframing"] else ""
+    softer = (f"its images as soft as validation blurred by {a['softness']['blur']:.2%} of their width; "
+              if a.get("softness") else "")
     share = (f"{w['of']} share not corrected: {a['not_applied']['prior correction']}; "
              if "prior correction" in a["not_applied"] else
              f"{w['of']} share {w['site']:.3f} (95% interval {lo:.3f}-{hi:.3f}) against {w['validation']:.3f} in "
              f"{a['calibration']['fitted_on']}; ")
     print(f"saved run {args.out}, {a['source_run']} adapted to {a['images']} images ({a['refused']} refused): "
-          + framed + share + ("" if run.threshold is None else f"threshold now {run.threshold:.3f}, ") + a["decisions"])
+          + framed + softer + share + ("" if run.threshold is None else f"threshold now {run.threshold:.3f}, ")
+          + a["decisions"])
     return 0
 
 # %% ../nbs/12_cli.ipynb #65be2d0f

@@ -16,9 +16,9 @@ from .ensembles import without_tta
 from .framing import reframing_of, unframed
 
 # %% auto #0
-__all__ = ['BLUR_LEVELS', 'feature_model', 'predict_features', 'predict_with_features', 'image_sharpness', 'blurred',
-           'dataset_sharpness', 'fit_ood', 'ood_scores', 'synthetic_non_xrays', 'tolerated_blur', 'fit_sharpness_check',
-           'gate_reasons', 'site_blur']
+__all__ = ['BLUR_LEVELS', 'BLUR_GAIN', 'feature_model', 'predict_features', 'predict_with_features', 'image_sharpness', 'blurred',
+           'dataset_sharpness', 'fit_ood', 'ood_scores', 'synthetic_non_xrays', 'tolerated_blur', 'sharpness_check',
+           'fit_sharpness_check', 'gate_reasons', 'site_blur', 'site_softness']
 
 # %% ../nbs/03b_ood.ipynb #d340a251
 def feature_model(model: keras.Model, # a model with a one-unit Dense head (an ensemble or TTA model too)
@@ -150,6 +150,15 @@ def tolerated_blur(model: keras.Model, # probabilities `(N,)`/`(N, 1)` of the se
         tolerated = level
     return tolerated
 
+# %% ../nbs/03b_ood.ipynb #26ed63f4
+def sharpness_check(images: np.ndarray, # a run's validation images `(N, H, W)` or `(N, H, W, 1)` in 0-255
+                    blur: float, # the blur the run judges images under (see `blurred`)
+                    percentile: float=99.5, # share of them, blurred that much, that stays above the cut-off
+                   ) -> dict[str, np.float64]:
+    "The least sharpness a run judges, from validation blurred by `blur`: the arrays a run keeps in `ood.npz`."
+    return {"sharpness_cutoff": np.float64(np.percentile(image_sharpness(blurred(images, blur)), 100 - percentile)),
+            "sharpness_blur": np.float64(blur)}
+
 # %% ../nbs/03b_ood.ipynb #4c2879e5
 def fit_sharpness_check(model: keras.Model, # the run's model, calibrated (see `tolerated_blur`)
                         images: np.ndarray, # validation images `(N, H, W, 1)` in 0-255, as the model takes them
@@ -160,8 +169,7 @@ def fit_sharpness_check(model: keras.Model, # the run's model, calibrated (see `
                        ) -> dict[str, np.float64]:
     "The least sharpness a run judges and the blur it was measured under: the arrays a run adds to `ood.npz`."
     blur = tolerated_blur(model, images, threshold, most_changed, predicted=predicted)
-    return {"sharpness_cutoff": np.float64(np.percentile(image_sharpness(blurred(images, blur)), 100 - percentile)),
-            "sharpness_blur": np.float64(blur)}
+    return sharpness_check(images, blur, percentile)
 
 # %% ../nbs/03b_ood.ipynb #f257e258
 def gate_reasons(ood: dict, # a run's `ood` (see `fit_ood` and `fit_sharpness_check`)
@@ -184,12 +192,26 @@ def gate_reasons(ood: dict, # a run's `ood` (see `fit_ood` and `fit_sharpness_ch
 
 # %% ../nbs/03b_ood.ipynb #e60034bf
 BLUR_LEVELS = tuple(float(s) for s in np.round(np.arange(0, 0.0601, 0.0025), 4))   # the sigmas `site_blur` tries
+BLUR_GAIN = 0.01   # a softer site's threshold moves where that is expected to gain this much accuracy (`shift`)
 
 def site_blur(site: np.ndarray, # the site's images `(N, H, W)` or `(N, H, W, 1)` in 0-255, as the model takes them
               validation: np.ndarray, # the run's validation images, shaped the same
               levels: tuple=BLUR_LEVELS, # Gaussian sigmas to try, as shares of the width (see `blurred`)
              ) -> float:
-    "The blur under which validation's median sharpness comes nearest the site's: how much softer the site's images are."
+    "The blur under which validation's median sharpness comes nearest the site's: how much softer its images are."
     target = np.log(max(float(np.median(image_sharpness(site))), 1e-6))
-    def gap(sigma): return abs(np.log(max(float(np.median(image_sharpness(blurred(validation, sigma)))), 1e-6)) - target)
+    def gap(sigma): return abs(np.log(max(float(np.median(image_sharpness(blurred(validation, sigma)))), 1e-6))
+                               - target)
     return min(levels, key=gap)
+
+# %% ../nbs/03b_ood.ipynb #843c51d5
+def site_softness(ood: dict|None, # a run's `ood` (see `fit_ood` and `fit_sharpness_check`)
+                  validation: np.ndarray, # the run's validation images `(N, H, W)` in 0-255, as the model takes them
+                  site: np.ndarray, # the site's images, shaped the same
+                 ) -> dict|None:
+    "Where the site's images are softer than the run tolerates: their blur and a sharpness check that lets them by."
+    if ood is None or "sharpness_blur" not in ood: return None   # runs saved before the tolerated blur
+    blur, tolerated = site_blur(site, validation), float(ood["sharpness_blur"])
+    if blur <= tolerated: return None   # as soft as the run was shown to judge: nothing to match
+    return {"blur": blur, "tolerated_before": tolerated,
+            "check": sharpness_check(validation, float(np.hypot(blur, tolerated)), float(ood["percentile"]))}

@@ -14,27 +14,25 @@ from typing import NamedTuple
 
 import numpy as np
 
-import pandas as pd
-
 from .data import TASKS, DataError, read_file
-from .checks import OptionError, check_new_file, check_run_target
+from .checks import OptionError, check_new_file, check_run_target, match_site_labels, read_labels_table
 from .metrics import (PNEUMONIA, Calibration, calibrated_logits, choose_operating_points, choose_threshold,
-                                  fit_calibration, mmd_test, task_metrics)
+                                  fit_calibration, mmd_test, task_metrics, threshold_gain)
 from .preprocess import dataset_images, make_dataset
-from .framing import reframed_model, reframing_in_words, site_framing
+from .framing import Reframing, reframed_model, reframing_in_words, site_framing
 from .training import apply_calibration
 from .run_folder import Run, save_run
-from .ood import ood_scores, predict_with_features
+from .ood import BLUR_GAIN, blurred, ood_scores, predict_with_features, site_softness
 from .runs import run_splits
 from .predict import Predictor, image_files
 from .report import figure_data_uri, render_page
 
 # %% auto #0
-__all__ = ['MIN_SITE_IMAGES', 'PRIOR_FLOOR', 'MIN_LABELLED', 'MIN_LABELLED_PER_CLASS', 'MAX_INTERVAL', 'SHIFT_P', 'SiteImages',
-           'read_site', 'Validation', 'validation_view', 'bias_corrected_calibration', 'recalibrated', 'corrected',
-           'estimate_prior', 'prior_interval', 'population_shift', 'read_labels_table', 'match_site_labels',
-           'SiteEstimate', 'estimate_site', 'watched_share', 'refusal', 'plot_site', 'write_shift_page', 'shift_report',
-           'adapted_calibration', 'adapted_logit', 'adapted_decision', 'adapt_run']
+__all__ = ['MIN_SITE_IMAGES', 'PRIOR_FLOOR', 'MAX_INTERVAL', 'SHIFT_P', 'SiteImages', 'read_site', 'Validation',
+           'validation_view', 'bias_corrected_calibration', 'recalibrated', 'corrected', 'estimate_prior',
+           'prior_interval', 'population_shift', 'SiteEstimate', 'estimate_site', 'watched_share', 'refusal',
+           'plot_site', 'write_shift_page', 'shift_report', 'adapted_calibration', 'adapted_logit', 'adapted_decision',
+           'adapt_run']
 
 # %% ../nbs/09a_shift.ipynb #4df21189
 # fewer leave the prevalence too uncertain to correct for (a bootstrap interval wider than about 0.25)
@@ -102,27 +100,27 @@ class Validation(NamedTuple):
     ood: np.ndarray # out-of-distribution scores
     labels: np.ndarray # their labels: the run's own data, known
     class_means: np.ndarray|None = None # each class's mean image `(K, size, size)`: how validation frames a chest
+    images: np.ndarray|None = None # the images `(N, size, size)` as the run reads them
 
 # %% ../nbs/09a_shift.ipynb #2f014384
 def validation_view(run: Run, # a loaded run
                     data_dir: str|Path|None=None, # see `data_home`
+                    blur: float=0.0, # a Gaussian blur first (see `blurred`): validation as a softer site gives it
                    ) -> Validation:
     "The probabilities, features, OOD scores and labels of the run's validation images."
     val = run_splits(run, None, data_dir, ("val",))["val"]
     if val is None:
         raise DataError(f"the {run.config['dataset']} data have no validation split to compare the site with")
-    ds = make_dataset(val, run.size, run.resize, 256)
-    probabilities, features = predict_with_features(run.model, ds)
+    images = blurred(dataset_images(make_dataset(val, run.size, run.resize, 256)), blur)
+    probabilities, features = predict_with_features(run.model, images)
     ood = ood_scores(run.ood, features) if run.ood is not None else np.zeros(len(features))
-    images = dataset_images(ds)[..., 0]
-    means = np.stack([images[val.labels == k].mean(axis=0) for k in range(len(run.class_names))])
-    return Validation(_as_columns(probabilities), features, ood, val.labels, means)
+    means = np.stack([images[val.labels == k, ..., 0].mean(axis=0) for k in range(len(run.class_names))])
+    return Validation(_as_columns(probabilities), features, ood, val.labels, means, images[..., 0])
 
 # %% ../nbs/09a_shift.ipynb #20e79791
 def _logit(p: np.ndarray) -> np.ndarray:
     "Log odds, the probabilities kept a hair away from 0 and 1."
-    p = np.clip(np.asarray(p, np.float64), 1e-7, 1 - 1e-7)
-    return np.log(p/(1 - p))
+    return _log(p) - _log(1 - np.asarray(p, np.float64))
 
 def _log(p: np.ndarray) -> np.ndarray:
     "Log-probabilities, kept a hair above 0."
@@ -196,47 +194,6 @@ def population_shift(site: SiteImages, # the site, read by `read_site`
             "expected_share": 0.05,
             "beyond_p_value": float(binomtest(beyond, len(site.ood), 0.05, alternative="greater").pvalue)}
 
-# %% ../nbs/09a_shift.ipynb #7c1e5a21
-MIN_LABELLED, MIN_LABELLED_PER_CLASS = 20, 5   # the smallest labelled sample that refits calibration and threshold
-
-def read_labels_table(path: str|Path, # a CSV file with the columns file (a path or file name) and label (a class)
-                      class_names: tuple, # the run's classes
-                     ) -> tuple[list, np.ndarray]:
-    "The files a labels CSV names and their classes; a bad table refused in one line, before any image is read."
-    try: table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (OSError, ValueError) as e: raise DataError(f"{path}: cannot be read as a CSV file ({e})") from None
-    if missing := [c for c in ("file", "label") if c not in table.columns]:
-        raise DataError(f"{path}: needs the columns file and label; it has no {' or '.join(missing)}")
-    classes = {c.upper(): k for k, c in enumerate(class_names)}
-    if wrong := [label for label in table.label if label.strip().upper() not in classes]:
-        raise DataError(f"{path}: the label {wrong[0]!r} is not one of the run's classes ({', '.join(class_names)})")
-    labels = np.array([classes[label.strip().upper()] for label in table.label], int)
-    counts = np.bincount(labels, minlength=len(class_names))
-    if len(labels) < MIN_LABELLED or counts.min() < MIN_LABELLED_PER_CLASS:
-        held = ", ".join(f"{n} {c}" for n, c in zip(counts, class_names))
-        raise DataError(f"{path}: {len(labels)} labelled images ({held}); refitting needs at least {MIN_LABELLED}, "
-                        f"{MIN_LABELLED_PER_CLASS} of each class")
-    return table.file.tolist(), labels
-
-
-# %% ../nbs/09a_shift.ipynb #bee55a15
-def match_site_labels(path: str|Path, # the labels CSV, as messages name it
-                      table: tuple[list, np.ndarray], # what `read_labels_table` read from it: files and their classes
-                      site: SiteImages, # the site, read by `read_site`
-                     ) -> tuple[np.ndarray, np.ndarray]:
-    "Indices into `site.names` of the images a labels table names, and their labels; any mismatch refused in one line."
-    files, labels = table
-    where = {}
-    for i, name in enumerate(site.names):
-        for key in {name, Path(name).name}: where.setdefault(key, []).append(i)
-    if unknown := [f for f in files if len(where.get(f, ())) != 1]:
-        raise DataError(f"{path}: {len(unknown)} of its files are not one of the site's usable images (refused images "
-                        f"cannot be labelled; a file name two images share needs its path): {', '.join(unknown[:3])}")
-    index = np.array([where[f][0] for f in files], int)
-    if len(set(index.tolist())) < len(index): raise DataError(f"{path}: names an image more than once")
-    return index, labels
-
-
 # %% ../nbs/09a_shift.ipynb #84fcabc9
 MAX_INTERVAL = 0.3   # the widest 95% interval of a share that an adaptation acts on
 
@@ -250,6 +207,42 @@ class SiteEstimate(NamedTuple):
     interval: np.ndarray # their 95% bootstrap interval `(2, K)`
     sample: Validation|None = None # the labelled sample of the site that the calibration was fitted on, if any
     framing: dict|None = None # the site's framing (see `site_framing`); where it counts, the site is read reframed
+    softness: dict|None = None # where the site is softer than the run tolerates: its blur and the threshold for it
+
+# %% ../nbs/09a_shift.ipynb #8f394b4b
+def _enough(site: SiteImages) -> SiteImages:
+    "The site, if it has enough usable images to adapt on."
+    if len(site.names) >= MIN_SITE_IMAGES: return site
+    raise DataError(f"{len(site.names)} usable images of {len(site.names) + len(site.refused)}: a site needs at least "
+                    f"{MIN_SITE_IMAGES}")
+
+
+# %% ../nbs/09a_shift.ipynb #14edf4f7
+def _threshold_words(softness: dict) -> str:
+    "The threshold `adapt` reads a softer site at, in words."
+    return ("a threshold keeping the run's sensitivity on validation as soft" if softness["moves"] else "the run's "
+            f"threshold: moving it was expected to gain {softness['expected_gain']:+.3f} accuracy, under {BLUR_GAIN}")
+
+
+# %% ../nbs/09a_shift.ipynb #d47e1ff8
+def _site_as_adapted(run: Run, decoded: tuple, data_dir: str|Path|None,
+                    ) -> tuple[SiteImages, Validation, dict, dict|None]:
+    "The site as the adapted run reads it, and validation as it compares: framing and softness found first."
+    by_distance = replace(run, ood={k: v for k, v in run.ood.items() if k != "sharpness_cutoff"}) if run.ood else run
+    site = _enough(_scored_site(Predictor(by_distance), decoded))   # softness is judged of the site, not per image
+    validation = validation_view(run, data_dir)
+    framing = site_framing(site.mean_image, validation.class_means)
+    seen = Reframing(**(framing["reframing"] or {}))(decoded[2][np.isin(decoded[0], site.names)]).numpy()
+    softness = site_softness(run.ood, validation.images, seen) if run.threshold is not None else None
+    model = reframed_model(run.model, **framing["reframing"]) if framing["reframing"] else run.model
+    site = _enough(_scored_site(Predictor(replace(run, model=model, ood=run.ood | softness["check"] if softness
+                                                  else run.ood)), decoded))
+    if softness:   # validation as soft as the site: what calibrates, and the threshold keeping the run's sensitivity
+        kept = float((validation.probabilities[validation.labels == 1, 1] >= run.threshold).mean())
+        validation = validation_view(run, data_dir, softness["blur"])
+        softness |= {"sensitivity": kept, "threshold": choose_threshold(
+            validation.labels, validation.probabilities[:, 1], "sensitivity", target=kept)}
+    return site, validation, framing, softness
 
 # %% ../nbs/09a_shift.ipynb #101f9e7c
 def estimate_site(predictor: Predictor, # the run, loaded
@@ -258,31 +251,28 @@ def estimate_site(predictor: Predictor, # the run, loaded
                   data_dir: str|Path|None=None,
                   labels: str|Path|None=None, # a labelled sample of the site (`read_labels_table`): calibrated on it
                  ) -> SiteEstimate:
-    "The site read (reframed where its framing counts), validation, the calibration fitted, and the class shares."
+    "The site read (reframed, re-exposed, its blur matched where they count), validation, calibration, class shares."
     run = predictor.run
     if "adapted" in run.config:
         raise OptionError(f"{run.path}: already adapted to a site; adapt its source run, "
                           f"{run.config['adapted']['source_run']}, instead")
     # a bad table refused before any image is read
     table = read_labels_table(labels, run.class_names) if labels is not None else None
-    decoded = _decoded_site(predictor, paths, workers=4)
-    site = _scored_site(predictor, decoded)
-    if len(site.names) < MIN_SITE_IMAGES:
-        raise DataError(f"{len(site.names)} usable images of {len(site.names) + len(site.refused)}: a site needs at "
-                        f"least {MIN_SITE_IMAGES}")
-    validation = fitted_on = validation_view(run, data_dir)
-    framing = site_framing(site.mean_image, validation.class_means)
-    if framing["framed"]:   # the same images, as the reframed run will read them
-        reframed = Predictor(replace(run, model=reframed_model(run.model, framing["zoom"], framing["shift"])))
-        site = _scored_site(reframed, decoded)
+    site, validation, framing, softness = _site_as_adapted(run, _decoded_site(predictor, paths, workers=4), data_dir)
+    fitted_on = validation
     if labels is not None:
-        index, y = match_site_labels(labels, table, site)
+        index, y = match_site_labels(labels, table, site.names)
         fitted_on = Validation(site.probabilities[index], site.features[index], site.ood[index], y)
     calibration, prior = (bias_corrected_calibration(fitted_on),
                           np.bincount(fitted_on.labels, minlength=len(run.class_names))/len(fitted_on.labels))
     probabilities = recalibrated(site.probabilities, calibration)
-    return SiteEstimate(site, validation, calibration, prior, estimate_prior(probabilities, prior),
-                        prior_interval(probabilities, prior), None if labels is None else fitted_on, framing)
+    shares = estimate_prior(probabilities, prior)
+    if softness:   # the threshold moves where that is expected to gain, at the site's shares (bench/shift.py, rule 2)
+        gain = threshold_gain(validation.labels, validation.probabilities[:, 1], run.threshold, softness["threshold"],
+                              shares)
+        softness |= {"expected_gain": gain, "moves": gain >= BLUR_GAIN}
+    return SiteEstimate(site, validation, calibration, prior, shares,
+                        prior_interval(probabilities, prior), None if labels is None else fitted_on, framing, softness)
 
 # %% ../nbs/09a_shift.ipynb #8dddb0ed
 def watched_share(estimate: SiteEstimate, # the site's estimate (see `estimate_site`)
@@ -316,6 +306,7 @@ def refusal(estimate: SiteEstimate, # the site's estimate (see `estimate_site`)
 # %% ../nbs/09a_shift.ipynb #14db1e45
 def _advice(shift: dict, estimate: SiteEstimate, watched: dict, class_names: tuple) -> str:
     "One plain sentence on the site's images, and one on its prevalence."
+    moves = bool(estimate.softness and estimate.softness["moves"])
     mmd, beyond = shift["mmd"]["p_value"], shift["beyond_validation_95th"]
     if mmd < 0.05 or shift["beyond_p_value"] < 0.05:
         images = (f"These images differ from the run's validation images more than chance allows (MMD p = {mmd:.3g}; "
@@ -328,18 +319,22 @@ def _advice(shift: dict, estimate: SiteEstimate, watched: dict, class_names: tup
         differs, undone = reframing_in_words(estimate.framing)
         images = (f"These images {differs} otherwise than the training images; they are read {undone}, as `adapt` "
                   f"reframes them. Reframed: {images[0].lower()}{images[1:]}")
+    if softer := estimate.softness:
+        images += (f" They are softer than the training images, as if blurred by {softer['blur']:.2%} of their "
+                   f"width (the run tolerates {softer['tolerated_before']:.2%}); `adapt` reads them at "
+                   f"{_threshold_words(softer)}.")
     (lo, hi), share, before, kind = watched["interval"], watched["site"], watched["validation"], watched["of"]
     too_wide = (estimate.interval[1] - estimate.interval[0]).max() > MAX_INTERVAL
-    refuses = "reframes the images and leaves the share uncorrected" if framed else "refuses"
+    acts = " and ".join(w for w, does in (("reframes the images", framed), ("moves the threshold", moves)) if does)
+    refuses = f"{acts} and leaves the share uncorrected" if acts else "refuses"
     if (why := refusal(estimate, shift, class_names)) and too_wide:
         return images + f" The {kind} share cannot be estimated: {why}; `pneumonia-nb adapt` {refuses}."
     if why:
         return images + (f" The estimated {kind} share, {share:.2f}, is not to be trusted, and `pneumonia-nb adapt` "
                          f"{refuses} without a labelled sample.")
     act = ": `pneumonia-nb adapt` corrects the probabilities for it." if abs(share - before) > 0.05 else "."
-    return (images
-            + f" Estimated {kind} share {share:.2f} (95% interval {lo:.2f}-{hi:.2f}) against {before:.2f} in "
-              f"validation{act}")
+    return images + (f" Estimated {kind} share {share:.2f} (95% interval {lo:.2f}-{hi:.2f}) against {before:.2f} in "
+                     f"validation{act}")
 
 # %% ../nbs/09a_shift.ipynb #77061747
 def plot_site(estimate: SiteEstimate, # the site's estimate (see `estimate_site`)
@@ -371,8 +366,7 @@ def write_shift_page(report: dict, # `shift_report`'s answer
                     ) -> Path:
     "The shift report as a self-contained page (`static/shift.html`): advice first, figures, numbers, refused files."
     title = f"pneumonia_nb: a site's {report['site']['images']} X-rays against run {report['run']}"
-    # file names, not where they lay
-    refused = [r["reason"].replace(r["file"], Path(r["file"]).name) for r in report["refused"]]
+    refused = [r["reason"].replace(r["file"], Path(r["file"]).name) for r in report["refused"]]   # names, not paths
     html = render_page("shift.html", title=title, report=report, refused=refused, shift=report["population_shift"],
                        shares=report["class_shares"], figure=figure_data_uri(plot_site(estimate, run)))
     Path(out).write_text(html, encoding="utf-8")
@@ -388,22 +382,21 @@ def shift_report(run: Run|str|Path, # a run, or its directory
                 ) -> dict:
     "The site's images against the run's validation images: refused, population shift, class shares, and what to do."
     if html is not None: check_new_file(html, "reports")   # before the images are read
-    predictor = Predictor(run)
-    estimate = estimate_site(predictor, paths, data_dir)
-    site, names = estimate.site, predictor.run.class_names
+    estimate = estimate_site(predictor := Predictor(run), paths, data_dir)
+    site, names, calibration = estimate.site, predictor.run.class_names, estimate.calibration
     shift = population_shift(site, estimate.validation, estimate.shares)
     watched = watched_share(estimate, names)
     shares = {"classes": list(names), "validation": estimate.prior.tolist(), "site": estimate.shares.tolist(),
               "interval": estimate.interval.tolist(), "watched": watched,
-              "calibration": {"scale": 1/estimate.calibration.temperature,
-                              "offsets": list(estimate.calibration.offsets)},
+              "calibration": {"scale": 1/calibration.temperature, "offsets": list(calibration.offsets)},
               "method": "EM (Saerens et al. 2002) on the run's probabilities recalibrated on validation "
                         "(scale and offsets), 200 bootstrap draws"}
     report = {"run": predictor.run.path.name if predictor.run.path else None,
               "site": {"images": len(site.names) + len(site.refused), "usable": len(site.names),
                        "refused": len(site.refused), "digest": site.digest},
               "refused": [{"file": f, "reason": r} for f, r in site.refused], "population_shift": shift,
-              "class_shares": shares, "framing": estimate.framing, "advice": _advice(shift, estimate, watched, names)}
+              "class_shares": shares, "framing": estimate.framing,
+              "softness": estimate.softness, "advice": _advice(shift, estimate, watched, names)}
     if html is not None: write_shift_page(report, estimate, predictor.run, html)
     return report
 
@@ -428,7 +421,8 @@ def adapted_decision(run: Run, # the source run, loaded
     "The adapted run's threshold or operating points, and what chose them (with the labelled sample's figures)."
     names, rule, sample = run.class_names, run.recipe.threshold_rule, estimate.sample
     if sample is None and len(names) == 2:   # the threshold moves with the probabilities
-        return ({"threshold": float(1/(1 + np.exp(-adapted_logit(_logit(run.threshold), estimate))))},
+        base = estimate.softness["threshold"] if (estimate.softness or {}).get("moves") else run.threshold
+        return ({"threshold": float(1/(1 + np.exp(-adapted_logit(_logit(base), estimate))))},
                 {"decisions": "every decision as before"})
     on = estimate.validation if sample is None else sample
     p = corrected(recalibrated(on.probabilities, estimate.calibration), estimate.prior, estimate.shares)
@@ -447,23 +441,26 @@ def adapted_decision(run: Run, # the source run, loaded
 # %% ../nbs/09a_shift.ipynb #a99b5c42
 def _adaptation_record(run: Run, estimate: SiteEstimate, fitted_on: str, why: str|None) -> dict:
     "What adapted a run, for its config: the site, the estimate, the framing, the methods applied and those not."
-    site, framing = estimate.site, estimate.framing
+    site, framing, softer = estimate.site, estimate.framing, estimate.softness
     reframing = (f"reframing: the images {reframing_in_words(framing)[1]} before the model reads them (the site's "
                  "mean image onto validation's)")
+    matched = softer and (f"blur matched: the images read as validation blurred by {softer['blur']:.2%} of its width "
+                          f"(tolerated {softer['tolerated_before']:.2%}), at {_threshold_words(softer)}")
     prior_correction = (f"bias-corrected calibration on {fitted_on}, then prior correction: class shares by EM "
                         "(Saerens et al. 2002)")
     return {"source_run": run.path.name, "images": len(site.names), "refused": len(site.refused),
-            "images_digest": site.digest,
-            "prior": estimate.shares.tolist(), "interval": estimate.interval.tolist(),
+            "images_digest": site.digest, "prior": estimate.shares.tolist(), "interval": estimate.interval.tolist(),
             "prior_before": estimate.prior.tolist(), "watched": watched_share(estimate, run.class_names),
             "calibration": {"scale": 1/estimate.calibration.temperature,
                             "offsets": list(estimate.calibration.offsets), "fitted_on": fitted_on},
-            "framing": framing,
-            "methods": [reframing] * bool(framing["reframing"]) + [prior_correction] * (not why),
+            "framing": framing, "softness": softer,
+            "methods": [reframing]*bool(framing["reframing"]) + [matched]*bool(softer) + [prior_correction]*(not why),
             "not_applied": {"batch-norm statistics (AdaBN)":
                             "not applied: on the shift benchmark no way of estimating them was safe",
                             **({"reframing": "the site's mean image lies on validation's as it is"}
                                if not framing["reframing"] else {}),
+                            **({"blur matching": "two-class runs only" if run.threshold is None else
+                                "the site's images are no softer than the run tolerates"} if not softer else {}),
                             **({"prior correction": why} if why else {})}}
 
 # %% ../nbs/09a_shift.ipynb #8d18494c
@@ -473,27 +470,31 @@ def adapt_run(run_dir: str|Path, # the run to adapt
               data_dir: str|Path|None=None, # where the run's own data set is (its validation images), see `data_home`
               labels: str|Path|None=None, # a labelled sample of the site (see `read_labels_table`)
              ) -> Run:
-    "A run adapted to the site: its framing and exposure undone where they count, probabilities for its class shares."
+    "A run adapted to the site: framing and exposure undone, blur matched where they count; its class shares."
     check_run_target(out)   # before any work: an existing folder is never written over
     if labels is not None and not Path(labels).is_file(): raise DataError(f"{labels}: no such labels file")
-    predictor = Predictor(run_dir)
-    estimate, run = estimate_site(predictor, paths, data_dir, labels), predictor.run
-    framing, fitted_on = estimate.framing, "validation" if labels is None else "the labelled sample"
+    estimate, run = estimate_site(predictor := Predictor(run_dir), paths, data_dir, labels), predictor.run
+    framing, softer, moves = estimate.framing, estimate.softness, bool(estimate.softness and estimate.softness["moves"])
+    fitted_on = "validation" if labels is None else "the labelled sample"
     why = refusal(estimate, population_shift(estimate.site, estimate.validation, estimate.shares), run.class_names)
-    if why and not framing["reframing"]:
+    if why and not framing["reframing"] and not softer:
         raise DataError(f"{run.path.name} was not adapted: {why}; a labelled sample of the site (--labels) can "
                         "adapt it")
     model = reframed_model(run.model, **framing["reframing"]) if framing["reframing"] else run.model
-    if why:   # reframed, but a prevalence estimated from these images is not to be trusted: nothing more
-        decision, chosen = {}, {"decisions": "every decision as the source run's, on the reframed images"}
+    if why:   # read as the site needs, but a prevalence estimated from these images is not to be trusted
+        decision = {"threshold": softer["threshold"]} if moves else {}
+        chosen = {"decisions": "every decision as the source run's"}
     else:
         decision, chosen = adapted_decision(run, estimate)
         apply_calibration(model, adapted_calibration(estimate))
-        if framing["reframing"]: chosen["decisions"] += ", on the reframed images"
+    if moves and labels is None:
+        chosen["decisions"] = ("the threshold chosen on validation as soft as the site's images, keeping the run's "
+                               f"sensitivity ({softer['sensitivity']:.3f})")
+    if framing["reframing"]: chosen["decisions"] += ", on the reframed images"
     adapted = _adaptation_record(run, estimate, fitted_on, why) | chosen
     config = run.config | decision | {"adapted": adapted,
                                       "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     metrics = run.metrics | {"note": f"validation and test figures of {run.path.name} before adaptation; score this "
                                      "run on labelled images of the site"}
-    save_run(new := Run(model, config, run.history, metrics, ood=run.ood), out)
+    save_run(new := Run(model, config, run.history, metrics, ood=run.ood | softer["check"] if softer else run.ood), out)
     return new
