@@ -14,8 +14,6 @@ import os
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
 from .catalogue import DataError
 
 # %% auto #0
@@ -175,7 +173,7 @@ def read_labels_table(path: str|Path, # a CSV file with the columns file (a path
                       class_names: tuple, # the run's classes
                      ) -> tuple[list, np.ndarray]:
     "The files a labels CSV names and their classes; a bad table refused in one line, before any image is read."
-    import pandas as pd   # only where a table is read: the command line starts without it
+    import numpy as np, pandas as pd   # only where a table is read: `pneumonia-nb --help` starts without them
     try: table = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (OSError, ValueError) as e: raise DataError(f"{path}: cannot be read as a CSV file ({e})") from None
     if missing := [c for c in ("file", "label") if c not in table.columns]:
@@ -198,6 +196,7 @@ def match_site_labels(path: str|Path, # the labels CSV, as messages name it
                       names: list[str], # the site's usable images (`pneumonia_nb.shift.SiteImages.names`)
                      ) -> tuple[np.ndarray, np.ndarray]:
     "Indices into `names` of the images a labels table names, and their labels; any mismatch refused in one line."
+    import numpy as np   # only where a table is matched: `pneumonia-nb --help` starts without it
     files, labels = table
     where = {}
     for i, name in enumerate(names):
