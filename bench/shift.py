@@ -245,7 +245,7 @@ def bench_run(run_dir: str, args) -> list[dict]:
     import numpy as np
     from pneumonia_nb.ood import ood_scores, predict_with_features
     from pneumonia_nb.framing import Reframing, site_framing
-    from pneumonia_nb.metrics import choose_threshold, threshold_gain
+    from pneumonia_nb.metrics import choose_threshold, threshold_gain, threshold_keeping_sensitivity
     from pneumonia_nb.ood import blurred, site_blur
     from pneumonia_nb.preprocess import dataset_images, make_dataset
     from pneumonia_nb.runs import run_splits
@@ -285,9 +285,8 @@ def bench_run(run_dir: str, args) -> list[dict]:
         sensitivity), and the half as `Validation` with its bias-corrected calibration."""
         if (fit[0], sigma) not in matched_halves:
             p_soft, f_soft, o_soft = predict(blurred(x[fit], sigma))
-            kept = float((clean[fit][y[fit] == 1] >= run.threshold).mean())   # the run's sensitivity there, unblurred
             threshold = (choose_threshold(y[fit], p_soft, run.recipe.threshold_rule) if args.blur_threshold == "rule"
-                         else choose_threshold(y[fit], p_soft, "sensitivity", target=kept))
+                         else threshold_keeping_sensitivity(y[fit], clean[fit], p_soft, run.threshold)[0])
             soft = Validation(np.stack([1 - p_soft, p_soft], 1), f_soft, o_soft, y[fit])
             matched_halves[fit[0], sigma] = {"threshold": threshold, "validation": soft,
                                              "calibration": bias_corrected_calibration(soft)}

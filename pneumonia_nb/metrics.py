@@ -14,12 +14,13 @@ from .checks import check_choice
 from .recipe import CALIBRATIONS, THRESHOLD_RULES
 
 # %% auto #0
-__all__ = ['METRIC_NAMES', 'PNEUMONIA', 'check_predictions', 'choose_threshold', 'threshold_gain', 'expected_calibration_error',
-           'calibrated_ece', 'binary_metrics', 'point_metrics', 'bootstrap_table', 'evaluate_predictions',
-           'operating_points', 'recall_by_pathogen', 'check_class_predictions', 'probability_log_loss',
-           'multiclass_metrics', 'class_metric_names', 'evaluate_classes', 'readings', 'choose_operating_points',
-           'operating_point_metrics', 'kind_shares', 'pneumonia_kind_metrics', 'task_metrics', 'fit_temperature',
-           'Calibration', 'calibrated_logits', 'fit_calibration', 'mmd_test']
+__all__ = ['METRIC_NAMES', 'PNEUMONIA', 'check_predictions', 'choose_threshold', 'threshold_gain',
+           'threshold_keeping_sensitivity', 'expected_calibration_error', 'calibrated_ece', 'binary_metrics',
+           'point_metrics', 'bootstrap_table', 'evaluate_predictions', 'operating_points', 'recall_by_pathogen',
+           'check_class_predictions', 'probability_log_loss', 'multiclass_metrics', 'class_metric_names',
+           'evaluate_classes', 'readings', 'choose_operating_points', 'operating_point_metrics', 'kind_shares',
+           'pneumonia_kind_metrics', 'task_metrics', 'fit_temperature', 'Calibration', 'calibrated_logits',
+           'fit_calibration', 'mmd_test']
 
 # %% ../nbs/02a_metrics.ipynb #0cba6dcb
 def check_predictions(y_true, # labels, 0 normal and 1 pneumonia
@@ -65,6 +66,17 @@ def threshold_gain(y_true: np.ndarray, # labels of the images the two thresholds
     y, p = check_predictions(y_true, y_prob)
     def rates(t): return np.array([(p[y == 0] < t).mean(), (p[y == 1] >= t).mean()])   # specificity, sensitivity
     return float(np.asarray(shares, np.float64) @ (rates(after) - rates(before)))
+
+# %% ../nbs/02a_metrics.ipynb #a7722162
+def threshold_keeping_sensitivity(y_true: np.ndarray, # labels of the images (validation)
+                                  before: np.ndarray, # their probabilities of pneumonia as they were
+                                  after: np.ndarray, # their probabilities once changed (blurred, say)
+                                  threshold: float, # the run's threshold on `before`
+                                 ) -> tuple[float, float]:
+    "The threshold on `after` that keeps the sensitivity `threshold` had on `before`, and that sensitivity."
+    y, p = check_predictions(y_true, before)
+    kept = float((p[y == 1] >= threshold).mean())
+    return choose_threshold(y_true, after, "sensitivity", target=kept), kept
 
 # %% ../nbs/02a_metrics.ipynb #ee8caffd
 def expected_calibration_error(y_true: np.ndarray, # labels, 0 and 1

@@ -16,8 +16,8 @@ import numpy as np
 
 from .data import TASKS, DataError, read_file
 from .checks import OptionError, check_new_file, check_run_target, match_site_labels, read_labels_table
-from .metrics import (PNEUMONIA, Calibration, calibrated_logits, choose_operating_points, choose_threshold,
-                                  fit_calibration, mmd_test, task_metrics, threshold_gain)
+from .metrics import (PNEUMONIA, Calibration, calibrated_logits, choose_operating_points, choose_threshold, mmd_test,
+                                  fit_calibration, task_metrics, threshold_gain, threshold_keeping_sensitivity)
 from .preprocess import dataset_images, make_dataset
 from .framing import Reframing, reframed_model, reframing_in_words, site_framing
 from .training import apply_calibration
@@ -238,10 +238,10 @@ def _site_as_adapted(run: Run, decoded: tuple, data_dir: str|Path|None,
     site = _enough(_scored_site(Predictor(replace(run, model=model, ood=run.ood | softness["check"] if softness
                                                   else run.ood)), decoded))
     if softness:   # validation as soft as the site: what calibrates, and the threshold keeping the run's sensitivity
-        kept = float((validation.probabilities[validation.labels == 1, 1] >= run.threshold).mean())
-        validation = validation_view(run, data_dir, softness["blur"])
-        softness |= {"sensitivity": kept, "threshold": choose_threshold(
-            validation.labels, validation.probabilities[:, 1], "sensitivity", target=kept)}
+        clean, validation = validation, validation_view(run, data_dir, softness["blur"])
+        threshold, kept = threshold_keeping_sensitivity(validation.labels, clean.probabilities[:, 1],
+                                                        validation.probabilities[:, 1], run.threshold)
+        softness |= {"sensitivity": kept, "threshold": threshold}
     return site, validation, framing, softness
 
 # %% ../nbs/09a_shift.ipynb #101f9e7c
