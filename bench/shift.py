@@ -97,6 +97,19 @@ only where that is at least `BLUR_GAIN` (0.01, two images in 200: the most the r
 `adapt` only if, over the main job's three runs: no cell is more than 0.01 accuracy worse than re-exposed; the median
 accuracy gain over re-exposed, over the sites it acts on, is above 0; and it acts on no unshifted site.
 
+Re-exposed where that is expected to gain (`exposed` with `--reexpose-gain 0.01`, the default), with its own rule,
+fixed before it was measured on sites no adaptation had been scored on (`--first-draw 7`; the rules above re-exposed
+wherever the exposure counted, `--reexpose-gain -1`). On draw 6 re-exposing lost 0.015 at two sites of halved contrast
+with a pneumonia share of 0.9 (seeds 43 and 44): as it is, the run calls nearly every such image pneumonia, which
+costs little where nine in ten have it, and the re-exposed images, their gain fitted with a few percent of error,
+lose a few of them. So the re-exposure is now weighed first, without a label, as the blur's threshold is: the
+calibration half given the site's exposure (`framing.exposed_as`) is read as it is and re-exposed, and the change in
+specificity and sensitivity, weighted by the site's class shares as estimated from its re-exposed images
+(`metrics.expected_gain`), is the accuracy re-exposing is expected to gain; the site is re-exposed only where that is at
+least `REEXPOSURE_GAIN` (0.01). It is turned on in `adapt` only if, over the main job's three runs: no cell is more than
+0.01 accuracy worse re-exposed than reframed; the median accuracy gain over reframed, over the sites it acts on, is
+above 0; it acts on no unshifted site; and no cell is more than 0.01 worse with its blur matched than re-exposed.
+
 The same cells score training recipes: runs of several recipes (`--augment default` and `--augment acquisition`,
 three seeds each; `--augment-strength 2`, every framing and intensity limit doubled, three seeds) are summarised per
 recipe (its augmentation and, where not 1, its strength). The rule, fixed before the run: a recipe replaces the default
@@ -133,21 +146,25 @@ if it also holds where its training did not reach (resampling, blur, noise, JPEG
     python bench/shift.py --cells-from PARTS/shift_framing_{42,43,44}.json --draws 1 --first-draw 2 --normalisations \
         --framing --out bench/results/shift_framing.json
     python bench/shift.py --runs RUNS/main-default-S --draws 1 --first-draw 3 --normalisations --framing --exposure \
-        --exposure-gain 1 --out PARTS/shift_exposure_S.json   # for S in 42 43 44, then:
+        --exposure-gain 1 --reexpose-gain -1 --out PARTS/shift_exposure_S.json   # for S in 42 43 44, then:
     python bench/shift.py --cells-from PARTS/shift_exposure_{42,43,44}.json --draws 1 --first-draw 3 --normalisations \
-        --framing --exposure --exposure-gain 1 --out bench/results/shift_exposure.json
+        --framing --exposure --exposure-gain 1 --reexpose-gain -1 --out bench/results/shift_exposure.json
     python bench/shift.py --runs RUNS/main-default-S --draws 1 --first-draw 4 --normalisations --framing --exposure \
-        --out PARTS/shift_exposure_gated_S.json   # for S in 42 43 44, then:
+        --reexpose-gain -1 --out PARTS/shift_exposure_gated_S.json   # for S in 42 43 44, then:
     python bench/shift.py --cells-from PARTS/shift_exposure_gated_{42,43,44}.json --draws 1 --first-draw 4 \
-        --normalisations --framing --exposure --out bench/results/shift_exposure_gated.json
+        --normalisations --framing --exposure --reexpose-gain -1 --out bench/results/shift_exposure_gated.json
     python bench/shift.py --runs RUNS/main-default-S --draws 1 --first-draw 5 --normalisations --framing --exposure --blur \
-        --blur-gain -1 --out PARTS/shift_blur_S.json   # for S in 42 43 44, then:
+        --blur-gain -1 --reexpose-gain -1 --out PARTS/shift_blur_S.json   # for S in 42 43 44, then:
     python bench/shift.py --cells-from PARTS/shift_blur_{42,43,44}.json --draws 1 --first-draw 5 --normalisations \
-        --framing --exposure --blur --blur-gain -1 --out bench/results/shift_blur.json
+        --framing --exposure --blur --blur-gain -1 --reexpose-gain -1 --out bench/results/shift_blur.json
     python bench/shift.py --runs RUNS/main-default-S --draws 1 --first-draw 6 --normalisations --framing --exposure --blur \
-        --out PARTS/shift_blur_gated_S.json   # for S in 42 43 44, then:
+        --reexpose-gain -1 --out PARTS/shift_blur_gated_S.json   # for S in 42 43 44, then:
     python bench/shift.py --cells-from PARTS/shift_blur_gated_{42,43,44}.json --draws 1 --first-draw 6 --normalisations \
-        --framing --exposure --blur --out bench/results/shift_blur_gated.json
+        --framing --exposure --blur --reexpose-gain -1 --out bench/results/shift_blur_gated.json
+    python bench/shift.py --runs RUNS/main-default-S --draws 1 --first-draw 7 --normalisations --framing --exposure --blur \
+        --out PARTS/shift_reexposure_S.json   # for S in 42 43 44, then:
+    python bench/shift.py --cells-from PARTS/shift_reexposure_{42,43,44}.json --draws 1 --first-draw 7 --normalisations \
+        --framing --exposure --blur --out bench/results/shift_reexposure.json
 
 Runs benchmarked apart (in parallel, say) are summarised together with `--cells-from PART.json ...`.
 """
@@ -244,8 +261,8 @@ def bench_run(run_dir: str, args) -> list[dict]:
     "Every cell of one run."
     import numpy as np
     from pneumonia_nb.ood import ood_scores, predict_with_features
-    from pneumonia_nb.framing import Reframing, site_framing
-    from pneumonia_nb.metrics import choose_threshold, threshold_gain, threshold_keeping_sensitivity
+    from pneumonia_nb.framing import Reframing, exposed_as, site_framing
+    from pneumonia_nb.metrics import choose_threshold, expected_gain, threshold_keeping_sensitivity
     from pneumonia_nb.ood import blurred, site_blur
     from pneumonia_nb.preprocess import dataset_images, make_dataset
     from pneumonia_nb.runs import run_splits
@@ -343,19 +360,31 @@ def bench_run(run_dir: str, args) -> list[dict]:
                             p_seen = predict(Reframing(framing["zoom"], framing["shift"])(x_all[idx]).numpy())[0] if framing["framed"] else p
                             normalised["framed"] = {**scores(ys, p_seen, run.threshold), "applied": framing["framed"],
                                                     **{k: framing[k] for k in ("zoom", "shift", "misfit", "misfit_as_is")}}
-                        if args.exposure:   # reframed where the framing counts, re-exposed where the exposure does
-                            seen = Reframing(**framing["reframing"])(x_all[idx]).numpy() if framing["reframing"] else x_all[idx]
-                            if framing["exposed"]: p_seen = predict(seen)[0]   # else the reframed images, as read above
-                            normalised["exposed"] = {**scores(ys, p_seen, run.threshold), "applied": framing["exposed"],
-                                                     **{k: framing[k] for k in ("gain", "offset", "exposure_fit")}}
+                        if args.exposure:   # reframed where the framing counts, re-exposed where the exposure does and is expected to gain
+                            reexposed, expected = framing["exposed"], None
+                            if reexposed:
+                                seen = Reframing(**framing["reframing"])(x_all[idx]).numpy()
+                                p_reexposed = predict(seen)[0]
+                                if args.reexpose_gain >= 0:   # the calibration half as the site exposes it, read as it is and re-exposed
+                                    like_site = exposed_as(x[fit], framing)
+                                    back = Reframing(gain=framing["gain"], offset=framing["offset"])(like_site).numpy()
+                                    site_share = estimated(p_reexposed, f_all[idx], o_all[idx], fitted, calibration, prior).shares[1]
+                                    expected = expected_gain(y[fit], (predict(like_site)[0], run.threshold), (predict(back)[0], run.threshold),
+                                                             [1 - site_share, site_share])
+                                    reexposed = expected >= args.reexpose_gain
+                            if reexposed: p_seen = p_reexposed   # else the reframed images, as read above
+                            else: seen = Reframing(framing["zoom"], framing["shift"])(x_all[idx]).numpy() if framing["framed"] else x_all[idx]
+                            normalised["exposed"] = {**scores(ys, p_seen, run.threshold), "applied": reexposed, "exposure_counts": framing["exposed"],
+                                                     "expected_gain": expected, **{k: framing[k] for k in ("gain", "offset", "exposure_fit")}}
                         if args.blur:   # the images as re-exposed: the threshold chosen again where they are softer than the run tolerates
                             sigma = site_blur(seen, x[fit])
                             softer, threshold, expected = sigma > float(run.ood["sharpness_blur"]), run.threshold, None
                             if softer:   # expected: the accuracy the move gains on the blurred half, at the site's estimated shares
                                 half = matched(fit, sigma)
                                 site_share = estimated(p_seen, f_all[idx], o_all[idx], half["validation"], half["calibration"], prior).shares[1]
-                                expected = threshold_gain(y[fit], half["validation"].probabilities[:, 1], run.threshold,
-                                                          half["threshold"], [1 - site_share, site_share])
+                                p_half = half["validation"].probabilities[:, 1]
+                                expected = expected_gain(y[fit], (p_half, run.threshold), (p_half, half["threshold"]),
+                                                         [1 - site_share, site_share])
                             applied = softer and (args.blur_gain < 0 or expected >= args.blur_gain)
                             if applied: threshold = half["threshold"]
                             normalised["matched"] = {**scores(ys, p_seen, threshold), "applied": applied, "blur": sigma,
@@ -419,7 +448,7 @@ def as_recorded(arg: str, runs: list) -> str:
 
 
 def main() -> None:
-    from pneumonia_nb.framing import EXPOSURE_GAIN
+    from pneumonia_nb.framing import EXPOSURE_GAIN, REEXPOSURE_GAIN
     from pneumonia_nb.ood import BLUR_GAIN
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--runs", nargs="*", default=[], help="run directories (the main job: `pneumonia-nb train --seed S --out RUNS/main-S`)")
@@ -436,6 +465,9 @@ def main() -> None:
                    "its exposure otherwise (needs --framing)")
     p.add_argument("--exposure-gain", type=float, default=EXPOSURE_GAIN, help="an exposure counts only with a gain outside "
                    "(this, 1/this); 1: wherever it fits (default: %(default)s, `EXPOSURE_GAIN`)")
+    p.add_argument("--reexpose-gain", type=float, default=REEXPOSURE_GAIN, help="re-expose only where that gains at least "
+                   "this accuracy on the calibration half given the site's exposure, at the site's estimated shares; -1: "
+                   "wherever the exposure counts (default: %(default)s)")
     p.add_argument("--blur", action="store_true", help="also score each site re-exposed with the threshold chosen again on "
                    "validation blurred as much as `site_blur` finds the site softer, where beyond the run's tolerated blur (needs --exposure)")
     p.add_argument("--blur-threshold", choices=("rule", "sensitivity"), default="sensitivity", help="that threshold: by the run's "
@@ -454,6 +486,8 @@ def main() -> None:
         p.error(f"{wrong[0]}: made with another --site-size, --draws or --first-draw")
     if wrong := [f for f, part in zip(args.cells_from, parts) if args.exposure and part.get("exposure_gain", 1.0) != args.exposure_gain]:
         p.error(f"{wrong[0]}: made with another --exposure-gain")
+    if wrong := [f for f, part in zip(args.cells_from, parts) if args.exposure and part.get("reexpose_gain", -1) != args.reexpose_gain]:
+        p.error(f"{wrong[0]}: made with another --reexpose-gain")
     if wrong := [f for f, part in zip(args.cells_from, parts)
                  if args.blur and (part.get("blur_threshold"), part.get("blur_gain", -1)) != (args.blur_threshold, args.blur_gain)]:
         p.error(f"{wrong[0]}: made with another --blur-threshold or --blur-gain, or without --blur")
@@ -466,7 +500,8 @@ def main() -> None:
               "machine": {"cores": CORES, "platform": platform.platform(), "python": platform.python_version(),
                           "tensorflow": tf.__version__, "keras": keras.__version__, "pneumonia_nb": pneumonia_nb.__version__},
               "shares": SHARES, "shifts": SHIFTS, "site_size": args.site_size, "draws": args.draws, "first_draw": args.first_draw,
-              **({"framing_fit": FRAMING_FIT} if args.framing else {}), **({"exposure_fit": EXPOSURE_FIT, "exposure_gain": args.exposure_gain} if args.exposure else {}),
+              **({"framing_fit": FRAMING_FIT} if args.framing else {}), **({"exposure_fit": EXPOSURE_FIT, "exposure_gain": args.exposure_gain, "reexpose_gain": args.reexpose_gain}
+                                                                          if args.exposure else {}),
               **({"blur_threshold": args.blur_threshold, "blur_gain": args.blur_gain} if args.blur else {}), "summary": summary(rows), "cells": rows}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=1))

@@ -17,8 +17,9 @@ from .preprocess import affine_transform
 from .ensembles import apply_sampling, bilinear_sampling
 
 # %% auto #0
-__all__ = ['FRAMINGS', 'FRAMING_SHIFTS', 'FRAMING_FIT', 'EXPOSURE_FIT', 'EXPOSURE_GAIN', 'Reframing', 'site_framing',
-           'reframing_in_words', 'reframing_of', 'unframed', 'reframed_model', 'moved_back']
+__all__ = ['FRAMINGS', 'FRAMING_SHIFTS', 'FRAMING_FIT', 'EXPOSURE_FIT', 'EXPOSURE_GAIN', 'REEXPOSURE_GAIN', 'Reframing',
+           'site_framing', 'reframing_in_words', 'exposed_as', 'reframing_of', 'unframed', 'reframed_model',
+           'moved_back']
 
 # %% ../nbs/03a_framing.ipynb #18671332
 @keras.saving.register_keras_serializable(package="pneumonia_nb")
@@ -100,6 +101,15 @@ def reframing_in_words(framing: dict, # a site's framing (see `site_framing`)
     differs = " and ".join(what for key, what in (("zoom", "frame the chest"), ("gain", "expose it")) if key in undone)
     return (differs or "frame and expose the chest as validation's do",
             ", ".join(filter(None, (moved, exposed))) or "as they are")
+
+# %% ../nbs/03a_framing.ipynb #0e9b4e20
+REEXPOSURE_GAIN = 0.01   # a site is re-exposed only where that is expected to gain at least this accuracy
+
+def exposed_as(images: np.ndarray, # images as validation exposes them, grey levels 0-255
+               framing: dict, # a site's framing (see `site_framing`)
+              ) -> np.ndarray:
+    "The images given the site's exposure: the grey-level map that `Reframing` undoes, applied."
+    return np.clip(np.asarray(images, np.float32)*framing["gain"] + framing["offset"], 0.0, 255.0)
 
 # %% ../nbs/03a_framing.ipynb #1b1608c8
 def reframing_of(model: keras.Model) -> Reframing|None:

@@ -14,13 +14,12 @@ from .checks import check_choice
 from .recipe import CALIBRATIONS, THRESHOLD_RULES
 
 # %% auto #0
-__all__ = ['METRIC_NAMES', 'PNEUMONIA', 'check_predictions', 'choose_threshold', 'threshold_gain',
-           'threshold_keeping_sensitivity', 'expected_calibration_error', 'calibrated_ece', 'binary_metrics',
-           'point_metrics', 'bootstrap_table', 'evaluate_predictions', 'operating_points', 'recall_by_pathogen',
-           'check_class_predictions', 'probability_log_loss', 'multiclass_metrics', 'class_metric_names',
-           'evaluate_classes', 'readings', 'choose_operating_points', 'operating_point_metrics', 'kind_shares',
-           'pneumonia_kind_metrics', 'task_metrics', 'fit_temperature', 'Calibration', 'calibrated_logits',
-           'fit_calibration', 'mmd_test']
+__all__ = ['METRIC_NAMES', 'PNEUMONIA', 'check_predictions', 'choose_threshold', 'expected_gain', 'threshold_keeping_sensitivity',
+           'expected_calibration_error', 'calibrated_ece', 'binary_metrics', 'point_metrics', 'bootstrap_table',
+           'evaluate_predictions', 'operating_points', 'recall_by_pathogen', 'check_class_predictions',
+           'probability_log_loss', 'multiclass_metrics', 'class_metric_names', 'evaluate_classes', 'readings',
+           'choose_operating_points', 'operating_point_metrics', 'kind_shares', 'pneumonia_kind_metrics',
+           'task_metrics', 'fit_temperature', 'Calibration', 'calibrated_logits', 'fit_calibration', 'mmd_test']
 
 # %% ../nbs/02a_metrics.ipynb #0cba6dcb
 def check_predictions(y_true, # labels, 0 normal and 1 pneumonia
@@ -56,16 +55,16 @@ def choose_threshold(y_true: np.ndarray, # validation labels
     return float(thr[best[np.argmin(np.abs(thr[best] - 0.5))]])
 
 # %% ../nbs/02a_metrics.ipynb #f3c62d47
-def threshold_gain(y_true: np.ndarray, # labels of the images the two thresholds are weighed on (validation)
-                   y_prob: np.ndarray, # their probabilities of pneumonia
-                   before: float, # the threshold as it is
-                   after: float, # the threshold it would move to
-                   shares: np.ndarray, # the class shares (normal, pneumonia) of the images it will judge
-                  ) -> float:
-    "The accuracy moving the threshold gains: the change in specificity and sensitivity, weighted by the class shares."
-    y, p = check_predictions(y_true, y_prob)
-    def rates(t): return np.array([(p[y == 0] < t).mean(), (p[y == 1] >= t).mean()])   # specificity, sensitivity
-    return float(np.asarray(shares, np.float64) @ (rates(after) - rates(before)))
+def expected_gain(y_true: np.ndarray, # labels of the images the two readings are weighed on (validation)
+                  before: tuple[np.ndarray, float], # their probabilities of pneumonia as read now, and the threshold
+                  after: tuple[np.ndarray, float], # their probabilities as they would be read, and that threshold
+                  shares: np.ndarray, # the class shares (normal, pneumonia) of the images it will judge
+                 ) -> float:
+    "The accuracy going from `before` to `after` gains: the change in specificity and sensitivity, weighted by shares."
+    def rates(p, t):   # specificity, sensitivity
+        y, p = check_predictions(y_true, p)
+        return np.array([(p[y == 0] < t).mean(), (p[y == 1] >= t).mean()])
+    return float(np.asarray(shares, np.float64) @ (rates(*after) - rates(*before)))
 
 # %% ../nbs/02a_metrics.ipynb #a7722162
 def threshold_keeping_sensitivity(y_true: np.ndarray, # labels of the images (validation)

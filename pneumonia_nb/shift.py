@@ -17,7 +17,7 @@ import numpy as np
 from .data import TASKS, DataError, read_file
 from .checks import OptionError, check_new_file, check_run_target, match_site_labels, read_labels_table
 from .metrics import (PNEUMONIA, Calibration, calibrated_logits, choose_operating_points, choose_threshold, mmd_test,
-                                  fit_calibration, task_metrics, threshold_gain, threshold_keeping_sensitivity)
+                                  fit_calibration, task_metrics, expected_gain, threshold_keeping_sensitivity)
 from .preprocess import dataset_images, make_dataset
 from .framing import Reframing, reframed_model, reframing_in_words, site_framing
 from .training import apply_calibration
@@ -268,8 +268,8 @@ def estimate_site(predictor: Predictor, # the run, loaded
     probabilities = recalibrated(site.probabilities, calibration)
     shares = estimate_prior(probabilities, prior)
     if softness:   # the threshold moves where that is expected to gain, at the site's shares (bench/shift.py, rule 2)
-        gain = threshold_gain(validation.labels, validation.probabilities[:, 1], run.threshold, softness["threshold"],
-                              shares)
+        gain = expected_gain(validation.labels, (validation.probabilities[:, 1], run.threshold),
+                             (validation.probabilities[:, 1], softness["threshold"]), shares)
         softness |= {"expected_gain": gain, "moves": gain >= BLUR_GAIN}
     return SiteEstimate(site, validation, calibration, prior, shares,
                         prior_interval(probabilities, prior), None if labels is None else fitted_on, framing, softness)
