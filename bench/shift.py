@@ -261,13 +261,13 @@ def bench_run(run_dir: str, args) -> list[dict]:
     "Every cell of one run."
     import numpy as np
     from pneumonia_nb.ood import ood_scores, predict_with_features
-    from pneumonia_nb.framing import Reframing, exposed_as, site_framing
-    from pneumonia_nb.metrics import choose_threshold, expected_gain, threshold_keeping_sensitivity
+    from pneumonia_nb.framing import Reframing, reexposure_gain, site_framing
+    from pneumonia_nb.metrics import choose_threshold, corrected, estimate_prior, expected_gain, prior_interval, threshold_keeping_sensitivity
     from pneumonia_nb.ood import blurred, site_blur
     from pneumonia_nb.preprocess import dataset_images, make_dataset
     from pneumonia_nb.runs import run_splits
-    from pneumonia_nb.shift import (SHIFT_P, SiteEstimate, SiteImages, Validation, adapted_logit, bias_corrected_calibration, corrected, estimate_prior,
-                                    population_shift, prior_interval, recalibrated, refusal)
+    from pneumonia_nb.shift import (SHIFT_P, SiteEstimate, SiteImages, Validation, adapted_logit, bias_corrected_calibration,
+                                    population_shift, recalibrated, refusal)
     from pneumonia_nb.run_folder import load_run
     run = load_run(run_dir)
     val = run_splits(run, None, args.data_dir, ("val",))["val"]
@@ -366,11 +366,9 @@ def bench_run(run_dir: str, args) -> list[dict]:
                                 seen = Reframing(**framing["reframing"])(x_all[idx]).numpy()
                                 p_reexposed = predict(seen)[0]
                                 if args.reexpose_gain >= 0:   # the calibration half as the site exposes it, read as it is and re-exposed
-                                    like_site = exposed_as(x[fit], framing)
-                                    back = Reframing(gain=framing["gain"], offset=framing["offset"])(like_site).numpy()
                                     site_share = estimated(p_reexposed, f_all[idx], o_all[idx], fitted, calibration, prior).shares[1]
-                                    expected = expected_gain(y[fit], (predict(like_site)[0], run.threshold), (predict(back)[0], run.threshold),
-                                                             [1 - site_share, site_share])
+                                    expected = reexposure_gain(lambda images: predict(images)[0], x[fit], y[fit], run.threshold, framing,
+                                                               [1 - site_share, site_share])
                                     reexposed = expected >= args.reexpose_gain
                             if reexposed: p_seen = p_reexposed   # else the reframed images, as read above
                             else: seen = Reframing(framing["zoom"], framing["shift"])(x_all[idx]).numpy() if framing["framed"] else x_all[idx]

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import weakref
+from typing import Callable
 
 from .data import import_tensorflow_quietly
 import_tensorflow_quietly()   # before TensorFlow is imported: its C++ start-up lines hidden
@@ -13,13 +14,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from .metrics import expected_gain
 from .preprocess import affine_transform
 from .ensembles import apply_sampling, bilinear_sampling
 
 # %% auto #0
 __all__ = ['FRAMINGS', 'FRAMING_SHIFTS', 'FRAMING_FIT', 'EXPOSURE_FIT', 'EXPOSURE_GAIN', 'REEXPOSURE_GAIN', 'Reframing',
-           'site_framing', 'reframing_in_words', 'exposed_as', 'reframing_of', 'unframed', 'reframed_model',
-           'moved_back']
+           'site_framing', 'reframing_in_words', 'exposed_as', 'reexposure_gain', 'reframing_of', 'unframed',
+           'reframed_model', 'moved_back']
 
 # %% ../nbs/03a_framing.ipynb #18671332
 @keras.saving.register_keras_serializable(package="pneumonia_nb")
@@ -103,13 +105,26 @@ def reframing_in_words(framing: dict, # a site's framing (see `site_framing`)
             ", ".join(filter(None, (moved, exposed))) or "as they are")
 
 # %% ../nbs/03a_framing.ipynb #0e9b4e20
-REEXPOSURE_GAIN = 0.01   # a site is re-exposed only where that is expected to gain at least this accuracy
-
 def exposed_as(images: np.ndarray, # images as validation exposes them, grey levels 0-255
                framing: dict, # a site's framing (see `site_framing`)
               ) -> np.ndarray:
     "The images given the site's exposure: the grey-level map that `Reframing` undoes, applied."
     return np.clip(np.asarray(images, np.float32)*framing["gain"] + framing["offset"], 0.0, 255.0)
+
+# %% ../nbs/03a_framing.ipynb #ea2eb0e4
+REEXPOSURE_GAIN = 0.01   # a site is re-exposed only where that is expected to gain at least this accuracy
+
+def reexposure_gain(predict: Callable, # images `(N, H, W, 1)` -> the run's probabilities of pneumonia `(N,)`
+                    images: np.ndarray, # validation's images `(N, H, W, 1)`, grey levels 0-255
+                    labels: np.ndarray, # their labels
+                    threshold: float, # the run's threshold
+                    framing: dict, # the site's framing, its exposure found (see `site_framing`)
+                    shares: np.ndarray, # the site's class shares (normal, pneumonia), estimated from it re-exposed
+                   ) -> float:
+    "The accuracy re-exposing the site is expected to gain: validation given its exposure, read as is and re-exposed."
+    like_site = exposed_as(images, framing)
+    back = Reframing(gain=framing["gain"], offset=framing["offset"])(like_site).numpy()
+    return expected_gain(labels, (predict(like_site), threshold), (predict(back), threshold), shares)
 
 # %% ../nbs/03a_framing.ipynb #1b1608c8
 def reframing_of(model: keras.Model) -> Reframing|None:

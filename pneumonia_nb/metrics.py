@@ -14,12 +14,13 @@ from .checks import check_choice
 from .recipe import CALIBRATIONS, THRESHOLD_RULES
 
 # %% auto #0
-__all__ = ['METRIC_NAMES', 'PNEUMONIA', 'check_predictions', 'choose_threshold', 'expected_gain', 'threshold_keeping_sensitivity',
-           'expected_calibration_error', 'calibrated_ece', 'binary_metrics', 'point_metrics', 'bootstrap_table',
-           'evaluate_predictions', 'operating_points', 'recall_by_pathogen', 'check_class_predictions',
-           'probability_log_loss', 'multiclass_metrics', 'class_metric_names', 'evaluate_classes', 'readings',
-           'choose_operating_points', 'operating_point_metrics', 'kind_shares', 'pneumonia_kind_metrics',
-           'task_metrics', 'fit_temperature', 'Calibration', 'calibrated_logits', 'fit_calibration', 'mmd_test']
+__all__ = ['METRIC_NAMES', 'PNEUMONIA', 'PRIOR_FLOOR', 'check_predictions', 'choose_threshold', 'expected_gain',
+           'threshold_keeping_sensitivity', 'expected_calibration_error', 'calibrated_ece', 'binary_metrics',
+           'point_metrics', 'bootstrap_table', 'evaluate_predictions', 'operating_points', 'recall_by_pathogen',
+           'check_class_predictions', 'probability_log_loss', 'multiclass_metrics', 'class_metric_names',
+           'evaluate_classes', 'readings', 'choose_operating_points', 'operating_point_metrics', 'kind_shares',
+           'pneumonia_kind_metrics', 'task_metrics', 'fit_temperature', 'Calibration', 'calibrated_logits',
+           'fit_calibration', 'mmd_test', 'corrected', 'estimate_prior', 'prior_interval']
 
 # %% ../nbs/02a_metrics.ipynb #0cba6dcb
 def check_predictions(y_true, # labels, 0 normal and 1 pneumonia
@@ -431,3 +432,39 @@ def mmd_test(a: np.ndarray, # features of one sample `(N, D)`
     null = np.array([mmd2(rng.permutation(side)) for _ in range(permutations)])
     return {"mmd2": float(observed), "p_value": float((1 + (null >= observed).sum())/(1 + permutations)),
             "images": [len(a), len(b)]}
+
+# %% ../nbs/02a_metrics.ipynb #c2ca273f
+PRIOR_FLOOR = 1e-3   # the smallest class share an estimate takes
+
+def corrected(probabilities: np.ndarray, # `(N, K)` probabilities calibrated to `prior`
+              prior: np.ndarray, # the class shares they are calibrated to
+              new_prior: np.ndarray, # the class shares to correct them to
+             ) -> np.ndarray:
+    "The probabilities the model would give under `new_prior` (Bayes' rule: each class's odds times its prior ratio)."
+    w = np.asarray(probabilities, np.float64)*(np.asarray(new_prior)/np.asarray(prior))
+    return w/w.sum(axis=1, keepdims=True)
+
+# %% ../nbs/02a_metrics.ipynb #58429a33
+def estimate_prior(probabilities: np.ndarray, # `(N, K)` probabilities of the site's images, calibrated to `prior`
+                   prior: np.ndarray, # the class shares they are calibrated to (validation's)
+                   tolerance: float=1e-7, # stop when no share moves by more
+                  ) -> np.ndarray:
+    "The site's class shares by EM (Saerens, Latinne and Decaestecker 2002), each at least `PRIOR_FLOOR`."
+    estimate = np.asarray(prior, np.float64)
+    for _ in range(10_000):
+        updated = corrected(probabilities, prior, estimate).mean(axis=0)
+        done, estimate = np.abs(updated - estimate).max() < tolerance, updated
+        if done: break
+    estimate = np.maximum(estimate, PRIOR_FLOOR)
+    return estimate/estimate.sum()
+
+# %% ../nbs/02a_metrics.ipynb #ea2f823b
+def prior_interval(probabilities: np.ndarray, # `(N, K)` probabilities of the site's images
+                   prior: np.ndarray, # the class shares they are calibrated to
+                   draws: int=200, # bootstrap samples
+                   seed: int=0, # seed of the draws
+                  ) -> np.ndarray:
+    "The 95% bootstrap interval of each class share, `(2, K)`: lower and upper bounds."
+    rng, n = np.random.default_rng(seed), len(probabilities)
+    shares = np.stack([estimate_prior(probabilities[rng.integers(0, n, n)], prior) for _ in range(draws)])
+    return np.percentile(shares, [2.5, 97.5], axis=0)

@@ -16,10 +16,12 @@ import numpy as np
 
 from .data import TASKS, DataError, read_file
 from .checks import OptionError, check_new_file, check_run_target, match_site_labels, read_labels_table
-from .metrics import (PNEUMONIA, Calibration, calibrated_logits, choose_operating_points, choose_threshold, mmd_test,
-                                  fit_calibration, task_metrics, expected_gain, threshold_keeping_sensitivity)
+from .metrics import (PNEUMONIA, Calibration, calibrated_logits, choose_operating_points, choose_threshold,
+                                  corrected, estimate_prior, expected_gain, fit_calibration, mmd_test, prior_interval,
+                                  task_metrics, threshold_keeping_sensitivity)
 from .preprocess import dataset_images, make_dataset
-from .framing import Reframing, reframed_model, reframing_in_words, site_framing
+from .framing import (REEXPOSURE_GAIN, Reframing, reexposure_gain, reframed_model, reframing_in_words,
+                                  site_framing)
 from .training import apply_calibration
 from .run_folder import Run, save_run
 from .ood import BLUR_GAIN, blurred, ood_scores, predict_with_features, site_softness
@@ -28,11 +30,10 @@ from .predict import Predictor, image_files
 from .report import figure_data_uri, render_page
 
 # %% auto #0
-__all__ = ['MIN_SITE_IMAGES', 'PRIOR_FLOOR', 'MAX_INTERVAL', 'SHIFT_P', 'SiteImages', 'read_site', 'Validation',
-           'validation_view', 'bias_corrected_calibration', 'recalibrated', 'corrected', 'estimate_prior',
-           'prior_interval', 'population_shift', 'SiteEstimate', 'estimate_site', 'watched_share', 'refusal',
-           'plot_site', 'write_shift_page', 'shift_report', 'adapted_calibration', 'adapted_logit', 'adapted_decision',
-           'adapt_run']
+__all__ = ['MIN_SITE_IMAGES', 'MAX_INTERVAL', 'SHIFT_P', 'SiteImages', 'read_site', 'Validation', 'validation_view',
+           'bias_corrected_calibration', 'recalibrated', 'population_shift', 'SiteEstimate', 'estimate_site',
+           'watched_share', 'refusal', 'plot_site', 'write_shift_page', 'shift_report', 'adapted_calibration',
+           'adapted_logit', 'adapted_decision', 'adapt_run']
 
 # %% ../nbs/09a_shift.ipynb #4df21189
 # fewer leave the prevalence too uncertain to correct for (a bootstrap interval wider than about 0.25)
@@ -141,42 +142,6 @@ def recalibrated(probabilities: np.ndarray, # `(N, K)` a run's probabilities
     from scipy.special import softmax
     return softmax(calibrated_logits(_log(probabilities), calibration), axis=1)
 
-# %% ../nbs/09a_shift.ipynb #23f10b87
-PRIOR_FLOOR = 1e-3   # the smallest class share an estimate takes
-
-def corrected(probabilities: np.ndarray, # `(N, K)` probabilities calibrated to `prior`
-              prior: np.ndarray, # the class shares they are calibrated to
-              new_prior: np.ndarray, # the class shares to correct them to
-             ) -> np.ndarray:
-    "The probabilities the model would give under `new_prior` (Bayes' rule: each class's odds times its prior ratio)."
-    w = np.asarray(probabilities, np.float64)*(np.asarray(new_prior)/np.asarray(prior))
-    return w/w.sum(axis=1, keepdims=True)
-
-# %% ../nbs/09a_shift.ipynb #9f6ad3ac
-def estimate_prior(probabilities: np.ndarray, # `(N, K)` probabilities of the site's images, calibrated to `prior`
-                   prior: np.ndarray, # the class shares they are calibrated to (validation's)
-                   tolerance: float=1e-7, # stop when no share moves by more
-                  ) -> np.ndarray:
-    "The site's class shares by EM (Saerens, Latinne and Decaestecker 2002), each at least `PRIOR_FLOOR`."
-    estimate = np.asarray(prior, np.float64)
-    for _ in range(10_000):
-        updated = corrected(probabilities, prior, estimate).mean(axis=0)
-        done, estimate = np.abs(updated - estimate).max() < tolerance, updated
-        if done: break
-    estimate = np.maximum(estimate, PRIOR_FLOOR)
-    return estimate/estimate.sum()
-
-# %% ../nbs/09a_shift.ipynb #8400b0d8
-def prior_interval(probabilities: np.ndarray, # `(N, K)` probabilities of the site's images
-                   prior: np.ndarray, # the class shares they are calibrated to
-                   draws: int=200, # bootstrap samples
-                   seed: int=0, # seed of the draws
-                  ) -> np.ndarray:
-    "The 95% bootstrap interval of each class share, `(2, K)`: lower and upper bounds."
-    rng, n = np.random.default_rng(seed), len(probabilities)
-    shares = np.stack([estimate_prior(probabilities[rng.integers(0, n, n)], prior) for _ in range(draws)])
-    return np.percentile(shares, [2.5, 97.5], axis=0)
-
 # %% ../nbs/09a_shift.ipynb #ec67d83b
 def population_shift(site: SiteImages, # the site, read by `read_site`
                      validation: Validation, # the run's validation images as it sees them (see `validation_view`)
@@ -224,6 +189,26 @@ def _threshold_words(softness: dict) -> str:
             f"threshold: moving it was expected to gain {softness['expected_gain']:+.3f} accuracy, under {BLUR_GAIN}")
 
 
+# %% ../nbs/09a_shift.ipynb #2ff91d27
+def _exposure_left(framing: dict|None) -> str|None:
+    "Why a site's exposure, found otherwise than validation's, is read as it is, in words; None where it is not."
+    if not framing or framing.get("reexposed", True): return None
+    return (f"their contrast differs from the training images' (gain {framing['gain']:.2f}), but undoing it was "
+            f"expected to gain {framing['expected_gain']:+.3f} accuracy here, under {REEXPOSURE_GAIN}")
+
+# %% ../nbs/09a_shift.ipynb #3465b8ab
+def _weighed_exposure(run: Run, by_distance: Run, decoded: tuple, validation: Validation, framing: dict) -> dict:
+    "The site's framing, its exposure undone only where that is expected to gain (bench/shift.py, rule 3)."
+    if not framing["exposed"] or run.threshold is None: return framing   # three classes: undone wherever it counts
+    model = reframed_model(run.model, **framing["reframing"])
+    reexposed = _scored_site(Predictor(replace(by_distance, model=model)), decoded)
+    prior = np.bincount(validation.labels, minlength=2)/len(validation.labels)
+    shares = estimate_prior(recalibrated(reexposed.probabilities, bias_corrected_calibration(validation)), prior)
+    gain = reexposure_gain(lambda images: predict_with_features(run.model, images)[0], validation.images[..., None],
+                           validation.labels, run.threshold, framing, shares)
+    kept = {k: v for k, v in framing["reframing"].items() if gain >= REEXPOSURE_GAIN or k not in ("gain", "offset")}
+    return framing | {"expected_gain": gain, "reexposed": gain >= REEXPOSURE_GAIN, "reframing": kept or None}
+
 # %% ../nbs/09a_shift.ipynb #d47e1ff8
 def _site_as_adapted(run: Run, decoded: tuple, data_dir: str|Path|None,
                     ) -> tuple[SiteImages, Validation, dict, dict|None]:
@@ -231,7 +216,8 @@ def _site_as_adapted(run: Run, decoded: tuple, data_dir: str|Path|None,
     by_distance = replace(run, ood={k: v for k, v in run.ood.items() if k != "sharpness_cutoff"}) if run.ood else run
     site = _enough(_scored_site(Predictor(by_distance), decoded))   # softness is judged of the site, not per image
     validation = validation_view(run, data_dir)
-    framing = site_framing(site.mean_image, validation.class_means)
+    framing = _weighed_exposure(run, by_distance, decoded, validation,
+                                site_framing(site.mean_image, validation.class_means))
     seen = Reframing(**(framing["reframing"] or {}))(decoded[2][np.isin(decoded[0], site.names)]).numpy()
     softness = site_softness(run.ood, validation.images, seen) if run.threshold is not None else None
     model = reframed_model(run.model, **framing["reframing"]) if framing["reframing"] else run.model
@@ -319,6 +305,8 @@ def _advice(shift: dict, estimate: SiteEstimate, watched: dict, class_names: tup
         differs, undone = reframing_in_words(estimate.framing)
         images = (f"These images {differs} otherwise than the training images; they are read {undone}, as `adapt` "
                   f"reframes them. Reframed: {images[0].lower()}{images[1:]}")
+    if left := _exposure_left(estimate.framing):
+        images += f" {left[0].upper()}{left[1:]}: `adapt` reads their grey levels as they are."
     if softer := estimate.softness:
         images += (f" They are softer than the training images, as if blurred by {softer['blur']:.2%} of their "
                    f"width (the run tolerates {softer['tolerated_before']:.2%}); `adapt` reads them at "
@@ -459,6 +447,7 @@ def _adaptation_record(run: Run, estimate: SiteEstimate, fitted_on: str, why: st
                             "not applied: on the shift benchmark no way of estimating them was safe",
                             **({"reframing": "the site's mean image lies on validation's as it is"}
                                if not framing["reframing"] else {}),
+                            **({"re-exposure": left} if (left := _exposure_left(framing)) else {}),
                             **({"blur matching": "two-class runs only" if run.threshold is None else
                                 "the site's images are no softer than the run tolerates"} if not softer else {}),
                             **({"prior correction": why} if why else {})}}
