@@ -19,9 +19,9 @@ from .preprocess import affine_transform
 from .ensembles import apply_sampling, bilinear_sampling
 
 # %% auto #0
-__all__ = ['FRAMINGS', 'FRAMING_SHIFTS', 'FRAMING_FIT', 'EXPOSURE_FIT', 'EXPOSURE_GAIN', 'REEXPOSURE_GAIN', 'Reframing',
-           'site_framing', 'reframing_in_words', 'exposed_as', 'reexposure_gain', 'reframing_of', 'unframed',
-           'reframed_model', 'moved_back']
+__all__ = ['FRAMINGS', 'FRAMING_SHIFTS', 'FRAMING_FIT', 'EXPOSURE_FIT', 'EXPOSURE_GAIN', 'REEXPOSURE_GAIN', 'REFRAMING_GAIN',
+           'Reframing', 'site_framing', 'reframing_in_words', 'as_the_site_gives', 'undoing_gain', 'reframing_of',
+           'unframed', 'reframed_model', 'moved_back']
 
 # %% ../nbs/03a_framing.ipynb #18671332
 @keras.saving.register_keras_serializable(package="pneumonia_nb")
@@ -105,25 +105,28 @@ def reframing_in_words(framing: dict, # a site's framing (see `site_framing`)
             ", ".join(filter(None, (moved, exposed))) or "as they are")
 
 # %% ../nbs/03a_framing.ipynb #0e9b4e20
-def exposed_as(images: np.ndarray, # images as validation exposes them, grey levels 0-255
-               framing: dict, # a site's framing (see `site_framing`)
-              ) -> np.ndarray:
-    "The images given the site's exposure: the grey-level map that `Reframing` undoes, applied."
-    return np.clip(np.asarray(images, np.float32)*framing["gain"] + framing["offset"], 0.0, 255.0)
+def as_the_site_gives(images: np.ndarray, # images as validation gives them `(N, H, W, 1)`, grey levels 0-255
+                      undone: dict, # what a `Reframing` undoes of a site: some of its zoom, shift, gain and offset
+                     ) -> np.ndarray:
+    "The images given what the site does otherwise: the `Reframing` that undoes it, inverted (edges carried outwards)."
+    zoom, shift = undone.get("zoom", 1.0), undone.get("shift", (0.0, 0.0))
+    framed = Reframing(1/zoom, tuple(-s/zoom for s in shift))(np.asarray(images, np.float32)).numpy()
+    return np.clip(framed*undone.get("gain", 1.0) + undone.get("offset", 0.0), 0.0, 255.0)
 
 # %% ../nbs/03a_framing.ipynb #ea2eb0e4
 REEXPOSURE_GAIN = 0.01   # a site is re-exposed only where that is expected to gain at least this accuracy
+REFRAMING_GAIN = 0.01   # and reframed only where that is
 
-def reexposure_gain(predict: Callable, # images `(N, H, W, 1)` -> the run's probabilities of pneumonia `(N,)`
-                    images: np.ndarray, # validation's images `(N, H, W, 1)`, grey levels 0-255
-                    labels: np.ndarray, # their labels
-                    threshold: float, # the run's threshold
-                    framing: dict, # the site's framing, its exposure found (see `site_framing`)
-                    shares: np.ndarray, # the site's class shares (normal, pneumonia), estimated from it re-exposed
-                   ) -> float:
-    "The accuracy re-exposing the site is expected to gain: validation given its exposure, read as is and re-exposed."
-    like_site = exposed_as(images, framing)
-    back = Reframing(gain=framing["gain"], offset=framing["offset"])(like_site).numpy()
+def undoing_gain(predict: Callable, # images `(N, H, W, 1)` -> the run's probabilities of pneumonia `(N,)`
+                 images: np.ndarray, # validation's images `(N, H, W, 1)`, grey levels 0-255
+                 labels: np.ndarray, # their labels
+                 threshold: float, # the run's threshold
+                 undone: dict, # what is weighed: the site's zoom and shift, or its gain and offset (see `site_framing`)
+                 shares: np.ndarray, # the site's class shares (normal, pneumonia), estimated from it undone
+                ) -> float:
+    "The accuracy undoing what a site does otherwise is expected to gain: validation given it, read as is and undone."
+    like_site = as_the_site_gives(images, undone)
+    back = Reframing(**undone)(like_site).numpy()
     return expected_gain(labels, (predict(like_site), threshold), (predict(back), threshold), shares)
 
 # %% ../nbs/03a_framing.ipynb #1b1608c8
@@ -157,8 +160,8 @@ def reframed_model(model: keras.Model, # a run's model (see `pneumonia_nb.run_fo
 
 # %% ../nbs/03a_framing.ipynb #5bf9686b
 def moved_back(framing: Reframing, # the reframing the images went through
-               maps: np.ndarray, # `(N, H, W)` maps of the reframed images (Grad-CAM's, say)
+               maps: np.ndarray, # `(N, H, W)` maps of the reframed images (Grad-CAM's, say), values from 0
               ) -> np.ndarray:
     "The maps moved back onto the images as they were given: the reframing's zoom and move undone."
-    back = Reframing(1/framing.zoom, tuple(-s/framing.zoom for s in framing.shift))
-    return back(np.asarray(maps, np.float32)[..., None]).numpy()[..., 0]
+    as_given = {"zoom": framing.zoom, "shift": framing.shift}
+    return as_the_site_gives(np.asarray(maps, np.float32)[..., None], as_given)[..., 0]
