@@ -116,7 +116,7 @@ kermany --seed 42`; one seed, since each takes about an hour on 2 cores, so a ch
 cell is more than 0.01 accuracy worse with its prior corrected or reframed than as trained, re-exposed than reframed,
 or blur matched than re-exposed, and no method acts on an unshifted site. Where it fails, the README says which method, and by how much.
 
-Reframed where that is expected to gain (`framed` with `--reframe-gain 0.01`, the default), with its own rule, fixed
+Reframed where that is expected to gain (`framed` with `--reframe-gain 0.01`), with its own rule, fixed
 before it was measured on sites no adaptation had been scored on (`--first-draw 9`; the rules above reframed wherever
 the framing counted, `--reframe-gain -1`). On draw 8 the Kermany check failed on reframing alone: it lost 0.030 and
 0.015 at two crop sites with a pneumonia share of 0.9, where that recipe, trained with framing augmentation, already
@@ -124,12 +124,16 @@ read the crop well (sensitivity 1.000 -> 0.944). So the reframing is now weighed
 half given the site's framing (`framing.as_the_site_gives`, the zoom and move that undo it inverted) is read as it is
 and reframed, and the change in specificity and sensitivity, weighted by the site's class shares as estimated from its
 images with every part of its framing undone, is the accuracy reframing is expected to gain (`framing.undoing_gain`);
-the site is reframed only where that is at least `REFRAMING_GAIN` (0.01). The re-exposure is weighed as before, at the
+the site is reframed only where that is at least 0.01. The re-exposure is weighed as before, at the
 same shares, and applied after the reframing kept. It is turned on in `adapt` only if, over the main job's three runs:
 no cell is more than 0.01 accuracy worse reframed than as trained; the median accuracy gain over as trained, over the
 sites it acts on, is above 0; it acts on no unshifted site; no cell is more than 0.01 worse re-exposed than reframed,
 or with its blur matched than re-exposed; and on the default Kermany run (`--first-draw 9`, one seed) no cell is more
-than 0.01 worse reframed than as trained, re-exposed than reframed, or blur matched than re-exposed.
+than 0.01 worse reframed than as trained, re-exposed than reframed, or blur matched than re-exposed. It did not pass
+(`bench/results/shift_reframing.json`): reframing itself met every condition on the main job, but re-exposing, which
+this rule does not change (that site had no framing to weigh), lost 0.015 at one site of halved contrast with a
+pneumonia share of 0.9 (seed 44, expected gain 0.013). So `adapt` reframes wherever the framing counts, and
+`--reframe-gain` defaults to -1.
 
 The same cells score training recipes: runs of several recipes (`--augment default` and `--augment acquisition`,
 three seeds each; `--augment-strength 2`, every framing and intensity limit doubled, three seeds) are summarised per
@@ -162,38 +166,38 @@ if it also holds where its training did not reach (resampling, blur, noise, JPEG
     python bench/shift.py --runs RUNS/main-strength2-S --draws 1 --normalisations --out PARTS/shift_strength2_S.json
     python bench/shift.py --cells-from bench/results/shift_adabn_null_gated.json PARTS/shift_strength2_{42,43,44}.json \
         --draws 1 --normalisations --out bench/results/shift_strength.json   # the default runs' cells, as trained
-    python bench/shift.py --runs RUNS/main-default-S --draws 1 --first-draw 2 --normalisations --framing --reframe-gain -1 \
+    python bench/shift.py --runs RUNS/main-default-S --draws 1 --first-draw 2 --normalisations --framing \
         --out PARTS/shift_framing_S.json   # for S in 42 43 44, then:
     python bench/shift.py --cells-from PARTS/shift_framing_{42,43,44}.json --draws 1 --first-draw 2 --normalisations \
-        --framing --reframe-gain -1 --out bench/results/shift_framing.json
-    python bench/shift.py --runs RUNS/main-default-S --draws 1 --first-draw 3 --normalisations --framing --reframe-gain -1 --exposure \
+        --framing --out bench/results/shift_framing.json
+    python bench/shift.py --runs RUNS/main-default-S --draws 1 --first-draw 3 --normalisations --framing --exposure \
         --exposure-gain 1 --reexpose-gain -1 --out PARTS/shift_exposure_S.json   # for S in 42 43 44, then:
     python bench/shift.py --cells-from PARTS/shift_exposure_{42,43,44}.json --draws 1 --first-draw 3 --normalisations \
-        --framing --reframe-gain -1 --exposure --exposure-gain 1 --reexpose-gain -1 --out bench/results/shift_exposure.json
-    python bench/shift.py --runs RUNS/main-default-S --draws 1 --first-draw 4 --normalisations --framing --reframe-gain -1 --exposure \
+        --framing --exposure --exposure-gain 1 --reexpose-gain -1 --out bench/results/shift_exposure.json
+    python bench/shift.py --runs RUNS/main-default-S --draws 1 --first-draw 4 --normalisations --framing --exposure \
         --reexpose-gain -1 --out PARTS/shift_exposure_gated_S.json   # for S in 42 43 44, then:
     python bench/shift.py --cells-from PARTS/shift_exposure_gated_{42,43,44}.json --draws 1 --first-draw 4 \
-        --normalisations --framing --reframe-gain -1 --exposure --reexpose-gain -1 --out bench/results/shift_exposure_gated.json
-    python bench/shift.py --runs RUNS/main-default-S --draws 1 --first-draw 5 --normalisations --framing --reframe-gain -1 --exposure --blur \
+        --normalisations --framing --exposure --reexpose-gain -1 --out bench/results/shift_exposure_gated.json
+    python bench/shift.py --runs RUNS/main-default-S --draws 1 --first-draw 5 --normalisations --framing --exposure --blur \
         --blur-gain -1 --reexpose-gain -1 --out PARTS/shift_blur_S.json   # for S in 42 43 44, then:
     python bench/shift.py --cells-from PARTS/shift_blur_{42,43,44}.json --draws 1 --first-draw 5 --normalisations \
-        --framing --reframe-gain -1 --exposure --blur --blur-gain -1 --reexpose-gain -1 --out bench/results/shift_blur.json
-    python bench/shift.py --runs RUNS/main-default-S --draws 1 --first-draw 6 --normalisations --framing --reframe-gain -1 --exposure --blur \
+        --framing --exposure --blur --blur-gain -1 --reexpose-gain -1 --out bench/results/shift_blur.json
+    python bench/shift.py --runs RUNS/main-default-S --draws 1 --first-draw 6 --normalisations --framing --exposure --blur \
         --reexpose-gain -1 --out PARTS/shift_blur_gated_S.json   # for S in 42 43 44, then:
     python bench/shift.py --cells-from PARTS/shift_blur_gated_{42,43,44}.json --draws 1 --first-draw 6 --normalisations \
-        --framing --reframe-gain -1 --exposure --blur --reexpose-gain -1 --out bench/results/shift_blur_gated.json
-    python bench/shift.py --runs RUNS/main-default-S --draws 1 --first-draw 7 --normalisations --framing --reframe-gain -1 --exposure --blur \
+        --framing --exposure --blur --reexpose-gain -1 --out bench/results/shift_blur_gated.json
+    python bench/shift.py --runs RUNS/main-default-S --draws 1 --first-draw 7 --normalisations --framing --exposure --blur \
         --out PARTS/shift_reexposure_S.json   # for S in 42 43 44, then:
     python bench/shift.py --cells-from PARTS/shift_reexposure_{42,43,44}.json --draws 1 --first-draw 7 --normalisations \
-        --framing --reframe-gain -1 --exposure --blur --out bench/results/shift_reexposure.json
+        --framing --exposure --blur --out bench/results/shift_reexposure.json
     python bench/shift.py --runs RUNS/kermany-default-42 --draws 1 --first-draw 8 --normalisations --framing --exposure \
-        --blur --reframe-gain -1 --out bench/results/shift_kermany_check.json
-    python bench/shift.py --runs RUNS/main-default-S --draws 1 --first-draw 9 --normalisations --framing --exposure --blur \
-        --out PARTS/shift_reframing_S.json   # for S in 42 43 44, and RUNS/kermany-default-42 as PARTS/shift_reframing_kermany.json
+        --blur --out bench/results/shift_kermany_check.json
+    python bench/shift.py --runs RUNS/main-default-S --draws 1 --first-draw 9 --normalisations --framing --reframe-gain 0.01 \
+        --exposure --blur --out PARTS/shift_reframing_S.json   # for S in 42 43 44, and RUNS/kermany-default-42 as PARTS/shift_reframing_kermany.json
     python bench/shift.py --cells-from PARTS/shift_reframing_{42,43,44}.json --draws 1 --first-draw 9 --normalisations \
-        --framing --exposure --blur --out bench/results/shift_reframing.json
+        --framing --reframe-gain 0.01 --exposure --blur --out bench/results/shift_reframing.json
     python bench/shift.py --cells-from PARTS/shift_reframing_kermany.json --draws 1 --first-draw 9 --normalisations \
-        --framing --exposure --blur --out bench/results/shift_reframing_kermany.json
+        --framing --reframe-gain 0.01 --exposure --blur --out bench/results/shift_reframing_kermany.json
 
 Runs benchmarked apart (in parallel, say) are summarised together with `--cells-from PART.json ...`.
 """
@@ -481,7 +485,7 @@ def as_recorded(arg: str, runs: list) -> str:
 
 
 def main() -> None:
-    from pneumonia_nb.framing import EXPOSURE_GAIN, REEXPOSURE_GAIN, REFRAMING_GAIN
+    from pneumonia_nb.framing import EXPOSURE_GAIN, REEXPOSURE_GAIN
     from pneumonia_nb.ood import BLUR_GAIN
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--runs", nargs="*", default=[], help="run directories (the main job: `pneumonia-nb train --seed S --out RUNS/main-S`)")
@@ -494,9 +498,9 @@ def main() -> None:
     p.add_argument("--normalisations", nargs="*", choices=NORMALISATIONS, default=NORMALISATIONS[:3],
                    help="how batch-norm statistics are re-estimated on each site (default: %(default)s)")
     p.add_argument("--framing", action="store_true", help="also score each site reframed where `site_framing` finds it framed otherwise")
-    p.add_argument("--reframe-gain", type=float, default=REFRAMING_GAIN, help="reframe only where that gains at least "
-                   "this accuracy on the calibration half given the site's framing, at the site's estimated shares; -1: "
-                   "wherever the framing counts (default: %(default)s)")
+    p.add_argument("--reframe-gain", type=float, default=-1, help="reframe only where that gains at least this accuracy "
+                   "on the calibration half given the site's framing, at the site's estimated shares (rule 4: 0.01); -1: "
+                   "wherever the framing counts, as `adapt` does (default: %(default)s)")
     p.add_argument("--exposure", action="store_true", help="also score each site reframed and re-exposed where `site_framing` finds "
                    "its exposure otherwise (needs --framing)")
     p.add_argument("--exposure-gain", type=float, default=EXPOSURE_GAIN, help="an exposure counts only with a gain outside "

@@ -19,9 +19,9 @@ from .preprocess import affine_transform
 from .ensembles import apply_sampling, bilinear_sampling
 
 # %% auto #0
-__all__ = ['FRAMINGS', 'FRAMING_SHIFTS', 'FRAMING_FIT', 'EXPOSURE_FIT', 'EXPOSURE_GAIN', 'REEXPOSURE_GAIN', 'REFRAMING_GAIN',
-           'Reframing', 'site_framing', 'reframing_in_words', 'as_the_site_gives', 'undoing_gain', 'reframing_of',
-           'unframed', 'reframed_model', 'moved_back']
+__all__ = ['FRAMINGS', 'FRAMING_SHIFTS', 'FRAMING_FIT', 'EXPOSURE_FIT', 'EXPOSURE_GAIN', 'REEXPOSURE_GAIN', 'Reframing',
+           'site_framing', 'reframing_in_words', 'as_the_site_gives', 'undoing_gain', 'reframing_of', 'unframed',
+           'reframed_model', 'moved_back']
 
 # %% ../nbs/03a_framing.ipynb #18671332
 @keras.saving.register_keras_serializable(package="pneumonia_nb")
@@ -115,7 +115,6 @@ def as_the_site_gives(images: np.ndarray, # images as validation gives them `(N,
 
 # %% ../nbs/03a_framing.ipynb #ea2eb0e4
 REEXPOSURE_GAIN = 0.01   # a site is re-exposed only where that is expected to gain at least this accuracy
-REFRAMING_GAIN = 0.01   # and reframed only where that is
 
 def undoing_gain(predict: Callable, # images `(N, H, W, 1)` -> the run's probabilities of pneumonia `(N,)`
                  images: np.ndarray, # validation's images `(N, H, W, 1)`, grey levels 0-255

@@ -20,8 +20,8 @@ from .metrics import (PNEUMONIA, Calibration, calibrated_logits, choose_operatin
                                   corrected, estimate_prior, expected_gain, fit_calibration, mmd_test, prior_interval,
                                   task_metrics, threshold_keeping_sensitivity)
 from .preprocess import dataset_images, make_dataset
-from .framing import (REEXPOSURE_GAIN, REFRAMING_GAIN, Reframing, reframed_model, reframing_in_words,
-                                  site_framing, undoing_gain)
+from .framing import (REEXPOSURE_GAIN, Reframing, reframed_model, reframing_in_words, site_framing,
+                                  undoing_gain)
 from .training import apply_calibration
 from .run_folder import Run, save_run
 from .ood import BLUR_GAIN, blurred, ood_scores, predict_with_features, site_softness
@@ -190,31 +190,25 @@ def _threshold_words(softness: dict) -> str:
 
 
 # %% ../nbs/09a_shift.ipynb #2ff91d27
-_UNDONE_BY = {"reframing": (("zoom", "shift"), REFRAMING_GAIN), "re-exposure": (("gain", "offset"), REEXPOSURE_GAIN)}
-
-def _undoing_left(framing: dict|None) -> dict:
-    "Why parts of a site's framing that count are read as they are, in words, by method (bench/shift.py, rules 3, 4)."
-    if not framing: return {}
-    found = {"reframing": f"they frame the chest otherwise than the training images (zoom {framing['zoom']:.3f})",
-             "re-exposure": f"their contrast differs from the training images' (gain {framing['gain']:.2f})"}
-    return {part: f"{found[part]}, but undoing it was expected to gain {gain:+.3f} accuracy here, under {least}"
-            for part, gain in framing.get("expected_gain", {}).items() if gain < (least := _UNDONE_BY[part][1])}
+def _exposure_left(framing: dict|None) -> str|None:
+    "Why a site's exposure, found otherwise than validation's, is read as it is, in words; None where it is not."
+    if not framing or framing.get("reexposed", True): return None
+    return (f"their contrast differs from the training images' (gain {framing['gain']:.2f}), but undoing it was "
+            f"expected to gain {framing['expected_gain']:+.3f} accuracy here, under {REEXPOSURE_GAIN}")
 
 # %% ../nbs/09a_shift.ipynb #3465b8ab
-def _weighed_framing(run: Run, by_distance: Run, decoded: tuple, validation: Validation, framing: dict) -> dict:
-    "The site's framing, its zoom and move and its exposure each undone only where that is expected to gain."
-    if not framing["reframing"] or run.threshold is None: return framing   # three classes: undone wherever it counts
+def _weighed_exposure(run: Run, by_distance: Run, decoded: tuple, validation: Validation, framing: dict) -> dict:
+    "The site's framing, its exposure undone only where that is expected to gain (bench/shift.py, rule 3)."
+    # reframing is undone wherever it counts: the rule that weighs it as well did not pass (bench/shift.py, rule 4)
+    if not framing["exposed"] or run.threshold is None: return framing   # three classes: undone wherever it counts
     model = reframed_model(run.model, **framing["reframing"])
-    undone = _enough(_scored_site(Predictor(replace(by_distance, model=model)), decoded))
+    reexposed = _enough(_scored_site(Predictor(replace(by_distance, model=model)), decoded))
     prior = np.bincount(validation.labels, minlength=2)/len(validation.labels)
-    shares = estimate_prior(recalibrated(undone.probabilities, bias_corrected_calibration(validation)), prior)
-    def predict(images): return predict_with_features(run.model, images)[0]
-    gains = {part: undoing_gain(predict, validation.images[..., None], validation.labels, run.threshold,
-                                {k: framing["reframing"][k] for k in keys}, shares)
-             for part, (keys, _) in _UNDONE_BY.items() if keys[0] in framing["reframing"]}
-    kept = {k: framing["reframing"][k] for part, gain in gains.items() if gain >= _UNDONE_BY[part][1]
-            for k in _UNDONE_BY[part][0]}
-    return framing | {"expected_gain": gains, "reframing": kept or None}
+    shares = estimate_prior(recalibrated(reexposed.probabilities, bias_corrected_calibration(validation)), prior)
+    gain = undoing_gain(lambda images: predict_with_features(run.model, images)[0], validation.images[..., None],
+                        validation.labels, run.threshold, {k: framing[k] for k in ("gain", "offset")}, shares)
+    kept = {k: v for k, v in framing["reframing"].items() if gain >= REEXPOSURE_GAIN or k not in ("gain", "offset")}
+    return framing | {"expected_gain": gain, "reexposed": gain >= REEXPOSURE_GAIN, "reframing": kept or None}
 
 # %% ../nbs/09a_shift.ipynb #d47e1ff8
 def _site_as_adapted(run: Run, decoded: tuple, data_dir: str|Path|None,
@@ -223,8 +217,8 @@ def _site_as_adapted(run: Run, decoded: tuple, data_dir: str|Path|None,
     by_distance = replace(run, ood={k: v for k, v in run.ood.items() if k != "sharpness_cutoff"}) if run.ood else run
     site = _enough(_scored_site(Predictor(by_distance), decoded))   # softness is judged of the site, not per image
     validation = validation_view(run, data_dir)
-    framing = _weighed_framing(run, by_distance, decoded, validation,
-                               site_framing(site.mean_image, validation.class_means))
+    framing = _weighed_exposure(run, by_distance, decoded, validation,
+                                site_framing(site.mean_image, validation.class_means))
     seen = Reframing(**(framing["reframing"] or {}))(decoded[2][np.isin(decoded[0], site.names)]).numpy()
     softness = site_softness(run.ood, validation.images, seen) if run.threshold is not None else None
     model = reframed_model(run.model, **framing["reframing"]) if framing["reframing"] else run.model
@@ -312,9 +306,8 @@ def _advice(shift: dict, estimate: SiteEstimate, watched: dict, class_names: tup
         differs, undone = reframing_in_words(estimate.framing)
         images = (f"These images {differs} otherwise than the training images; they are read {undone}, as `adapt` "
                   f"reframes them. Reframed: {images[0].lower()}{images[1:]}")
-    for part, left in _undoing_left(estimate.framing).items():
-        read = "them framed" if part == "reframing" else "their grey levels"
-        images += f" {left[0].upper()}{left[1:]}: `adapt` reads {read} as they are."
+    if left := _exposure_left(estimate.framing):
+        images += f" {left[0].upper()}{left[1:]}: `adapt` reads their grey levels as they are."
     if softer := estimate.softness:
         images += (f" They are softer than the training images, as if blurred by {softer['blur']:.2%} of their "
                    f"width (the run tolerates {softer['tolerated_before']:.2%}); `adapt` reads them at "
@@ -455,7 +448,7 @@ def _adaptation_record(run: Run, estimate: SiteEstimate, fitted_on: str, why: st
                             "not applied: on the shift benchmark no way of estimating them was safe",
                             **({"reframing": "the site's mean image lies on validation's as it is"}
                                if not framing["reframing"] else {}),
-                            **_undoing_left(framing),
+                            **({"re-exposure": left} if (left := _exposure_left(framing)) else {}),
                             **({"blur matching": "two-class runs only" if run.threshold is None else
                                 "the site's images are no softer than the run tolerates"} if not softer else {}),
                             **({"prior correction": why} if why else {})}}
