@@ -135,6 +135,20 @@ this rule does not change (that site had no framing to weigh), lost 0.015 at one
 pneumonia share of 0.9 (seed 44, expected gain 0.013). So `adapt` reframes wherever the framing counts, and
 `--reframe-gain` defaults to -1.
 
+Every acquisition method weighed with a margin for the site's noise (`--noise-z 2` with `--reframe-gain 0.01`), with its
+own rule, fixed before it was measured on sites no adaptation had been scored on (`--first-draw 10`). On draw 9 reframing,
+re-exposing and blur matching, each weighed, lost more than 0.01 only where nine images in ten had pneumonia (of every
+weighed action on draws 6-9: 2 of 27 at a share of 0.9, none of 249 at lower shares), and at a share of 0.9 the gain
+made strayed from the gain expected by 0.022 (standard deviation): an expected gain of 0.01 to 0.02 is within the noise
+of a 200-image site there. So each method now also weighs that noise: from the per-image changes on the calibration
+half (for each class, the share of its images the method puts right and the share it puts wrong), the standard error
+of the gain on a site of `--site-size` images at the site's estimated shares, with the half's own sampling error
+added (`gain_noise`), and a method acts only where its expected gain is at least its least (0.01) and the expected
+gain less `--noise-z` standard errors is at least -0.01. It is turned on in `adapt` (all three methods weighed so,
+reframing included) only if, over the main job's three runs and the default Kermany run: no cell is more than 0.01
+accuracy worse reframed than as trained, re-exposed than reframed, or blur matched than re-exposed; the median
+accuracy gain of each method over the sites it acts on is above 0; and none acts on an unshifted site.
+
 The same cells score training recipes: runs of several recipes (`--augment default` and `--augment acquisition`,
 three seeds each; `--augment-strength 2`, every framing and intensity limit doubled, three seeds) are summarised per
 recipe (its augmentation and, where not 1, its strength). The rule, fixed before the run: a recipe replaces the default
@@ -198,6 +212,13 @@ if it also holds where its training did not reach (resampling, blur, noise, JPEG
         --framing --reframe-gain 0.01 --exposure --blur --out bench/results/shift_reframing.json
     python bench/shift.py --cells-from PARTS/shift_reframing_kermany.json --draws 1 --first-draw 9 --normalisations \
         --framing --reframe-gain 0.01 --exposure --blur --out bench/results/shift_reframing_kermany.json
+    python bench/shift.py --runs RUNS/main-default-S --draws 1 --first-draw 10 --normalisations --framing --reframe-gain 0.01 \
+        --exposure --blur --noise-z 2 --out PARTS/shift_noise_S.json   # for S in 42 43 44, and RUNS/kermany-default-42 as
+        # PARTS/shift_noise_kermany.json, then each recipe summarised apart:
+    python bench/shift.py --cells-from PARTS/shift_noise_{42,43,44}.json --draws 1 --first-draw 10 --normalisations \
+        --framing --reframe-gain 0.01 --exposure --blur --noise-z 2 --out bench/results/shift_noise.json
+    python bench/shift.py --cells-from PARTS/shift_noise_kermany.json --draws 1 --first-draw 10 --normalisations \
+        --framing --reframe-gain 0.01 --exposure --blur --noise-z 2 --out bench/results/shift_noise_kermany.json
 
 Runs benchmarked apart (in parallel, say) are summarised together with `--cells-from PART.json ...`.
 """
@@ -260,6 +281,21 @@ def scores(y, p, threshold):
             "specificity": float(1 - called[y == 0].mean()), "ece": float(expected_calibration_error(y, p))}
 
 
+def gain_noise(y, before, after, shares, site_size: int) -> float:
+    """The standard error of the accuracy going from reading `before` to `after` (probabilities, threshold) gains on a
+    site of `site_size` images at the class `shares`, from the per-image changes on the images `y` label, their own
+    sampling error added."""
+    import numpy as np
+    y = np.asarray(y)
+    right = [(np.asarray(p) >= t) == (y == 1) for p, t in (before, after)]
+    variance = 0.0
+    for k, share in enumerate(shares):
+        fixed, broken = (np.mean(~right[0][y == k] & right[1][y == k]), np.mean(right[0][y == k] & ~right[1][y == k]))
+        spread = fixed + broken - (fixed - broken)**2   # of one image's change: +1, 0 or -1
+        variance += share*spread/site_size + share**2*spread/np.sum(y == k)
+    return float(np.sqrt(variance))
+
+
 def normalised_on(model, x, statistics_from=None, site_weight: float = 1.0):
     """The probabilities and head features of the site `x` with every batch norm's statistics re-estimated on
     `statistics_from` (default: `x` itself, AdaBN, Li et al. 2016), mixed with the run's own as `site_weight` on the
@@ -294,7 +330,7 @@ def bench_run(run_dir: str, args) -> list[dict]:
     "Every cell of one run."
     import numpy as np
     from pneumonia_nb.ood import ood_scores, predict_with_features
-    from pneumonia_nb.framing import Reframing, site_framing, undoing_gain
+    from pneumonia_nb.framing import Reframing, as_the_site_gives, site_framing
     from pneumonia_nb.metrics import choose_threshold, corrected, estimate_prior, expected_gain, prior_interval, threshold_keeping_sensitivity
     from pneumonia_nb.ood import blurred, site_blur
     from pneumonia_nb.preprocess import dataset_images, make_dataset
@@ -341,6 +377,12 @@ def bench_run(run_dir: str, args) -> list[dict]:
             matched_halves[fit[0], sigma] = {"threshold": threshold, "validation": soft,
                                              "calibration": bias_corrected_calibration(soft)}
         return matched_halves[fit[0], sigma]
+    def acts(fit, before, after, shares, least):
+        """Whether a method changing the calibration half's readings from `before` to `after` acts on a site at `shares`:
+        its expected gain at least `least`, and (with `--noise-z`) that gain less so many standard errors at least -least."""
+        expected = expected_gain(y[fit], before, after, shares)
+        noise = gain_noise(y[fit], before, after, shares, args.site_size)
+        return expected >= least and expected - args.noise_z*noise >= -least, expected, noise
     null_mmd2 = []   # unshifted sites renormalised the same way: how far balanced statistics alone move a site's features
     if {"adabn_null_gated", "adabn_severity_gated"} & set(args.normalisations):
         for sites, fitted, calibration, prior, _ in folds:
@@ -395,37 +437,39 @@ def bench_run(run_dir: str, args) -> list[dict]:
                                 p_undone = predict(Reframing(**undone)(x_all[idx]).numpy())[0]
                                 site_share = estimated(p_undone, f_all[idx], o_all[idx], fitted, calibration, prior).shares[1]
                             def weighed(keys, least):
-                                "Whether to undo these parts (where they count; -1: wherever), and the accuracy that is expected to gain."
-                                if keys[0] not in undone: return False, None
-                                if least < 0: return True, None   # the calibration half given them, read as it is and undone
-                                expected = undoing_gain(lambda images: predict(images)[0], x[fit], y[fit], run.threshold,
-                                                        {k: undone[k] for k in keys}, [1 - site_share, site_share])
-                                return expected >= least, expected
-                            reframed, expected = weighed(("zoom", "shift"), args.reframe_gain)
+                                "Whether to undo these parts (where they count; -1: wherever), the accuracy that is expected to gain, and its noise."
+                                if keys[0] not in undone: return False, None, None
+                                if least < 0: return True, None, None   # the calibration half given them, read as it is and undone
+                                part = {k: undone[k] for k in keys}   # as `framing.undoing_gain` weighs it, its readings kept
+                                like_site = as_the_site_gives(x[fit], part)
+                                readings = ((predict(like_site)[0], run.threshold),
+                                            (predict(Reframing(**part)(like_site).numpy())[0], run.threshold))
+                                return acts(fit, *readings, [1 - site_share, site_share], least)
+                            reframed, expected, noise = weighed(("zoom", "shift"), args.reframe_gain)
                             kept = {k: undone[k] for k in ("zoom", "shift")} if reframed else {}
                             p_framed = predict(Reframing(**kept)(x_all[idx]).numpy())[0] if reframed else p
                             normalised["framed"] = {**scores(ys, p_framed, run.threshold), "applied": reframed, "framing_counts": framing["framed"],
-                                                    "expected_gain": expected, **{k: framing[k] for k in ("zoom", "shift", "misfit", "misfit_as_is")}}
+                                                    "expected_gain": expected, "gain_noise": noise, **{k: framing[k] for k in ("zoom", "shift", "misfit", "misfit_as_is")}}
                         if args.exposure:   # re-exposed where the exposure counts and is expected to gain, after the reframing kept
-                            reexposed, expected = weighed(("gain", "offset"), args.reexpose_gain)
+                            reexposed, expected, noise = weighed(("gain", "offset"), args.reexpose_gain)
                             kept |= {k: undone[k] for k in ("gain", "offset")} if reexposed else {}
                             seen = Reframing(**kept)(x_all[idx]).numpy() if kept else x_all[idx]
                             p_seen = predict(seen)[0] if reexposed else p_framed
                             normalised["exposed"] = {**scores(ys, p_seen, run.threshold), "applied": reexposed, "exposure_counts": framing["exposed"],
-                                                     "expected_gain": expected, **{k: framing[k] for k in ("gain", "offset", "exposure_fit")}}
+                                                     "expected_gain": expected, "gain_noise": noise, **{k: framing[k] for k in ("gain", "offset", "exposure_fit")}}
                         if args.blur:   # the images as re-exposed: the threshold chosen again where they are softer than the run tolerates
                             sigma = site_blur(seen, x[fit])
-                            softer, threshold, expected = sigma > float(run.ood["sharpness_blur"]), run.threshold, None
+                            softer, threshold, expected, noise = sigma > float(run.ood["sharpness_blur"]), run.threshold, None, None
                             if softer:   # expected: the accuracy the move gains on the blurred half, at the site's estimated shares
                                 half = matched(fit, sigma)
                                 site_share = estimated(p_seen, f_all[idx], o_all[idx], half["validation"], half["calibration"], prior).shares[1]
                                 p_half = half["validation"].probabilities[:, 1]
-                                expected = expected_gain(y[fit], (p_half, run.threshold), (p_half, half["threshold"]),
-                                                         [1 - site_share, site_share])
-                            applied = softer and (args.blur_gain < 0 or expected >= args.blur_gain)
+                                gains, expected, noise = acts(fit, (p_half, run.threshold), (p_half, half["threshold"]),
+                                                              [1 - site_share, site_share], args.blur_gain)
+                            applied = softer and (args.blur_gain < 0 or gains)
                             if applied: threshold = half["threshold"]
-                            normalised["matched"] = {**scores(ys, p_seen, threshold), "applied": applied, "blur": sigma,
-                                                     "softer": softer, "expected_gain": expected, "threshold": threshold}
+                            normalised["matched"] = {**scores(ys, p_seen, threshold), "applied": applied, "blur": sigma, "softer": softer,
+                                                     "expected_gain": expected, "gain_noise": noise, "threshold": threshold}
                         rows.append({"run": Path(run_dir).name, "augment": run.recipe.augment,
                                      "augment_strength": run.recipe.hyper.augment_strength, "shift": kind, "level": level, "share": share, "draw": draw,
                                      "true_share": float(ys.mean()), "estimated_share": float(shares[1]),
@@ -515,6 +559,9 @@ def main() -> None:
     p.add_argument("--blur-gain", type=float, default=BLUR_GAIN, help="that threshold only where it gains at least this "
                    "accuracy on the blurred validation half at the site's estimated shares; -1: wherever the site is softer "
                    "(default: %(default)s)")
+    p.add_argument("--noise-z", type=float, default=0, help="each weighed method acts only where its expected gain less "
+                   "this many standard errors of that gain on a site of --site-size images is at least minus its least gain "
+                   "(default: %(default)s, no margin)")
     p.add_argument("--out", required=True)
     args = p.parse_args()
     if args.exposure and not args.framing: p.error("--exposure is scored against --framing: name both")
@@ -526,6 +573,8 @@ def main() -> None:
         p.error(f"{wrong[0]}: made with another --site-size, --draws or --first-draw")
     if wrong := [f for f, part in zip(args.cells_from, parts) if args.exposure and part.get("exposure_gain", 1.0) != args.exposure_gain]:
         p.error(f"{wrong[0]}: made with another --exposure-gain")
+    if wrong := [f for f, part in zip(args.cells_from, parts) if part.get("noise_z", 0) != args.noise_z]:
+        p.error(f"{wrong[0]}: made with another --noise-z")
     if wrong := [f for f, part in zip(args.cells_from, parts) if args.framing and part.get("reframe_gain", -1) != args.reframe_gain]:
         p.error(f"{wrong[0]}: made with another --reframe-gain")
     if wrong := [f for f, part in zip(args.cells_from, parts) if args.exposure and part.get("reexpose_gain", -1) != args.reexpose_gain]:
@@ -541,7 +590,7 @@ def main() -> None:
               "parts": [shlex.join(as_recorded(a, []) for a in shlex.split(part["command"])) for part in parts],
               "machine": {"cores": CORES, "platform": platform.platform(), "python": platform.python_version(),
                           "tensorflow": tf.__version__, "keras": keras.__version__, "pneumonia_nb": pneumonia_nb.__version__},
-              "shares": SHARES, "shifts": SHIFTS, "site_size": args.site_size, "draws": args.draws, "first_draw": args.first_draw,
+              "shares": SHARES, "shifts": SHIFTS, "site_size": args.site_size, "draws": args.draws, "first_draw": args.first_draw, "noise_z": args.noise_z,
               **({"framing_fit": FRAMING_FIT, "reframe_gain": args.reframe_gain} if args.framing else {}), **({"exposure_fit": EXPOSURE_FIT, "exposure_gain": args.exposure_gain, "reexpose_gain": args.reexpose_gain}
                                                                           if args.exposure else {}),
               **({"blur_threshold": args.blur_threshold, "blur_gain": args.blur_gain} if args.blur else {}), "summary": summary(rows), "cells": rows}

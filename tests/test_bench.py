@@ -6,7 +6,7 @@ import pytest
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parents[1]/"bench"))
-from shift import SHIFTS, acquired, balanced, normalised_on, recipe_name, summary
+from shift import SHIFTS, acquired, balanced, gain_noise, normalised_on, recipe_name, summary
 
 
 def test_normalisation_leaves_the_run_as_it_was(run_dir):
@@ -104,3 +104,14 @@ def test_the_benchmarks_softening_shifts_are_found_by_their_sharpness_and_no_oth
     counted = summary(rows)["all"]
     assert counted["matched_applied"] == 1 and counted["matched_accuracy_gain_where_applied"]["median"] == pytest.approx(0.1)
     assert counted["matched_largest_accuracy_loss_against_exposed"] == pytest.approx(0.0)
+
+
+def test_gain_noise_grows_with_the_images_a_method_changes():
+    "The standard error of a method's gain: none where it changes no image, else from the shares it puts right and wrong."
+    y = np.array([0]*100 + [1]*100)
+    p = np.where(y == 1, 0.9, 0.1)
+    assert gain_noise(y, (p, 0.5), (p, 0.5), [0.5, 0.5], 200) == 0
+    worse = p.copy(); worse[:50] = 0.9   # half the normal images now called pneumonia
+    spread = 0.5 - 0.5**2   # of one normal image's change: -1 half the time
+    assert gain_noise(y, (p, 0.5), (worse, 0.5), [0.5, 0.5], 200) == pytest.approx(np.sqrt(0.5*spread/200 + 0.25*spread/100))
+    assert gain_noise(y, (p, 0.5), (worse, 0.5), [0.5, 0.5], 50) > gain_noise(y, (p, 0.5), (worse, 0.5), [0.5, 0.5], 200)
