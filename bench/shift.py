@@ -152,6 +152,23 @@ pass (`bench/results/shift_noise.json`): on the main job reframing lost 0.015 at
 0.9 (seed 43: expected 0.028, standard error 0.016), and on the Kermany run blur matching lost 0.030 at the 4% blur
 with a share of 0.9 (expected 0.025, standard error 0.016), where it had lost on draw 9 too. `adapt` is unchanged.
 
+At a high share, every method only by a larger expected gain (`--high-share 0.9` with `--reframe-gain -1` and `--noise-z
+0`), with its own rule, fixed before it was measured on sites no adaptation had been scored on (`--first-draw 11`). Of
+the 456 weighed actions on draws 6-10, the four that lost more than 0.01 were all at sites of share 0.9 (estimated,
+as trained, at 0.94 to 0.98), each expected to gain 0.013 to 0.028; none at a lower estimated share lost more than
+0.01, and none expected to gain 0.038 or more lost at all. Where nine images in ten have pneumonia, a change that puts
+right a few normal images costs more than it wins as soon as it breaks a few pneumonia ones, and rule 5's standard
+error does not foresee how far a site strays: on draw 10 the realised less the expected gain spread over 2.2 of its
+standard errors for reframing, and blur matching gained 2.35 of them more than expected on average. So rule 6 drops
+rule 5's margin and asks more where the losses were: where a method's own estimate of the site's pneumonia share (as
+it weighs it: the site with every part of its framing undone, or read against the blurred half) is at least 0.9, the
+method acts only where it is expected to gain at least 0.04 (`least_gain`, `--high-share-gain`), reframing included
+(weighed there as `framing.undoing_gain` weighs it); below that share every method is as in `adapt` (reframing wherever
+the framing counts, re-exposing and blur matching where expected to gain 0.01). It is turned on in `adapt` only if, over
+the main job's three runs and the default Kermany run: no cell is more than 0.01 accuracy worse reframed than as
+trained, re-exposed than reframed, or blur matched than re-exposed; the median accuracy gain of each method over the
+sites it acts on is above 0; and none acts on an unshifted site.
+
 The same cells score training recipes: runs of several recipes (`--augment default` and `--augment acquisition`,
 three seeds each; `--augment-strength 2`, every framing and intensity limit doubled, three seeds) are summarised per
 recipe (its augmentation and, where not 1, its strength). The rule, fixed before the run: a recipe replaces the default
@@ -222,6 +239,13 @@ if it also holds where its training did not reach (resampling, blur, noise, JPEG
         --framing --reframe-gain 0.01 --exposure --blur --noise-z 2 --out bench/results/shift_noise.json
     python bench/shift.py --cells-from PARTS/shift_noise_kermany.json --draws 1 --first-draw 10 --normalisations \
         --framing --reframe-gain 0.01 --exposure --blur --noise-z 2 --out bench/results/shift_noise_kermany.json
+    python bench/shift.py --runs RUNS/main-default-S --draws 1 --first-draw 11 --normalisations --framing --exposure --blur \
+        --high-share 0.9 --out PARTS/shift_high_share_S.json   # for S in 42 43 44, and RUNS/kermany-default-42 as
+        # PARTS/shift_high_share_kermany.json, then each recipe summarised apart:
+    python bench/shift.py --cells-from PARTS/shift_high_share_{42,43,44}.json --draws 1 --first-draw 11 --normalisations \
+        --framing --exposure --blur --high-share 0.9 --out bench/results/shift_high_share.json
+    python bench/shift.py --cells-from PARTS/shift_high_share_kermany.json --draws 1 --first-draw 11 --normalisations \
+        --framing --exposure --blur --high-share 0.9 --out bench/results/shift_high_share_kermany.json
 
 Runs benchmarked apart (in parallel, say) are summarised together with `--cells-from PART.json ...`.
 """
@@ -297,6 +321,12 @@ def gain_noise(y, before, after, shares, site_size: int) -> float:
         spread = fixed + broken - (fixed - broken)**2   # of one image's change: +1, 0 or -1
         variance += share*spread/site_size + share**2*spread/np.sum(y == k)
     return float(np.sqrt(variance))
+
+
+def least_gain(least: float, share: float, high_share: float|None, high_share_gain: float) -> float:
+    """The least expected gain a weighed method needs at a site whose estimated pneumonia share is `share` (rule 6): its
+    own `least` (-1: none, it acts wherever its shift counts), and at least `high_share_gain` from `high_share` on."""
+    return max(least, high_share_gain) if high_share is not None and share >= high_share else least
 
 
 def normalised_on(model, x, statistics_from=None, site_weight: float = 1.0):
@@ -436,12 +466,13 @@ def bench_run(run_dir: str, args) -> list[dict]:
                         if args.framing:   # each part of the site's framing undone where it counts and is expected to gain
                             framing = site_framing(x_all[idx][..., 0].mean(axis=0), fitted.class_means, args.exposure_gain)
                             undone = framing["reframing"] or {}
-                            if undone and max(args.reframe_gain, args.reexpose_gain) >= 0:   # the site with every part undone: its shares
+                            if undone and (max(args.reframe_gain, args.reexpose_gain) >= 0 or args.high_share is not None):   # its shares undone
                                 p_undone = predict(Reframing(**undone)(x_all[idx]).numpy())[0]
                                 site_share = estimated(p_undone, f_all[idx], o_all[idx], fitted, calibration, prior).shares[1]
                             def weighed(keys, least):
                                 "Whether to undo these parts (where they count; -1: wherever), the accuracy that is expected to gain, and its noise."
                                 if keys[0] not in undone: return False, None, None
+                                least = least_gain(least, site_share, args.high_share, args.high_share_gain)
                                 if least < 0: return True, None, None   # the calibration half given them, read as it is and undone
                                 part = {k: undone[k] for k in keys}   # as `framing.undoing_gain` weighs it, its readings kept
                                 like_site = as_the_site_gives(x[fit], part)
@@ -452,14 +483,16 @@ def bench_run(run_dir: str, args) -> list[dict]:
                             kept = {k: undone[k] for k in ("zoom", "shift")} if reframed else {}
                             p_framed = predict(Reframing(**kept)(x_all[idx]).numpy())[0] if reframed else p
                             normalised["framed"] = {**scores(ys, p_framed, run.threshold), "applied": reframed, "framing_counts": framing["framed"],
-                                                    "expected_gain": expected, "gain_noise": noise, **{k: framing[k] for k in ("zoom", "shift", "misfit", "misfit_as_is")}}
+                                                    "expected_gain": expected, "gain_noise": noise, "weighed_share": float(site_share) if undone else None,
+                                                    **{k: framing[k] for k in ("zoom", "shift", "misfit", "misfit_as_is")}}
                         if args.exposure:   # re-exposed where the exposure counts and is expected to gain, after the reframing kept
                             reexposed, expected, noise = weighed(("gain", "offset"), args.reexpose_gain)
                             kept |= {k: undone[k] for k in ("gain", "offset")} if reexposed else {}
                             seen = Reframing(**kept)(x_all[idx]).numpy() if kept else x_all[idx]
                             p_seen = predict(seen)[0] if reexposed else p_framed
                             normalised["exposed"] = {**scores(ys, p_seen, run.threshold), "applied": reexposed, "exposure_counts": framing["exposed"],
-                                                     "expected_gain": expected, "gain_noise": noise, **{k: framing[k] for k in ("gain", "offset", "exposure_fit")}}
+                                                     "expected_gain": expected, "gain_noise": noise, "weighed_share": float(site_share) if undone else None,
+                                                     **{k: framing[k] for k in ("gain", "offset", "exposure_fit")}}
                         if args.blur:   # the images as re-exposed: the threshold chosen again where they are softer than the run tolerates
                             sigma = site_blur(seen, x[fit])
                             softer, threshold, expected, noise = sigma > float(run.ood["sharpness_blur"]), run.threshold, None, None
@@ -467,12 +500,14 @@ def bench_run(run_dir: str, args) -> list[dict]:
                                 half = matched(fit, sigma)
                                 site_share = estimated(p_seen, f_all[idx], o_all[idx], half["validation"], half["calibration"], prior).shares[1]
                                 p_half = half["validation"].probabilities[:, 1]
+                                least = least_gain(args.blur_gain, site_share, args.high_share, args.high_share_gain)
                                 gains, expected, noise = acts(fit, (p_half, run.threshold), (p_half, half["threshold"]),
-                                                              [1 - site_share, site_share], args.blur_gain)
-                            applied = softer and (args.blur_gain < 0 or gains)
+                                                              [1 - site_share, site_share], least)
+                            applied = softer and (least < 0 or gains)
                             if applied: threshold = half["threshold"]
                             normalised["matched"] = {**scores(ys, p_seen, threshold), "applied": applied, "blur": sigma, "softer": softer,
-                                                     "expected_gain": expected, "gain_noise": noise, "threshold": threshold}
+                                                     "expected_gain": expected, "gain_noise": noise, "threshold": threshold,
+                                                     "weighed_share": float(site_share) if softer else None}
                         rows.append({"run": Path(run_dir).name, "augment": run.recipe.augment,
                                      "augment_strength": run.recipe.hyper.augment_strength, "shift": kind, "level": level, "share": share, "draw": draw,
                                      "true_share": float(ys.mean()), "estimated_share": float(shares[1]),
@@ -565,6 +600,10 @@ def main() -> None:
     p.add_argument("--noise-z", type=float, default=0, help="each weighed method acts only where its expected gain less "
                    "this many standard errors of that gain on a site of --site-size images is at least minus its least gain "
                    "(default: %(default)s, no margin)")
+    p.add_argument("--high-share", type=float, help="from this estimated pneumonia share of a site on, every weighed "
+                   "method (reframing too, even with --reframe-gain -1) acts only where it is expected to gain at least "
+                   "--high-share-gain (rule 6: 0.9; default: no such share)")
+    p.add_argument("--high-share-gain", type=float, default=0.04, help="that least gain (default: %(default)s)")
     p.add_argument("--out", required=True)
     args = p.parse_args()
     if args.exposure and not args.framing: p.error("--exposure is scored against --framing: name both")
@@ -578,6 +617,9 @@ def main() -> None:
         p.error(f"{wrong[0]}: made with another --exposure-gain")
     if wrong := [f for f, part in zip(args.cells_from, parts) if part.get("noise_z", 0) != args.noise_z]:
         p.error(f"{wrong[0]}: made with another --noise-z")
+    if wrong := [f for f, part in zip(args.cells_from, parts)
+                 if (part.get("high_share"), part.get("high_share_gain", 0.04)) != (args.high_share, args.high_share_gain)]:
+        p.error(f"{wrong[0]}: made with another --high-share or --high-share-gain")
     if wrong := [f for f, part in zip(args.cells_from, parts) if args.framing and part.get("reframe_gain", -1) != args.reframe_gain]:
         p.error(f"{wrong[0]}: made with another --reframe-gain")
     if wrong := [f for f, part in zip(args.cells_from, parts) if args.exposure and part.get("reexpose_gain", -1) != args.reexpose_gain]:
@@ -594,6 +636,7 @@ def main() -> None:
               "machine": {"cores": CORES, "platform": platform.platform(), "python": platform.python_version(),
                           "tensorflow": tf.__version__, "keras": keras.__version__, "pneumonia_nb": pneumonia_nb.__version__},
               "shares": SHARES, "shifts": SHIFTS, "site_size": args.site_size, "draws": args.draws, "first_draw": args.first_draw, "noise_z": args.noise_z,
+              "high_share": args.high_share, "high_share_gain": args.high_share_gain,
               **({"framing_fit": FRAMING_FIT, "reframe_gain": args.reframe_gain} if args.framing else {}), **({"exposure_fit": EXPOSURE_FIT, "exposure_gain": args.exposure_gain, "reexpose_gain": args.reexpose_gain}
                                                                           if args.exposure else {}),
               **({"blur_threshold": args.blur_threshold, "blur_gain": args.blur_gain} if args.blur else {}), "summary": summary(rows), "cells": rows}

@@ -4,9 +4,10 @@ from pathlib import Path
 
 import pytest
 import numpy as np
+from fastcore.test import test_eq
 
 sys.path.insert(0, str(Path(__file__).parents[1]/"bench"))
-from shift import SHIFTS, acquired, balanced, gain_noise, normalised_on, recipe_name, summary
+from shift import SHIFTS, acquired, balanced, gain_noise, least_gain, normalised_on, recipe_name, summary
 
 
 def test_normalisation_leaves_the_run_as_it_was(run_dir):
@@ -115,3 +116,12 @@ def test_gain_noise_grows_with_the_images_a_method_changes():
     spread = 0.5 - 0.5**2   # of one normal image's change: -1 half the time
     assert gain_noise(y, (p, 0.5), (worse, 0.5), [0.5, 0.5], 200) == pytest.approx(np.sqrt(0.5*spread/200 + 0.25*spread/100))
     assert gain_noise(y, (p, 0.5), (worse, 0.5), [0.5, 0.5], 50) > gain_noise(y, (p, 0.5), (worse, 0.5), [0.5, 0.5], 200)
+
+
+def test_a_high_share_asks_every_method_for_more():
+    "Rule 6: from the high share on, a method needs the larger gain, reframing (-1: wherever) included; below, its own."
+    test_eq(least_gain(0.01, 0.89, 0.9, 0.04), 0.01)
+    test_eq(least_gain(-1, 0.89, 0.9, 0.04), -1)
+    test_eq(least_gain(-1, 0.9, 0.9, 0.04), 0.04)
+    test_eq(least_gain(0.01, 0.97, 0.9, 0.04), 0.04)
+    test_eq(least_gain(0.01, 0.97, None, 0.04), 0.01)   # no high share: as in `adapt`
