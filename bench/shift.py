@@ -167,7 +167,24 @@ method acts only where it is expected to gain at least 0.04 (`least_gain`, `--hi
 the framing counts, re-exposing and blur matching where expected to gain 0.01). It is turned on in `adapt` only if, over
 the main job's three runs and the default Kermany run: no cell is more than 0.01 accuracy worse reframed than as
 trained, re-exposed than reframed, or blur matched than re-exposed; the median accuracy gain of each method over the
-sites it acts on is above 0; and none acts on an unshifted site.
+sites it acts on is above 0; and none acts on an unshifted site. It did not pass (`bench/results/shift_high_share.json`,
+main job): reframing (39 of the 48 crop sites, held back at the 9 where its estimated share was 0.9 or more) and
+re-exposing (18 of 24) lost nowhere, but blur matching lost 0.015 at a site of JPEG quality 10 with a pneumonia share
+of 0.3 (seed 44: sensitivity 1.000 to 0.950, specificity unchanged; expected gain 0.011, standard error 0.013), a loss
+far from the high shares, of the kind rule 5's margin holds back (0.011 less two standard errors is below -0.01). The
+Kermany run was not scored on draw 11, since the main job had already decided it.
+
+Both margins (`--high-share 0.9` with `--noise-z 2`), with its own rule, fixed before it was measured on sites no
+adaptation had been scored on (`--first-draw 12`). Each of the four losses of more than 0.01 on draws 9 and 10 came
+at a site of share 0.9 (estimated, as trained, at 0.94 to 0.98) with an expected gain under 0.04, where rule 6 asks
+more; draw 11's came at a share of 0.3 where rule 5's margin holds back. So rule 7 asks for both: a method
+acts only where its expected gain is at least its least (0.04 where its own estimate of the site's pneumonia share is
+0.9 or more; below, 0.01 for re-exposing and blur matching, and reframing wherever the framing counts) and, wherever it is
+weighed, its expected gain less two of its standard errors (`gain_noise`) is at least -0.01 (`LOSS`, the most the
+benchmark lets adapting cost a site). It is turned on in `adapt` only if, over the main job's three runs and the default
+Kermany run: no cell is more than 0.01 accuracy worse reframed than as trained, re-exposed than reframed, or blur matched
+than re-exposed; the median accuracy gain of each method over the sites it acts on is above 0; and none acts on an
+unshifted site.
 
 The same cells score training recipes: runs of several recipes (`--augment default` and `--augment acquisition`,
 three seeds each; `--augment-strength 2`, every framing and intensity limit doubled, three seeds) are summarised per
@@ -240,12 +257,16 @@ if it also holds where its training did not reach (resampling, blur, noise, JPEG
     python bench/shift.py --cells-from PARTS/shift_noise_kermany.json --draws 1 --first-draw 10 --normalisations \
         --framing --reframe-gain 0.01 --exposure --blur --noise-z 2 --out bench/results/shift_noise_kermany.json
     python bench/shift.py --runs RUNS/main-default-S --draws 1 --first-draw 11 --normalisations --framing --exposure --blur \
-        --high-share 0.9 --out PARTS/shift_high_share_S.json   # for S in 42 43 44, and RUNS/kermany-default-42 as
-        # PARTS/shift_high_share_kermany.json, then each recipe summarised apart:
+        --high-share 0.9 --out PARTS/shift_high_share_S.json   # for S in 42 43 44, then:
     python bench/shift.py --cells-from PARTS/shift_high_share_{42,43,44}.json --draws 1 --first-draw 11 --normalisations \
         --framing --exposure --blur --high-share 0.9 --out bench/results/shift_high_share.json
-    python bench/shift.py --cells-from PARTS/shift_high_share_kermany.json --draws 1 --first-draw 11 --normalisations \
-        --framing --exposure --blur --high-share 0.9 --out bench/results/shift_high_share_kermany.json
+    python bench/shift.py --runs RUNS/main-default-S --draws 1 --first-draw 12 --normalisations --framing --exposure --blur \
+        --high-share 0.9 --noise-z 2 --out PARTS/shift_both_margins_S.json   # for S in 42 43 44, and RUNS/kermany-default-42
+        # as PARTS/shift_both_margins_kermany.json, then each recipe summarised apart:
+    python bench/shift.py --cells-from PARTS/shift_both_margins_{42,43,44}.json --draws 1 --first-draw 12 --normalisations \
+        --framing --exposure --blur --high-share 0.9 --noise-z 2 --out bench/results/shift_both_margins.json
+    python bench/shift.py --cells-from PARTS/shift_both_margins_kermany.json --draws 1 --first-draw 12 --normalisations \
+        --framing --exposure --blur --high-share 0.9 --noise-z 2 --out bench/results/shift_both_margins_kermany.json
 
 Runs benchmarked apart (in parallel, say) are summarised together with `--cells-from PART.json ...`.
 """
@@ -270,6 +291,7 @@ NORMALISATIONS = SIDES[2:-3]
 AGAINST = {"framed": "as_trained", "exposed": "framed", "matched": "exposed"}   # each of the last methods is judged against the default before it
 NULL_DRAWS = 5   # unshifted sites per share and validation half that calibrate `adabn_null_gated`
 SEVERE = 5   # `adabn_severity_gated` acts where renormalised features lie this many times the null's limit away
+LOSS = 0.01   # the most accuracy the benchmark lets adapting cost a site
 
 
 def acquired(x, kind: str, level: float, seed: int = 0):
@@ -412,10 +434,10 @@ def bench_run(run_dir: str, args) -> list[dict]:
         return matched_halves[fit[0], sigma]
     def acts(fit, before, after, shares, least):
         """Whether a method changing the calibration half's readings from `before` to `after` acts on a site at `shares`:
-        its expected gain at least `least`, and (with `--noise-z`) that gain less so many standard errors at least -least."""
+        its expected gain at least `least`, and (with `--noise-z`) that gain less so many standard errors at least -LOSS."""
         expected = expected_gain(y[fit], before, after, shares)
         noise = gain_noise(y[fit], before, after, shares, args.site_size)
-        return expected >= least and expected - args.noise_z*noise >= -least, expected, noise
+        return expected >= least and expected - args.noise_z*noise >= -LOSS, expected, noise
     null_mmd2 = []   # unshifted sites renormalised the same way: how far balanced statistics alone move a site's features
     if {"adabn_null_gated", "adabn_severity_gated"} & set(args.normalisations):
         for sites, fitted, calibration, prior, _ in folds:
@@ -598,7 +620,7 @@ def main() -> None:
                    "accuracy on the blurred validation half at the site's estimated shares; -1: wherever the site is softer "
                    "(default: %(default)s)")
     p.add_argument("--noise-z", type=float, default=0, help="each weighed method acts only where its expected gain less "
-                   "this many standard errors of that gain on a site of --site-size images is at least minus its least gain "
+                   "this many standard errors of that gain on a site of --site-size images is at least -LOSS (-0.01) "
                    "(default: %(default)s, no margin)")
     p.add_argument("--high-share", type=float, help="from this estimated pneumonia share of a site on, every weighed "
                    "method (reframing too, even with --reframe-gain -1) acts only where it is expected to gain at least "
