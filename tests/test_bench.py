@@ -4,7 +4,6 @@ from pathlib import Path
 
 import pytest
 import numpy as np
-from fastcore.test import test_eq
 
 sys.path.insert(0, str(Path(__file__).parents[1]/"bench"))
 from shift import SHIFTS, acquired, balanced, gain_noise, least_gain, normalised_on, recipe_name, summary
@@ -120,8 +119,8 @@ def test_gain_noise_grows_with_the_images_a_method_changes():
 
 def test_a_high_share_asks_every_method_for_more():
     "Rule 6: from the high share on, a method needs the larger gain, reframing (-1: wherever) included; below, its own."
-    test_eq(least_gain(0.01, 0.89, 0.9, 0.04), 0.01)
-    test_eq(least_gain(-1, 0.89, 0.9, 0.04), -1)
-    test_eq(least_gain(-1, 0.9, 0.9, 0.04), 0.04)
-    test_eq(least_gain(0.01, 0.97, 0.9, 0.04), 0.04)
-    test_eq(least_gain(0.01, 0.97, None, 0.04), 0.01)   # no high share: as in `adapt`
+    assert least_gain(0.01, 0.89, 0.9, 0.04) == 0.01
+    assert least_gain(-1, 0.89, 0.9, 0.04) == -1
+    assert least_gain(-1, 0.9, 0.9, 0.04) == 0.04
+    assert least_gain(0.01, 0.97, 0.9, 0.04) == 0.04
+    assert least_gain(0.01, 0.97, None, 0.04) == 0.01   # no high share: as in `adapt`
