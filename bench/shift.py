@@ -493,9 +493,10 @@ def bench_run(run_dir: str, args) -> list[dict]:
                         if args.framing:   # each part of the site's framing undone where it counts and is expected to gain
                             framing = site_framing(x_all[idx][..., 0].mean(axis=0), fitted.class_means, args.exposure_gain)
                             undone = framing["reframing"] or {}
-                            if undone and (max(args.reframe_gain, args.reexpose_gain) >= 0 or args.high_share is not None):   # its shares undone
+                            site_share = None   # the site's pneumonia share with every part undone, where a weighing needs it
+                            if undone and (max(args.reframe_gain, args.reexpose_gain) >= 0 or args.high_share is not None):
                                 p_undone = predict(Reframing(**undone)(x_all[idx]).numpy())[0]
-                                site_share = estimated(p_undone, f_all[idx], o_all[idx], fitted, calibration, prior).shares[1]
+                                site_share = float(estimated(p_undone, f_all[idx], o_all[idx], fitted, calibration, prior).shares[1])
                             def weighed(keys, least):
                                 "Whether to undo these parts (where they count; -1: wherever), the accuracy that is expected to gain, and its noise."
                                 if keys[0] not in undone: return False, None, None
@@ -510,7 +511,7 @@ def bench_run(run_dir: str, args) -> list[dict]:
                             kept = {k: undone[k] for k in ("zoom", "shift")} if reframed else {}
                             p_framed = predict(Reframing(**kept)(x_all[idx]).numpy())[0] if reframed else p
                             normalised["framed"] = {**scores(ys, p_framed, run.threshold), "applied": reframed, "framing_counts": framing["framed"],
-                                                    "expected_gain": expected, "gain_noise": noise, "weighed_share": float(site_share) if undone else None,
+                                                    "expected_gain": expected, "gain_noise": noise, "weighed_share": site_share,
                                                     **{k: framing[k] for k in ("zoom", "shift", "misfit", "misfit_as_is")}}
                         if args.exposure:   # re-exposed where the exposure counts and is expected to gain, after the reframing kept
                             reexposed, expected, noise = weighed(("gain", "offset"), args.reexpose_gain)
@@ -518,7 +519,7 @@ def bench_run(run_dir: str, args) -> list[dict]:
                             seen = Reframing(**kept)(x_all[idx]).numpy() if kept else x_all[idx]
                             p_seen = predict(seen)[0] if reexposed else p_framed
                             normalised["exposed"] = {**scores(ys, p_seen, run.threshold), "applied": reexposed, "exposure_counts": framing["exposed"],
-                                                     "expected_gain": expected, "gain_noise": noise, "weighed_share": float(site_share) if undone else None,
+                                                     "expected_gain": expected, "gain_noise": noise, "weighed_share": site_share,
                                                      **{k: framing[k] for k in ("gain", "offset", "exposure_fit")}}
                         if args.blur:   # the images as re-exposed: the threshold chosen again where they are softer than the run tolerates
                             sigma = site_blur(seen, x[fit])
