@@ -124,3 +124,12 @@ def test_a_high_share_asks_every_method_for_more():
     assert least_gain(-1, 0.9, 0.9, 0.04) == 0.04
     assert least_gain(0.01, 0.97, 0.9, 0.04) == 0.04
     assert least_gain(0.01, 0.97, None, 0.04) == 0.01   # no high share: as in `adapt`
+
+
+def test_the_least_gain_grows_with_the_share():
+    "Rule 8: 0.01 up to a share of 0.6, then 0.1 more per unit of share, for every method (reframing's -1 too)."
+    assert least_gain(0.01, 0.5, None, 0.04, 0.1) == 0.01
+    assert least_gain(-1, 0.3, None, 0.04, 0.1) == 0.01
+    assert least_gain(0.01, 0.74, None, 0.04, 0.1) == pytest.approx(0.024)
+    assert least_gain(0.01, 0.887, None, 0.04, 0.1) == pytest.approx(0.0387)
+    assert least_gain(0.01, 0.9, None, 0.04, 0.1) == pytest.approx(0.04)   # where rule 7 asked 0.04
