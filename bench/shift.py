@@ -374,7 +374,7 @@ def least_gain(least: float, share: float, high_share: float|None, high_share_ga
     """The least expected gain a weighed method needs at a site whose estimated pneumonia share is `share`: its own
     `least` (-1: none, it acts wherever its shift counts); at least `high_share_gain` from `high_share` on (rule 6); and
     with a `share_slope` (rule 8), at least LOSS growing by that much per unit of share beyond SLOPE_FROM."""
-    rising = LOSS + share_slope*max(0.0, share - SLOPE_FROM) if share_slope else -1
+    rising = LOSS + share_slope*max(0.0, float(share) - SLOPE_FROM) if share_slope else -1
     return max(least, rising, high_share_gain if high_share is not None and share >= high_share else -1)
 
 
