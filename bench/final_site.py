@@ -1,7 +1,7 @@
 """The final report of the site-shift issue: PneumoniaMNIST's test images as a new site, as trained against adapted.
 
 Run after every method, default and recipe was chosen on validation (`bench/shift.py`), and again only when `adapt`'s
-defaults change (last: blur matching), never to choose anything: the 624 test images
+defaults change (last: rule 8, every method weighed), never to choose anything: the 624 test images
 (the official Kermany test set at 28 px) are written as PNG files with anonymous, shuffled names into one flat folder,
 the site a user would have. `shift_report` and `adapt_run` read that folder only, never a label; the labels are used
 afterwards, by `evaluate_run` on the test split, to score the run as trained and, where `adapt` accepted the site,

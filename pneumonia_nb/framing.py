@@ -14,14 +14,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .metrics import expected_gain
 from .preprocess import affine_transform
 from .ensembles import apply_sampling, bilinear_sampling
 
 # %% auto #0
-__all__ = ['FRAMINGS', 'FRAMING_SHIFTS', 'FRAMING_FIT', 'EXPOSURE_FIT', 'EXPOSURE_GAIN', 'REEXPOSURE_GAIN', 'Reframing',
-           'site_framing', 'reframing_in_words', 'as_the_site_gives', 'undoing_gain', 'reframing_of', 'unframed',
-           'reframed_model', 'moved_back']
+__all__ = ['FRAMINGS', 'FRAMING_SHIFTS', 'FRAMING_FIT', 'EXPOSURE_FIT', 'EXPOSURE_GAIN', 'Reframing', 'site_framing',
+           'reframing_in_words', 'as_the_site_gives', 'undoing_readings', 'reframing_of', 'unframed', 'reframed_model',
+           'moved_back']
 
 # %% ../nbs/03a_framing.ipynb #18671332
 @keras.saving.register_keras_serializable(package="pneumonia_nb")
@@ -114,19 +113,15 @@ def as_the_site_gives(images: np.ndarray, # images as validation gives them `(N,
     return np.clip(framed*undone.get("gain", 1.0) + undone.get("offset", 0.0), 0.0, 255.0)
 
 # %% ../nbs/03a_framing.ipynb #ea2eb0e4
-REEXPOSURE_GAIN = 0.01   # a site is re-exposed only where that is expected to gain at least this accuracy
-
-def undoing_gain(predict: Callable, # images `(N, H, W, 1)` -> the run's probabilities of pneumonia `(N,)`
-                 images: np.ndarray, # validation's images `(N, H, W, 1)`, grey levels 0-255
-                 labels: np.ndarray, # their labels
-                 threshold: float, # the run's threshold
-                 undone: dict, # what is weighed: the site's zoom and shift, or its gain and offset (see `site_framing`)
-                 shares: np.ndarray, # the site's class shares (normal, pneumonia), estimated from it undone
-                ) -> float:
-    "The accuracy undoing what a site does otherwise is expected to gain: validation given it, read as is and undone."
+def undoing_readings(predict: Callable, # images `(N, H, W, 1)` -> the run's probabilities of pneumonia `(N,)`
+                     images: np.ndarray, # validation's images `(N, H, W, 1)`, grey levels 0-255
+                     threshold: float, # the run's threshold
+                     undone: dict, # what is weighed: the site's zoom and shift, or its gain and offset (`site_framing`)
+                    ) -> tuple[tuple[np.ndarray, float], tuple[np.ndarray, float]]:
+    "Validation given what a site does otherwise, read as it is and with it undone: what undoing it is weighed by."
     like_site = as_the_site_gives(images, undone)
     back = Reframing(**undone)(like_site).numpy()
-    return expected_gain(labels, (predict(like_site), threshold), (predict(back), threshold), shares)
+    return (predict(like_site), threshold), (predict(back), threshold)
 
 # %% ../nbs/03a_framing.ipynb #1b1608c8
 def reframing_of(model: keras.Model) -> Reframing|None:

@@ -16,7 +16,7 @@ from .ensembles import without_tta
 from .framing import reframing_of, unframed
 
 # %% auto #0
-__all__ = ['BLUR_LEVELS', 'BLUR_GAIN', 'feature_model', 'predict_features', 'predict_with_features', 'image_sharpness', 'blurred',
+__all__ = ['BLUR_LEVELS', 'feature_model', 'predict_features', 'predict_with_features', 'image_sharpness', 'blurred',
            'dataset_sharpness', 'fit_ood', 'ood_scores', 'synthetic_non_xrays', 'tolerated_blur', 'sharpness_check',
            'fit_sharpness_check', 'gate_reasons', 'site_blur', 'site_softness']
 
@@ -192,7 +192,6 @@ def gate_reasons(ood: dict, # a run's `ood` (see `fit_ood` and `fit_sharpness_ch
 
 # %% ../nbs/03b_ood.ipynb #e60034bf
 BLUR_LEVELS = tuple(float(s) for s in np.round(np.arange(0, 0.0601, 0.0025), 4))   # the sigmas `site_blur` tries
-BLUR_GAIN = 0.01   # a softer site's threshold moves where that is expected to gain this much accuracy (`shift`)
 
 def site_blur(site: np.ndarray, # the site's images `(N, H, W)` or `(N, H, W, 1)` in 0-255, as the model takes them
               validation: np.ndarray, # the run's validation images, shaped the same

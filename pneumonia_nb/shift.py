@@ -17,23 +17,23 @@ import numpy as np
 from .data import TASKS, DataError, read_file
 from .checks import OptionError, check_new_file, check_run_target, match_site_labels, read_labels_table
 from .metrics import (PNEUMONIA, Calibration, calibrated_logits, choose_operating_points, choose_threshold,
-                                  corrected, estimate_prior, expected_gain, fit_calibration, mmd_test, prior_interval,
-                                  task_metrics, threshold_keeping_sensitivity)
+                                  corrected, estimate_prior, fit_calibration, mmd_test, prior_interval, task_metrics,
+                                  threshold_keeping_sensitivity)
+from .weighing import change_worth_making, worth_in_words
 from .preprocess import dataset_images, make_dataset
-from .framing import (REEXPOSURE_GAIN, Reframing, reframed_model, reframing_in_words, site_framing,
-                                  undoing_gain)
+from .framing import Reframing, reframed_model, reframing_in_words, site_framing, undoing_readings
 from .training import apply_calibration
 from .run_folder import Run, save_run
-from .ood import BLUR_GAIN, blurred, ood_scores, predict_with_features, site_softness
+from .ood import blurred, ood_scores, predict_with_features, site_softness
 from .runs import run_splits
 from .predict import Predictor, image_files
 from .report import figure_data_uri, render_page
 
 # %% auto #0
-__all__ = ['MIN_SITE_IMAGES', 'MAX_INTERVAL', 'SHIFT_P', 'SiteImages', 'read_site', 'Validation', 'validation_view',
-           'bias_corrected_calibration', 'recalibrated', 'population_shift', 'SiteEstimate', 'estimate_site',
-           'watched_share', 'refusal', 'plot_site', 'write_shift_page', 'shift_report', 'adapted_calibration',
-           'adapted_logit', 'adapted_decision', 'adapt_run']
+__all__ = ['MIN_SITE_IMAGES', 'MAX_INTERVAL', 'FOUND', 'READ_AS_FOUND', 'SHIFT_P', 'SiteImages', 'read_site', 'Validation',
+           'validation_view', 'bias_corrected_calibration', 'recalibrated', 'population_shift', 'SiteEstimate',
+           'estimate_site', 'watched_share', 'refusal', 'plot_site', 'write_shift_page', 'shift_report',
+           'adapted_calibration', 'adapted_logit', 'adapted_decision', 'adapt_run']
 
 # %% ../nbs/09a_shift.ipynb #4df21189
 # fewer leave the prevalence too uncertain to correct for (a bootstrap interval wider than about 0.25)
@@ -186,29 +186,35 @@ def _enough(site: SiteImages) -> SiteImages:
 def _threshold_words(softness: dict) -> str:
     "The threshold `adapt` reads a softer site at, in words."
     return ("a threshold keeping the run's sensitivity on validation as soft" if softness["moves"] else "the run's "
-            f"threshold: moving it was expected to gain {softness['expected_gain']:+.3f} accuracy, under {BLUR_GAIN}")
+            f"threshold: moving it was {worth_in_words(softness)}")
 
 
 # %% ../nbs/09a_shift.ipynb #2ff91d27
-def _exposure_left(framing: dict|None) -> str|None:
-    "Why a site's exposure, found otherwise than validation's, is read as it is, in words; None where it is not."
-    if not framing or framing.get("reexposed", True): return None
-    return (f"their contrast differs from the training images' (gain {framing['gain']:.2f}), but undoing it was "
-            f"expected to gain {framing['expected_gain']:+.3f} accuracy here, under {REEXPOSURE_GAIN}")
+FOUND = {"reframing": ("zoom", "shift"), "re-exposure": ("gain", "offset")}   # a framing's parts, by what undoes them
+READ_AS_FOUND = {"reframing": "their framing", "re-exposure": "their grey levels"}
+
+def _left_as_found(framing: dict|None) -> dict[str, str]:
+    "What a site does otherwise that `adapt` reads as it is, since undoing it is not worth making, and why, in words."
+    what = {"reframing": lambda f: f"their framing differs from the training images' (zoom {f['zoom']:.2f})",
+            "re-exposure": lambda f: f"their contrast differs from the training images' (gain {f['gain']:.2f})"}
+    return {method: f"{what[method](framing)}, but undoing it was {worth_in_words(weighed)} here"
+            for method, weighed in (framing or {}).get("weighed", {}).items() if not weighed["made"]}
 
 # %% ../nbs/09a_shift.ipynb #3465b8ab
-def _weighed_exposure(run: Run, by_distance: Run, decoded: tuple, validation: Validation, framing: dict) -> dict:
-    "The site's framing, its exposure undone only where that is expected to gain (bench/shift.py, rule 3)."
-    # reframing is undone wherever it counts: the rule that weighs it as well did not pass (bench/shift.py, rule 4)
-    if not framing["exposed"] or run.threshold is None: return framing   # three classes: undone wherever it counts
+def _weighed_framing(run: Run, by_distance: Run, decoded: tuple, validation: Validation, framing: dict) -> dict:
+    "The site's framing, each part undone only where that is worth making at its shares (bench/shift.py, rule 8)."
+    if not framing["reframing"] or run.threshold is None: return framing   # three classes: undone wherever it counts
     model = reframed_model(run.model, **framing["reframing"])
-    reexposed = _enough(_scored_site(Predictor(replace(by_distance, model=model)), decoded))
+    undone = _enough(_scored_site(Predictor(replace(by_distance, model=model)), decoded))
     prior = np.bincount(validation.labels, minlength=2)/len(validation.labels)
-    shares = estimate_prior(recalibrated(reexposed.probabilities, bias_corrected_calibration(validation)), prior)
-    gain = undoing_gain(lambda images: predict_with_features(run.model, images)[0], validation.images[..., None],
-                        validation.labels, run.threshold, {k: framing[k] for k in ("gain", "offset")}, shares)
-    kept = {k: v for k, v in framing["reframing"].items() if gain >= REEXPOSURE_GAIN or k not in ("gain", "offset")}
-    return framing | {"expected_gain": gain, "reexposed": gain >= REEXPOSURE_GAIN, "reframing": kept or None}
+    shares = estimate_prior(recalibrated(undone.probabilities, bias_corrected_calibration(validation)), prior)
+    def predict(images): return predict_with_features(run.model, images)[0]
+    weighed = {method: change_worth_making(validation.labels, *undoing_readings(
+                   predict, validation.images[..., None], run.threshold, {k: framing["reframing"][k] for k in keys}),
+                   shares, len(undone.names)) for method, keys in FOUND.items() if keys[0] in framing["reframing"]}
+    kept = {k: v for method, keys in FOUND.items() if method in weighed and weighed[method]["made"]
+            for k, v in framing["reframing"].items() if k in keys}
+    return framing | {"weighed": weighed, "reframing": kept or None}
 
 # %% ../nbs/09a_shift.ipynb #d47e1ff8
 def _site_as_adapted(run: Run, decoded: tuple, data_dir: str|Path|None,
@@ -217,7 +223,7 @@ def _site_as_adapted(run: Run, decoded: tuple, data_dir: str|Path|None,
     by_distance = replace(run, ood={k: v for k, v in run.ood.items() if k != "sharpness_cutoff"}) if run.ood else run
     site = _enough(_scored_site(Predictor(by_distance), decoded))   # softness is judged of the site, not per image
     validation = validation_view(run, data_dir)
-    framing = _weighed_exposure(run, by_distance, decoded, validation,
+    framing = _weighed_framing(run, by_distance, decoded, validation,
                                 site_framing(site.mean_image, validation.class_means))
     seen = Reframing(**(framing["reframing"] or {}))(decoded[2][np.isin(decoded[0], site.names)]).numpy()
     softness = site_softness(run.ood, validation.images, seen) if run.threshold is not None else None
@@ -254,10 +260,10 @@ def estimate_site(predictor: Predictor, # the run, loaded
                           np.bincount(fitted_on.labels, minlength=len(run.class_names))/len(fitted_on.labels))
     probabilities = recalibrated(site.probabilities, calibration)
     shares = estimate_prior(probabilities, prior)
-    if softness:   # the threshold moves where that is expected to gain, at the site's shares (bench/shift.py, rule 2)
-        gain = expected_gain(validation.labels, (validation.probabilities[:, 1], run.threshold),
-                             (validation.probabilities[:, 1], softness["threshold"]), shares)
-        softness |= {"expected_gain": gain, "moves": gain >= BLUR_GAIN}
+    if softness:   # the threshold moves where that is worth making at the site's shares (bench/shift.py, rule 8)
+        weighed = change_worth_making(validation.labels, (validation.probabilities[:, 1], run.threshold),
+                                      (validation.probabilities[:, 1], softness["threshold"]), shares, len(site.names))
+        softness |= weighed | {"moves": weighed["made"]}
     return SiteEstimate(site, validation, calibration, prior, shares,
                         prior_interval(probabilities, prior), None if labels is None else fitted_on, framing, softness)
 
@@ -306,8 +312,8 @@ def _advice(shift: dict, estimate: SiteEstimate, watched: dict, class_names: tup
         differs, undone = reframing_in_words(estimate.framing)
         images = (f"These images {differs} otherwise than the training images; they are read {undone}, as `adapt` "
                   f"reframes them. Reframed: {images[0].lower()}{images[1:]}")
-    if left := _exposure_left(estimate.framing):
-        images += f" {left[0].upper()}{left[1:]}: `adapt` reads their grey levels as they are."
+    for method, left in _left_as_found(estimate.framing).items():
+        images += f" {left[0].upper()}{left[1:]}: `adapt` reads {READ_AS_FOUND[method]} as they are."
     if softer := estimate.softness:
         images += (f" They are softer than the training images, as if blurred by {softer['blur']:.2%} of their "
                    f"width (the run tolerates {softer['tolerated_before']:.2%}); `adapt` reads them at "
@@ -447,8 +453,8 @@ def _adaptation_record(run: Run, estimate: SiteEstimate, fitted_on: str, why: st
             "not_applied": {"batch-norm statistics (AdaBN)":
                             "not applied: on the shift benchmark no way of estimating them was safe",
                             **({"reframing": "the site's mean image lies on validation's as it is"}
-                               if not framing["reframing"] else {}),
-                            **({"re-exposure": left} if (left := _exposure_left(framing)) else {}),
+                               if not framing["framed"] else {}),
+                            **_left_as_found(framing),
                             **({"blur matching": "two-class runs only" if run.threshold is None else
                                 "the site's images are no softer than the run tolerates"} if not softer else {}),
                             **({"prior correction": why} if why else {})}}
