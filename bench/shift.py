@@ -123,7 +123,7 @@ the framing counted, `--reframe-gain -1`). On draw 8 the Kermany check failed on
 read the crop well (sensitivity 1.000 -> 0.944). So the reframing is now weighed as the re-exposure is: the calibration
 half given the site's framing (`framing.as_the_site_gives`, the zoom and move that undo it inverted) is read as it is
 and reframed, and the change in specificity and sensitivity, weighted by the site's class shares as estimated from its
-images with every part of its framing undone, is the accuracy reframing is expected to gain (`framing.undoing_gain`);
+images with every part of its framing undone, is the accuracy reframing is expected to gain (`framing.undoing_readings`);
 the site is reframed only where that is at least 0.01. The re-exposure is weighed as before, at the
 same shares, and applied after the reframing kept. It is turned on in `adapt` only if, over the main job's three runs:
 no cell is more than 0.01 accuracy worse reframed than as trained; the median accuracy gain over as trained, over the
@@ -163,7 +163,7 @@ standard errors for reframing, and blur matching gained 2.35 of them more than e
 rule 5's margin and asks more where the losses were: where a method's own estimate of the site's pneumonia share (as
 it weighs it: the site with every part of its framing undone, or read against the blurred half) is at least 0.9, the
 method acts only where it is expected to gain at least 0.04 (`least_gain`, `--high-share-gain`), reframing included
-(weighed there as `framing.undoing_gain` weighs it); below that share every method is as in `adapt` (reframing wherever
+(weighed there as `framing.undoing_readings` reads it); below that share every method is as in `adapt` (reframing wherever
 the framing counts, re-exposing and blur matching where expected to gain 0.01). It is turned on in `adapt` only if, over
 the main job's three runs and the default Kermany run: no cell is more than 0.01 accuracy worse reframed than as
 trained, re-exposed than reframed, or blur matched than re-exposed; the median accuracy gain of each method over the
@@ -511,7 +511,7 @@ def bench_run(run_dir: str, args) -> list[dict]:
                                 if keys[0] not in undone: return False, None, None
                                 least = least_gain(least, site_share, args.high_share, args.high_share_gain, args.share_slope)
                                 if least < 0: return True, None, None   # the calibration half given them, read as it is and undone
-                                part = {k: undone[k] for k in keys}   # as `framing.undoing_gain` weighs it, its readings kept
+                                part = {k: undone[k] for k in keys}   # as `framing.undoing_readings` reads it
                                 like_site = as_the_site_gives(x[fit], part)
                                 readings = ((predict(like_site)[0], run.threshold),
                                             (predict(Reframing(**part)(like_site).numpy())[0], run.threshold))

@@ -30,9 +30,9 @@ from .predict import Predictor, image_files
 from .report import figure_data_uri, render_page
 
 # %% auto #0
-__all__ = ['MIN_SITE_IMAGES', 'MAX_INTERVAL', 'FOUND', 'READ_AS_FOUND', 'SHIFT_P', 'SiteImages', 'read_site', 'Validation',
-           'validation_view', 'bias_corrected_calibration', 'recalibrated', 'population_shift', 'SiteEstimate',
-           'estimate_site', 'watched_share', 'refusal', 'plot_site', 'write_shift_page', 'shift_report',
+__all__ = ['MIN_SITE_IMAGES', 'MAX_INTERVAL', 'FRAMING_PARTS', 'READ_AS_FOUND', 'SHIFT_P', 'SiteImages', 'read_site',
+           'Validation', 'validation_view', 'bias_corrected_calibration', 'recalibrated', 'population_shift',
+           'SiteEstimate', 'estimate_site', 'watched_share', 'refusal', 'plot_site', 'write_shift_page', 'shift_report',
            'adapted_calibration', 'adapted_logit', 'adapted_decision', 'adapt_run']
 
 # %% ../nbs/09a_shift.ipynb #4df21189
@@ -190,8 +190,8 @@ def _threshold_words(softness: dict) -> str:
 
 
 # %% ../nbs/09a_shift.ipynb #2ff91d27
-FOUND = {"reframing": ("zoom", "shift"), "re-exposure": ("gain", "offset")}   # a framing's parts, by what undoes them
-READ_AS_FOUND = {"reframing": "their framing", "re-exposure": "their grey levels"}
+FRAMING_PARTS = {"reframing": ("zoom", "shift"), "re-exposure": ("gain", "offset")}   # by the method that undoes them
+READ_AS_FOUND = {"reframing": "their framing as it is", "re-exposure": "their grey levels as they are"}
 
 def _left_as_found(framing: dict|None) -> dict[str, str]:
     "What a site does otherwise that `adapt` reads as it is, since undoing it is not worth making, and why, in words."
@@ -209,10 +209,11 @@ def _weighed_framing(run: Run, by_distance: Run, decoded: tuple, validation: Val
     prior = np.bincount(validation.labels, minlength=2)/len(validation.labels)
     shares = estimate_prior(recalibrated(undone.probabilities, bias_corrected_calibration(validation)), prior)
     def predict(images): return predict_with_features(run.model, images)[0]
+    found = {method: keys for method, keys in FRAMING_PARTS.items() if keys[0] in framing["reframing"]}
     weighed = {method: change_worth_making(validation.labels, *undoing_readings(
                    predict, validation.images[..., None], run.threshold, {k: framing["reframing"][k] for k in keys}),
-                   shares, len(undone.names)) for method, keys in FOUND.items() if keys[0] in framing["reframing"]}
-    kept = {k: v for method, keys in FOUND.items() if method in weighed and weighed[method]["made"]
+                   shares, len(undone.names)) for method, keys in found.items()}
+    kept = {k: v for method, keys in FRAMING_PARTS.items() if method in weighed and weighed[method]["made"]
             for k, v in framing["reframing"].items() if k in keys}
     return framing | {"weighed": weighed, "reframing": kept or None}
 
@@ -313,7 +314,7 @@ def _advice(shift: dict, estimate: SiteEstimate, watched: dict, class_names: tup
         images = (f"These images {differs} otherwise than the training images; they are read {undone}, as `adapt` "
                   f"reframes them. Reframed: {images[0].lower()}{images[1:]}")
     for method, left in _left_as_found(estimate.framing).items():
-        images += f" {left[0].upper()}{left[1:]}: `adapt` reads {READ_AS_FOUND[method]} as they are."
+        images += f" {left[0].upper()}{left[1:]}: `adapt` reads {READ_AS_FOUND[method]}."
     if softer := estimate.softness:
         images += (f" They are softer than the training images, as if blurred by {softer['blur']:.2%} of their "
                    f"width (the run tolerates {softer['tolerated_before']:.2%}); `adapt` reads them at "
