@@ -194,8 +194,8 @@ just under the high share (expected gain 0.013). Blur matching did not act there
 A least gain that grows with the share, every method weighed with the noise margin (`--reframe-gain 0.01 --share-slope 0.1
 --noise-z 2`), with its own rule, fixed before it was measured on sites no adaptation had been scored on (`--first-draw
 13`). Rule 7's two losses on draw 12 (Kermany) came where it did not weigh: reframing, which it weighed only from the
-high share on, and re-exposing at an estimated share of 0.887, which it weighed as if it were 0.5. A step at 0.9 treats
-0.887 as 0.3; the cost of breaking a pneumonia image grows with the share smoothly. So rule 8 weighs every method at
+high share on, and re-exposing at an estimated share of 0.887, which it weighed as it weighs any share under 0.9. A step at 0.9
+treats 0.887 as 0.3; the cost of breaking a pneumonia image grows with the share smoothly. So rule 8 weighs every method at
 every share, reframing as well (rule 4 weighed it so and it held on the main job), with rule 7's noise margin, and asks
 of each an expected gain of at least 0.01 + 0.1 x (share - 0.6) where its own estimate of the site's pneumonia share is
 above 0.6 (`least_gain`, `--share-slope`): 0.024 at 0.74, 0.039 at 0.887, 0.04 at 0.9 as rule 7 asked. It is turned on

@@ -213,8 +213,7 @@ def _weighed_framing(run: Run, by_distance: Run, decoded: tuple, validation: Val
     weighed = {method: change_worth_making(validation.labels, *undoing_readings(
                    predict, validation.images[..., None], run.threshold, {k: framing["reframing"][k] for k in keys}),
                    shares, len(undone.names)) for method, keys in found.items()}
-    kept = {k: v for method, keys in FRAMING_PARTS.items() if method in weighed and weighed[method]["made"]
-            for k, v in framing["reframing"].items() if k in keys}
+    kept = {k: framing["reframing"][k] for method, keys in found.items() if weighed[method]["made"] for k in keys}
     return framing | {"weighed": weighed, "reframing": kept or None}
 
 # %% ../nbs/09a_shift.ipynb #d47e1ff8
