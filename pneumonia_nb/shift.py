@@ -73,10 +73,17 @@ def _decoded_site(predictor: Predictor, paths: list, workers: int) -> tuple[list
     x = np.array([x for _, x, _ in usable], np.float32).reshape(-1, predictor.size, predictor.size, 1)
     return [name for name, _, _ in usable], [digest for _, _, digest in usable], x, refused
 
-def _scored_site(predictor: Predictor, decoded: tuple[list, list, np.ndarray, list]) -> SiteImages:
-    "The decoded site as `predictor`'s run reads it: probabilities, features, OOD scores; the OOD check's refusals."
+def _read_through(run: Run, x: np.ndarray, reframing: dict|None, read: dict) -> tuple[np.ndarray, np.ndarray]:
+    "The run's probabilities and features of images `x` read through `reframing` (None: as they are), kept in `read`."
+    if (key := repr(sorted((reframing or {}).items()))) not in read:   # each read once, however often gated
+        model = reframed_model(run.model, **reframing) if reframing else run.model
+        read[key] = predict_with_features(model, x) if len(x) else (np.zeros(0), np.zeros((0, 1)))
+    return read[key]
+
+def _scored_site(predictor: Predictor, decoded: tuple, read: dict, reframing: dict|None=None) -> SiteImages:
+    "The decoded site as `predictor`'s run reads it through `reframing`: probabilities, features, OOD scores, refusals."
     (names, digests, x, refused), run = decoded, predictor.run
-    probabilities, features = predict_with_features(run.model, x) if len(x) else (np.zeros(0), np.zeros((0, 1)))
+    probabilities, features = _read_through(run, x, reframing, read)
     ood = ood_scores(run.ood, features) if run.ood is not None and len(x) else np.zeros(len(x))
     reasons = predictor.ood_check(x, names, features) if len(x) else []
     far = [i for i, reason in enumerate(reasons) if reason]
@@ -91,7 +98,7 @@ def read_site(predictor: Predictor, # the run that will read the site
               workers: int=4, # threads reading and decoding files
              ) -> SiteImages:
     "The site's usable images with the run's probabilities, features and OOD scores; refused images counted apart."
-    return _scored_site(predictor, _decoded_site(predictor, paths, workers))
+    return _scored_site(predictor, _decoded_site(predictor, paths, workers), {})
 
 # %% ../nbs/09a_shift.ipynb #04fe28f1
 class Validation(NamedTuple):
@@ -181,13 +188,11 @@ def _enough(site: SiteImages) -> SiteImages:
     raise DataError(f"{len(site.names)} usable images of {len(site.names) + len(site.refused)}: a site needs at least "
                     f"{MIN_SITE_IMAGES}")
 
-
 # %% ../nbs/09a_shift.ipynb #14edf4f7
 def _threshold_words(softness: dict) -> str:
     "The threshold `adapt` reads a softer site at, in words."
     return ("a threshold keeping the run's sensitivity on validation as soft" if softness["moves"] else "the run's "
             f"threshold: moving it was {worth_in_words(softness)}")
-
 
 # %% ../nbs/09a_shift.ipynb #2ff91d27
 FRAMING_PARTS = {"reframing": ("zoom", "shift"), "re-exposure": ("gain", "offset")}   # by the method that undoes them
@@ -201,11 +206,11 @@ def _left_as_found(framing: dict|None) -> dict[str, str]:
             for method, weighed in (framing or {}).get("weighed", {}).items() if not weighed["made"]}
 
 # %% ../nbs/09a_shift.ipynb #3465b8ab
-def _weighed_framing(run: Run, by_distance: Run, decoded: tuple, validation: Validation, framing: dict) -> dict:
+def _weighed_framing(run: Run, by_distance: Run, decoded: tuple, read: dict, validation: Validation,
+                     framing: dict) -> dict:
     "The site's framing, each part undone only where that is worth making at its shares (bench/shift.py, rule 8)."
     if not framing["reframing"] or run.threshold is None: return framing   # three classes: undone wherever it counts
-    model = reframed_model(run.model, **framing["reframing"])
-    undone = _enough(_scored_site(Predictor(replace(by_distance, model=model)), decoded))
+    undone = _enough(_scored_site(Predictor(by_distance), decoded, read, framing["reframing"]))
     prior = np.bincount(validation.labels, minlength=2)/len(validation.labels)
     shares = estimate_prior(recalibrated(undone.probabilities, bias_corrected_calibration(validation)), prior)
     def predict(images): return predict_with_features(run.model, images)[0]
@@ -221,15 +226,14 @@ def _site_as_adapted(run: Run, decoded: tuple, data_dir: str|Path|None,
                     ) -> tuple[SiteImages, Validation, dict, dict|None]:
     "The site as the adapted run reads it, and validation as it compares: framing and softness found first."
     by_distance = replace(run, ood={k: v for k, v in run.ood.items() if k != "sharpness_cutoff"}) if run.ood else run
-    site = _enough(_scored_site(Predictor(by_distance), decoded))   # softness is judged of the site, not per image
+    site = _enough(_scored_site(Predictor(by_distance), decoded, read := {}))   # softness judged of the site as a whole
     validation = validation_view(run, data_dir)
-    framing = _weighed_framing(run, by_distance, decoded, validation,
-                                site_framing(site.mean_image, validation.class_means))
+    framing = _weighed_framing(run, by_distance, decoded, read, validation,
+                               site_framing(site.mean_image, validation.class_means))
     seen = Reframing(**(framing["reframing"] or {}))(decoded[2][np.isin(decoded[0], site.names)]).numpy()
     softness = site_softness(run.ood, validation.images, seen) if run.threshold is not None else None
-    model = reframed_model(run.model, **framing["reframing"]) if framing["reframing"] else run.model
-    site = _enough(_scored_site(Predictor(replace(run, model=model, ood=run.ood | softness["check"] if softness
-                                                  else run.ood)), decoded))
+    site = _enough(_scored_site(Predictor(replace(run, ood=run.ood | softness["check"] if softness else run.ood)),
+                                decoded, read, framing["reframing"]))
     if softness:   # validation as soft as the site: what calibrates, and the threshold keeping the run's sensitivity
         clean, validation = validation, validation_view(run, data_dir, softness["blur"])
         threshold, kept = threshold_keeping_sensitivity(validation.labels, clean.probabilities[:, 1],
