@@ -213,7 +213,7 @@ def _weighed_framing(run: Run, by_distance: Run, decoded: tuple, read: dict, val
     undone = _enough(_scored_site(Predictor(by_distance), decoded, read, framing["reframing"]))
     prior = np.bincount(validation.labels, minlength=2)/len(validation.labels)
     shares = estimate_prior(recalibrated(undone.probabilities, bias_corrected_calibration(validation)), prior)
-    def predict(images): return predict_with_features(run.model, images)[0]
+    def predict(images): return run.model.predict(images, verbose=0).ravel()   # the run's own, traced once
     found = {method: keys for method, keys in FRAMING_PARTS.items() if keys[0] in framing["reframing"]}
     weighed = {method: change_worth_making(validation.labels, *undoing_readings(
                    predict, validation.images[..., None], run.threshold, {k: framing["reframing"][k] for k in keys}),
