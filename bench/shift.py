@@ -206,6 +206,15 @@ lost anything with any method (`bench/results/shift_rising.json`: reframing 37 o
 24, blur matching 21 of 121 softer sites, mean shifted accuracy 0.933 to 0.970; `shift_rising_kermany.json`:
 reframing 6 of 16, re-exposing 5 of 8, blur matching none of 16), so `adapt` weighs by it (`pneumonia_nb.weighing`).
 
+End to end (`end_to_end`, scored with `--blur`): `adapt` as it is, every method it made, then, where the MMD test
+no longer flags the site as those methods read it (against the calibration half, blurred as much where the site is
+softer), the prior corrected and the threshold moved with it. A measurement, not a rule: every rule above scored prior
+correction on the site as found ("adapted") and each acquisition method at the run's threshold alone, so what a
+method gains by letting the prior be corrected, or loses by a correction the shift has bent, was never scored.
+On rule 8's sites (draw 13, main job, `bench/results/shift_end_to_end.json`) it lost no accuracy anywhere (the
+threshold moves with the probabilities), corrected the prior on 155 of 408 sites against 82 as found, and took the
+shifted sites' mean ECE from 0.046 with the methods to 0.041 (0.078 as trained); at worst 0.015 higher at one site.
+
 The same cells score training recipes: runs of several recipes (`--augment default` and `--augment acquisition`,
 three seeds each; `--augment-strength 2`, every framing and intensity limit doubled, three seeds) are summarised per
 recipe (its augmentation and, where not 1, its strength). The rule, fixed before the run: a recipe replaces the default
@@ -294,6 +303,10 @@ if it also holds where its training did not reach (resampling, blur, noise, JPEG
         --framing --reframe-gain 0.01 --exposure --blur --share-slope 0.1 --noise-z 2 --out bench/results/shift_rising.json
     python bench/shift.py --cells-from PARTS/shift_rising_kermany.json --draws 1 --first-draw 13 --normalisations \
         --framing --reframe-gain 0.01 --exposure --blur --share-slope 0.1 --noise-z 2 --out bench/results/shift_rising_kermany.json
+    python bench/shift.py --runs RUNS/main-default-S --draws 1 --first-draw 13 --normalisations --framing --reframe-gain 0.01 \
+        --exposure --blur --share-slope 0.1 --noise-z 2 --out PARTS/shift_end_to_end_S.json   # for S in 42 43 44, then:
+    python bench/shift.py --cells-from PARTS/shift_end_to_end_{42,43,44}.json --draws 1 --first-draw 13 --normalisations \
+        --framing --reframe-gain 0.01 --exposure --blur --share-slope 0.1 --noise-z 2 --out bench/results/shift_end_to_end.json
 
 Runs benchmarked apart (in parallel, say) are summarised together with `--cells-from PART.json ...`.
 """
@@ -314,8 +327,8 @@ SHIFTS = {   # name: two severities
     "contrast": (0.7, 0.5), "gamma": (0.7, 1.5), "brightness": (20, -20), "blur": (0.02, 0.04), "noise": (5, 10),
     "jpeg": (30, 10), "down-up": (0.5, 0.35), "crop-zoom": (0.9, 0.8)}
 SIDES = ("as_trained", "adapted", "adabn", "adabn_mixed", "adabn_balanced", "adabn_gated", "adabn_null_gated",
-         "adabn_severity_gated", "framed", "exposed", "matched")   # how each cell is scored
-NORMALISATIONS = SIDES[2:-3]
+         "adabn_severity_gated", "framed", "exposed", "matched", "end_to_end")   # how each cell is scored
+NORMALISATIONS = SIDES[2:-4]
 AGAINST = {"framed": "as_trained", "exposed": "framed", "matched": "exposed"}   # each of the last methods is judged against the default before it
 NULL_DRAWS = 5   # unshifted sites per share and validation half that calibrate `adabn_null_gated`
 SEVERE = 5   # `adabn_severity_gated` acts where renormalised features lie this many times the null's limit away
@@ -545,6 +558,18 @@ def bench_run(run_dir: str, args) -> list[dict]:
                             normalised["matched"] = {**scores(ys, p_seen, threshold), "applied": applied, "blur": sigma, "softer": softer,
                                                      "expected_gain": expected, "gain_noise": noise, "threshold": threshold,
                                                      "weighed_share": float(site_share) if softer else None}
+                            # adapt end to end: the methods made, then the prior corrected on the site as they read it where it passes
+                            against = half if softer else {"validation": fitted, "calibration": calibration}
+                            p_e, f_e, o_e = predict(seen) if kept else (p, f_all[idx], o_all[idx])
+                            whole = estimated(p_e, f_e, o_e, against["validation"], against["calibration"], prior)
+                            whole_shift = population_shift(whole.site, against["validation"], whole.shares, seed=draw)
+                            whole_why = refusal(whole, whole_shift)
+                            moved_e = 1/(1 + np.exp(-adapted_logit(np.log(threshold/(1 - threshold)), whole)))
+                            normalised["end_to_end"] = {
+                                **(scores(ys, p_e, threshold) if whole_why else
+                                   scores(ys, corrected(whole.site.probabilities, prior, whole.shares)[:, 1], moved_e)),
+                                "prior_corrected": whole_why is None, "mmd_p": whole_shift["mmd"]["p_value"],
+                                "estimated_share": float(whole.shares[1]), "share_error": float(abs(whole.shares[1] - ys.mean()))}
                         rows.append({"run": Path(run_dir).name, "augment": run.recipe.augment,
                                      "augment_strength": run.recipe.hyper.augment_strength, "shift": kind, "level": level, "share": share, "draw": draw,
                                      "true_share": float(ys.mean()), "estimated_share": float(shares[1]),
@@ -552,7 +577,7 @@ def bench_run(run_dir: str, args) -> list[dict]:
                                      "mmd_p": shift["mmd"]["p_value"],
                                      "as_trained": trained, "adapted": trained if refused else scores(ys, adapted, moved),
                                      **{side: normalised[side] for side in [*args.normalisations, *["framed"]*args.framing, *["exposed"]*args.exposure,
-                                                                            *["matched"]*args.blur]}})
+                                                                            *["matched", "end_to_end"]*args.blur]}})
         print(f"{run_dir}: {len(rows)} cells", file=sys.stderr, flush=True)
     return rows
 
@@ -576,6 +601,8 @@ def summary(rows: list[dict]) -> dict:
                 if side != "as_trained":
                     out[f"{side}_largest_accuracy_loss"] = max(r["as_trained"]["accuracy"] - r[side]["accuracy"] for r in cells)
                 if all("applied" in r[side] for r in cells): out[f"{side}_applied"] = sum(r[side]["applied"] for r in cells)
+                if all("prior_corrected" in r[side] for r in cells):
+                    out[f"{side}_prior_corrected"] = sum(r[side]["prior_corrected"] for r in cells)
         for side, before in AGAINST.items():   # against the default before it
             if all(side in r for r in cells):
                 out[f"{side}_largest_accuracy_loss_against_{before}"] = max(r[before]["accuracy"] - r[side]["accuracy"] for r in cells)
