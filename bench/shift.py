@@ -214,6 +214,8 @@ method gains by letting the prior be corrected, or loses by a correction the shi
 On rule 8's sites (draw 13, main job, `bench/results/shift_end_to_end.json`) it lost no accuracy anywhere (the
 threshold moves with the probabilities), corrected the prior on 155 of 408 sites against 82 as found, and took the
 shifted sites' mean ECE from 0.046 with the methods to 0.041 (0.078 as trained); at worst 0.015 higher at one site.
+On the Kermany run (`shift_end_to_end_kermany.json`) likewise: no loss, 54 of 136 corrected against 40, mean ECE 0.034
+to 0.032 (0.042 as trained).
 
 The same cells score training recipes: runs of several recipes (`--augment default` and `--augment acquisition`,
 three seeds each; `--augment-strength 2`, every framing and intensity limit doubled, three seeds) are summarised per
@@ -304,9 +306,13 @@ if it also holds where its training did not reach (resampling, blur, noise, JPEG
     python bench/shift.py --cells-from PARTS/shift_rising_kermany.json --draws 1 --first-draw 13 --normalisations \
         --framing --reframe-gain 0.01 --exposure --blur --share-slope 0.1 --noise-z 2 --out bench/results/shift_rising_kermany.json
     python bench/shift.py --runs RUNS/main-default-S --draws 1 --first-draw 13 --normalisations --framing --reframe-gain 0.01 \
-        --exposure --blur --share-slope 0.1 --noise-z 2 --out PARTS/shift_end_to_end_S.json   # for S in 42 43 44, then:
+        --exposure --blur --share-slope 0.1 --noise-z 2 --out PARTS/shift_end_to_end_S.json   # for S in 42 43 44, and
+        # RUNS/kermany-default-42 as PARTS/shift_end_to_end_kermany.json, then each recipe summarised apart:
     python bench/shift.py --cells-from PARTS/shift_end_to_end_{42,43,44}.json --draws 1 --first-draw 13 --normalisations \
         --framing --reframe-gain 0.01 --exposure --blur --share-slope 0.1 --noise-z 2 --out bench/results/shift_end_to_end.json
+    python bench/shift.py --cells-from PARTS/shift_end_to_end_kermany.json --draws 1 --first-draw 13 --normalisations \
+        --framing --reframe-gain 0.01 --exposure --blur --share-slope 0.1 --noise-z 2 \
+        --out bench/results/shift_end_to_end_kermany.json
 
 Runs benchmarked apart (in parallel, say) are summarised together with `--cells-from PART.json ...`.
 """
