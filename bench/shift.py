@@ -444,6 +444,15 @@ def bench_run(run_dir: str, args) -> list[dict]:
         q = recalibrated(np.stack([1 - p, p], 1), calibration)
         return SiteEstimate(SiteImages([], q, features, ood, [], ""), fitted, calibration, prior,
                             estimate_prior(q, prior), prior_interval(q, prior))
+    def as_adapt_corrects(p, features, ood, fitted, calibration, prior, threshold, ys, draw):
+        """The site's estimate, its MMD test against `fitted`, why the prior is not corrected (or None), and the site's
+        scores as `adapt_run` reads it: where it passes, the prior corrected and `threshold` moved with it."""
+        estimate = estimated(p, features, ood, fitted, calibration, prior)
+        shift = population_shift(estimate.site, fitted, estimate.shares, seed=draw)
+        why = refusal(estimate, shift)
+        if why: return estimate, shift, why, scores(ys, p, threshold)
+        moved = 1/(1 + np.exp(-adapted_logit(np.log(threshold/(1 - threshold)), estimate)))
+        return estimate, shift, why, scores(ys, corrected(estimate.site.probabilities, prior, estimate.shares)[:, 1], moved)
     def balanced_statistics(images, estimate, posteriors, seed):
         "The site's probabilities under class-balanced statistics, and its renormalised features' MMD against validation."
         p_bal, f_bal = normalised_on(run.model, images, balanced(images, posteriors, estimate.prior, estimate.shares, 2*len(images), seed))
@@ -492,14 +501,10 @@ def bench_run(run_dir: str, args) -> list[dict]:
                     for draw in range(args.first_draw, args.first_draw + args.draws):
                         idx = drawn(y[sites], share, 1000*draw + int(100*share))
                         p, ys = p_all[idx], y[sites][idx]
-                        estimate = estimated(p, f_all[idx], o_all[idx], fitted, calibration, prior)
-                        shares = estimate.shares
-                        shift = population_shift(estimate.site, fitted, shares, seed=draw)
-                        why = refusal(estimate, shift)
-                        refused = why is not None
+                        estimate, shift, why, adapted = as_adapt_corrects(p, f_all[idx], o_all[idx], fitted, calibration, prior,
+                                                                          run.threshold, ys, draw)   # on the site as found
+                        shares, refused = estimate.shares, why is not None
                         posteriors = corrected(estimate.site.probabilities, prior, shares)   # at the site's estimated shares
-                        adapted = posteriors[:, 1]
-                        moved = 1/(1 + np.exp(-adapted_logit(np.log(run.threshold/(1 - run.threshold)), estimate)))   # as `adapt_run` moves it
                         trained = scores(ys, p, run.threshold)
                         normalised = {}
                         if "adabn" in args.normalisations:
@@ -566,22 +571,18 @@ def bench_run(run_dir: str, args) -> list[dict]:
                                                      "weighed_share": float(site_share) if softer else None}
                             # adapt end to end: the methods made, then the prior corrected on the site as they read it where it passes
                             against = half if softer else {"validation": fitted, "calibration": calibration}
-                            p_e, f_e, o_e = predict(seen) if kept else (p, f_all[idx], o_all[idx])
-                            whole = estimated(p_e, f_e, o_e, against["validation"], against["calibration"], prior)
-                            whole_shift = population_shift(whole.site, against["validation"], whole.shares, seed=draw)
-                            whole_why = refusal(whole, whole_shift)
-                            moved_e = 1/(1 + np.exp(-adapted_logit(np.log(threshold/(1 - threshold)), whole)))
+                            whole, whole_shift, whole_why, whole_scores = as_adapt_corrects(
+                                *(predict(seen) if kept else (p, f_all[idx], o_all[idx])), against["validation"],
+                                against["calibration"], prior, threshold, ys, draw)
                             normalised["end_to_end"] = {
-                                **(scores(ys, p_e, threshold) if whole_why else
-                                   scores(ys, corrected(whole.site.probabilities, prior, whole.shares)[:, 1], moved_e)),
-                                "prior_corrected": whole_why is None, "mmd_p": whole_shift["mmd"]["p_value"],
+                                **whole_scores, "prior_corrected": whole_why is None, "mmd_p": whole_shift["mmd"]["p_value"],
                                 "estimated_share": float(whole.shares[1]), "share_error": float(abs(whole.shares[1] - ys.mean()))}
                         rows.append({"run": Path(run_dir).name, "augment": run.recipe.augment,
                                      "augment_strength": run.recipe.hyper.augment_strength, "shift": kind, "level": level, "share": share, "draw": draw,
                                      "true_share": float(ys.mean()), "estimated_share": float(shares[1]),
                                      "share_error": float(abs(shares[1] - ys.mean())), "refused": refused, "why": why,
                                      "mmd_p": shift["mmd"]["p_value"],
-                                     "as_trained": trained, "adapted": trained if refused else scores(ys, adapted, moved),
+                                     "as_trained": trained, "adapted": adapted,
                                      **{side: normalised[side] for side in [*args.normalisations, *["framed"]*args.framing, *["exposed"]*args.exposure,
                                                                             *["matched", "end_to_end"]*args.blur]}})
         print(f"{run_dir}: {len(rows)} cells", file=sys.stderr, flush=True)
