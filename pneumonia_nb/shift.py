@@ -206,11 +206,11 @@ def _left_as_found(framing: dict|None) -> dict[str, str]:
             for method, weighed in (framing or {}).get("weighed", {}).items() if not weighed["made"]}
 
 # %% ../nbs/09a_shift.ipynb #3465b8ab
-def _weighed_framing(run: Run, by_distance: Run, decoded: tuple, read: dict, validation: Validation,
-                     framing: dict) -> dict:
+def _weighed_framing(reader: Predictor, decoded: tuple, read: dict, validation: Validation, framing: dict) -> dict:
     "The site's framing, each part undone only where that is worth making at its shares (bench/shift.py, rule 8)."
+    run = reader.run
     if not framing["reframing"] or run.threshold is None: return framing   # three classes: undone wherever it counts
-    undone = _enough(_scored_site(Predictor(by_distance), decoded, read, framing["reframing"]))
+    undone = _enough(_scored_site(reader, decoded, read, framing["reframing"]))
     prior = np.bincount(validation.labels, minlength=2)/len(validation.labels)
     shares = estimate_prior(recalibrated(undone.probabilities, bias_corrected_calibration(validation)), prior)
     def predict(images): return run.model.predict(images, verbose=0).ravel()   # the run's own, traced once
@@ -226,10 +226,9 @@ def _site_as_adapted(run: Run, decoded: tuple, data_dir: str|Path|None,
                     ) -> tuple[SiteImages, Validation, dict, dict|None]:
     "The site as the adapted run reads it, and validation as it compares: framing and softness found first."
     by_distance = replace(run, ood={k: v for k, v in run.ood.items() if k != "sharpness_cutoff"}) if run.ood else run
-    site = _enough(_scored_site(Predictor(by_distance), decoded, read := {}))   # softness judged of the site as a whole
-    validation = validation_view(run, data_dir)
-    framing = _weighed_framing(run, by_distance, decoded, read, validation,
-                               site_framing(site.mean_image, validation.class_means))
+    reader = Predictor(by_distance)   # softness judged of the site as a whole: no sharpness cut-off yet
+    site, validation = _enough(_scored_site(reader, decoded, read := {})), validation_view(run, data_dir)
+    framing = _weighed_framing(reader, decoded, read, validation, site_framing(site.mean_image, validation.class_means))
     seen = Reframing(**(framing["reframing"] or {}))(decoded[2][np.isin(decoded[0], site.names)]).numpy()
     softness = site_softness(run.ood, validation.images, seen) if run.threshold is not None else None
     site = _enough(_scored_site(Predictor(replace(run, ood=run.ood | softness["check"] if softness else run.ood)),
