@@ -231,7 +231,20 @@ errors is at least -LOSS (no least gain); the blur's threshold and the prior are
 site read so, scored beside rule 8's end to end in the same run. It is turned on in `adapt` only if, over the main
 job's three runs and the default Kermany run: no cell is more than 0.01 accuracy worse end to end by rule 9 than as
 trained, or than end to end by rule 8; it adds a part at one site at least and at no unshifted site; and over the
-sites where it adds one, the median change of ECE against rule 8's end to end is below 0.
+sites where it adds one, the median change of ECE against rule 8's end to end is below 0. It did not pass: it added a
+part nowhere (`bench/results/shift_comparable.json`, `shift_comparable_kermany.json`). Rule 8 held back 15 parts on
+the main job, every one where nine images in ten had pneumonia (the 90% and 80% crops, halved contrast), and there
+the site with every part undone was still flagged (p 0.005 to 0.040) and no expected gain cleared the margin (gains
+-0.003 to 0.017, standard errors 0.013 to 0.019). On the Kermany run it held back 13: undone, four crop sites were
+comparable (p 0.08 to 0.47), but their gains did not clear the margin (-0.003 to 0.017 with standard errors 0.010 to
+0.016), and the one site whose gain cleared it (halved contrast, share 0.9) stayed flagged. So 27 of the 28 parts
+rule 8 held back were held back by the noise margin itself, which rule 9 keeps, not by the least it drops. Nor
+would it have served the site it came from: there its margin is -0.010, -0.010 and -0.008 for seeds 42-44 (611-613
+images), so it would have reframed one seed in three. `adapt` is unchanged. On these fresh sites rule 8 held again:
+no site lost anything with any method of either recipe (main job: reframing 39 of 48 crop sites, re-exposing 18 of 24,
+blur matching 20 of 123 softer sites; Kermany: 6 of 16, 5 of 8, none of 16), none acted on an unshifted site, and end
+to end no site lost accuracy while the prior was corrected on 151 of 408 (main) and 52 of 136 (Kermany) against 68
+and 37 as found.
 
 The same cells score training recipes: runs of several recipes (`--augment default` and `--augment acquisition`,
 three seeds each; `--augment-strength 2`, every framing and intensity limit doubled, three seeds) are summarised per
