@@ -16,11 +16,12 @@ import tensorflow as tf
 
 from .preprocess import affine_transform
 from .ensembles import apply_sampling, bilinear_sampling
+from .weighing import worth_in_words
 
 # %% auto #0
-__all__ = ['FRAMINGS', 'FRAMING_SHIFTS', 'FRAMING_FIT', 'EXPOSURE_FIT', 'EXPOSURE_GAIN', 'Reframing', 'site_framing',
-           'reframing_in_words', 'as_the_site_gives', 'undoing_readings', 'reframing_of', 'unframed', 'reframed_model',
-           'moved_back']
+__all__ = ['FRAMINGS', 'FRAMING_SHIFTS', 'FRAMING_FIT', 'FRAMING_EXPLAINS', 'EXPOSURE_FIT', 'EXPOSURE_GAIN', 'FRAMING_PARTS',
+           'READ_AS_FOUND', 'Reframing', 'site_framing', 'reframing_in_words', 'left_as_found', 'as_the_site_gives',
+           'undoing_readings', 'reframing_of', 'unframed', 'reframed_model', 'moved_back']
 
 # %% ../nbs/03a_framing.ipynb #18671332
 @keras.saving.register_keras_serializable(package="pneumonia_nb")
@@ -48,6 +49,7 @@ class Reframing(keras.layers.Layer):
 FRAMINGS = tuple(float(z) for z in np.round(np.arange(0.75, 1.2501, 0.025), 3))   # the zooms the search tries
 FRAMING_SHIFTS = (-1.0, -0.5, 0.0, 0.5, 1.0)   # and the moves, in pixels of a 28 px image (scaled to the run's size)
 FRAMING_FIT = 1/3   # a framing counts where it leaves at most this share of the site's misfit as it is
+FRAMING_EXPLAINS = 1/5   # and is undone only where it leaves at most this: a zoom and move explain the site's framing
 EXPOSURE_FIT = 1/15   # an exposure counts where its gain and offset leave at most this share of the misfit without
 EXPOSURE_GAIN = 0.6   # and where the gain is at most this or at least its inverse: contrast far from validation's
 
@@ -55,6 +57,7 @@ EXPOSURE_GAIN = 0.6   # and where the gain is at most this or at least its inver
 def site_framing(site_mean: np.ndarray, # the site's mean image `(size, size)` (`shift.SiteImages`)
                  class_means: np.ndarray, # validation's mean image of each class `(K, size, size)` (`shift.Validation`)
                  exposure_gain: float=EXPOSURE_GAIN, # an exposure counts only with a gain outside (this, 1/this)
+                 explains: float=FRAMING_EXPLAINS, # a framing is undone only where it leaves at most this share
                 ) -> dict:
     "The zoom and move, then gain and offset (see `Reframing`) that map the site's mean onto validation's class means."
     import cv2
@@ -76,18 +79,19 @@ def site_framing(site_mean: np.ndarray, # the site's mean image `(size, size)` (
                for zoom in FRAMINGS for dx in FRAMING_SHIFTS for dy in FRAMING_SHIFTS}
     (zoom, dx, dy), as_is = min(misfits, key=misfits.get), misfits[1.0, 0.0, 0.0]
     framing = (zoom, dx, dy) != (1.0, 0.0, 0.0) and misfits[zoom, dx, dy] <= FRAMING_FIT*as_is
-    target = framed(zoom, dx, dy) if framing else framed(1.0, 0.0, 0.0)
+    explained = misfits[zoom, dx, dy] <= explains*as_is if framing else None   # else no zoom is what the site does
+    target = framed(zoom, dx, dy) if explained else framed(1.0, 0.0, 0.0)
     exposed_misfit, coef = residual(target, basis)
     # without a gain and offset: a mix of the class means alone, its shares summing to one
     unexposed = residual(target - means[:, -1], means[:, :-1] - means[:, -1:])[0]
     gain, offset = float(coef[:-1].sum()), float(coef[-1])
     far = 0 < gain <= exposure_gain or gain >= 1/exposure_gain
     exposure = far and exposed_misfit <= EXPOSURE_FIT*unexposed
-    reframing = {**({"zoom": zoom, "shift": [dx, dy]} if framing else {}),
+    reframing = {**({"zoom": zoom, "shift": [dx, dy]} if explained else {}),
                  **({"gain": gain, "offset": offset} if exposure else {})}
     return {"zoom": zoom, "shift": [dx, dy], "misfit": misfits[zoom, dx, dy], "misfit_as_is": as_is, "framed": framing,
-            "gain": gain, "offset": offset, "exposure_fit": exposed_misfit/max(unexposed, 1e-12), "exposed": exposure,
-            "reframing": reframing or None}
+            "explained": explained, "explains": explains, "gain": gain, "offset": offset,
+            "exposure_fit": exposed_misfit/max(unexposed, 1e-12), "exposed": exposure, "reframing": reframing or None}
 
 
 # %% ../nbs/03a_framing.ipynb #9bbde05e
@@ -102,6 +106,22 @@ def reframing_in_words(framing: dict, # a site's framing (see `site_framing`)
     differs = " and ".join(what for key, what in (("zoom", "frame the chest"), ("gain", "expose it")) if key in undone)
     return (differs or "frame and expose the chest as validation's do",
             ", ".join(filter(None, (moved, exposed))) or "as they are")
+
+# %% ../nbs/03a_framing.ipynb #07163702
+FRAMING_PARTS = {"reframing": ("zoom", "shift"), "re-exposure": ("gain", "offset")}   # by the method that undoes them
+READ_AS_FOUND = {"reframing": "their framing as it is", "re-exposure": "their grey levels as they are"}
+
+def left_as_found(framing: dict|None, # a site's framing as `adapt` weighs it (`shift.estimate_site`), or None
+                 ) -> dict[str, str]:
+    "What a site does otherwise that `adapt` reads as it is, since no zoom explains it or undoing it is not worth it."
+    what = {"reframing": lambda f: f"their framing differs from the training images' (zoom {f['zoom']:.2f})",
+            "re-exposure": lambda f: f"their contrast differs from the training images' (gain {f['gain']:.2f})"}
+    why = {method: f"undoing it was {worth_in_words(weighed)} here"
+           for method, weighed in (framing or {}).get("weighed", {}).items() if not weighed["made"]}
+    if (framing or {}).get("explained") is False:   # it counts, but the best zoom and move leave much of its misfit
+        left, most = framing["misfit"]/framing["misfit_as_is"], framing["explains"]
+        why["reframing"] = f"no zoom and move explains it ({left:.1%} of its misfit left, over {most:.1%})"
+    return {method: f"{what[method](framing)}, but {reason}" for method, reason in why.items()}
 
 # %% ../nbs/03a_framing.ipynb #0e9b4e20
 def as_the_site_gives(images: np.ndarray, # images as validation gives them `(N, H, W, 1)`, grey levels 0-255

@@ -21,7 +21,8 @@ from .metrics import (PNEUMONIA, Calibration, calibrated_logits, choose_operatin
                                   threshold_keeping_sensitivity)
 from .weighing import change_worth_making, worth_in_words
 from .preprocess import dataset_images, make_dataset
-from .framing import Reframing, reframed_model, reframing_in_words, site_framing, undoing_readings
+from .framing import (FRAMING_PARTS, READ_AS_FOUND, Reframing, left_as_found, reframed_model, reframing_in_words,
+                                  site_framing, undoing_readings)
 from .training import apply_calibration
 from .run_folder import Run, save_run
 from .ood import blurred, ood_scores, predict_with_features, site_softness
@@ -30,10 +31,10 @@ from .predict import Predictor, image_files
 from .report import figure_data_uri, render_page
 
 # %% auto #0
-__all__ = ['MIN_SITE_IMAGES', 'MAX_INTERVAL', 'FRAMING_PARTS', 'READ_AS_FOUND', 'SHIFT_P', 'SiteImages', 'read_site',
-           'Validation', 'validation_view', 'bias_corrected_calibration', 'recalibrated', 'population_shift',
-           'SiteEstimate', 'estimate_site', 'watched_share', 'refusal', 'plot_site', 'write_shift_page', 'shift_report',
-           'adapted_calibration', 'adapted_logit', 'adapted_decision', 'adapt_run']
+__all__ = ['MIN_SITE_IMAGES', 'MAX_INTERVAL', 'SHIFT_P', 'SiteImages', 'read_site', 'Validation', 'validation_view',
+           'bias_corrected_calibration', 'recalibrated', 'population_shift', 'SiteEstimate', 'estimate_site',
+           'watched_share', 'refusal', 'plot_site', 'write_shift_page', 'shift_report', 'adapted_calibration',
+           'adapted_logit', 'adapted_decision', 'adapt_run']
 
 # %% ../nbs/09a_shift.ipynb #4df21189
 # fewer leave the prevalence too uncertain to correct for (a bootstrap interval wider than about 0.25)
@@ -194,17 +195,6 @@ def _threshold_words(softness: dict) -> str:
     return ("a threshold keeping the run's sensitivity on validation as soft" if softness["moves"] else "the run's "
             f"threshold: moving it was {worth_in_words(softness)}")
 
-# %% ../nbs/09a_shift.ipynb #2ff91d27
-FRAMING_PARTS = {"reframing": ("zoom", "shift"), "re-exposure": ("gain", "offset")}   # by the method that undoes them
-READ_AS_FOUND = {"reframing": "their framing as it is", "re-exposure": "their grey levels as they are"}
-
-def _left_as_found(framing: dict|None) -> dict[str, str]:
-    "What a site does otherwise that `adapt` reads as it is, since undoing it is not worth making, and why, in words."
-    what = {"reframing": lambda f: f"their framing differs from the training images' (zoom {f['zoom']:.2f})",
-            "re-exposure": lambda f: f"their contrast differs from the training images' (gain {f['gain']:.2f})"}
-    return {method: f"{what[method](framing)}, but undoing it was {worth_in_words(weighed)} here"
-            for method, weighed in (framing or {}).get("weighed", {}).items() if not weighed["made"]}
-
 # %% ../nbs/09a_shift.ipynb #3465b8ab
 def _weighed_framing(reader: Predictor, decoded: tuple, read: dict, validation: Validation, framing: dict) -> dict:
     "The site's framing, each part undone only where that is worth making at its shares (bench/shift.py, rule 8)."
@@ -315,7 +305,7 @@ def _advice(shift: dict, estimate: SiteEstimate, watched: dict, class_names: tup
         differs, undone = reframing_in_words(estimate.framing)
         images = (f"These images {differs} otherwise than the training images; they are read {undone}, as `adapt` "
                   f"reframes them. Reframed: {images[0].lower()}{images[1:]}")
-    for method, left in _left_as_found(estimate.framing).items():
+    for method, left in left_as_found(estimate.framing).items():
         images += f" {left[0].upper()}{left[1:]}: `adapt` reads {READ_AS_FOUND[method]}."
     if softer := estimate.softness:
         images += (f" They are softer than the training images, as if blurred by {softer['blur']:.2%} of their "
@@ -457,7 +447,7 @@ def _adaptation_record(run: Run, estimate: SiteEstimate, fitted_on: str, why: st
                             "not applied: on the shift benchmark no way of estimating them was safe",
                             **({"reframing": "the site's mean image lies on validation's as it is"}
                                if not framing["framed"] else {}),
-                            **_left_as_found(framing),
+                            **left_as_found(framing),
                             **({"blur matching": "two-class runs only" if run.threshold is None else
                                 "the site's images are no softer than the run tolerates"} if not softer else {}),
                             **({"prior correction": why} if why else {})}}
