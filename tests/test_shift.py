@@ -117,6 +117,23 @@ def test_adapt_undoes_a_sites_framing_or_exposure(run_dir, site, tmp_path, chang
 
 
 
+def test_a_squashed_sites_framing_is_read_as_found(run_dir, tmp_path):
+    "The validation patients' Kermany 224 px copies, squashed whole: framed otherwise, no zoom explains it, none undone."
+    import shutil, sys
+    from pathlib import Path
+    from pneumonia_nb.data import load_splits
+    sys.path.insert(0, str(Path(__file__).parents[1]/"bench"))
+    from shift import kermany_copies
+    val = load_splits("pneumoniamnist", 28, splits=("val",))["val"]
+    copies = kermany_copies(val.images, val.labels, None)
+    squashed = tmp_path / "squashed"; squashed.mkdir()
+    for i, f in enumerate(np.random.default_rng(0).choice(copies, 200, replace=False)):
+        shutil.copy(f, squashed / f"c{i:03d}.jpeg")   # anonymous names: no class in them
+    r = cli("shift", run_dir, squashed, "--out", tmp_path / "squashed.json")
+    framing = json.loads((tmp_path / "squashed.json").read_text())["framing"]
+    assert r.returncode == 0 and framing["framed"] and framing["explained"] is False and not framing["reframing"], framing
+    assert "but no zoom and move explains it" in r.stdout and "`adapt` reads their framing as it is" in r.stdout, r.stdout
+
 def _blurred(image: np.ndarray) -> np.ndarray:
     "The image softened by a Gaussian of 3% of its width: a site whose detector is softer than the training images'."
     import cv2
