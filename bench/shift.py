@@ -434,6 +434,7 @@ SHIFTS = {   # name: two severities
     "contrast": (0.7, 0.5), "gamma": (0.7, 1.5), "brightness": (20, -20), "blur": (0.02, 0.04), "noise": (5, 10),
     "jpeg": (30, 10), "down-up": (0.5, 0.35), "crop-zoom": (0.9, 0.8)}
 PREPARED = {"kermany-224": (224,)}   # sites of the same patients' originals prepared otherwise: name, the size it keeps
+KINDS = {**SHIFTS, **PREPARED}   # every shift a site can be given
 SIDES = ("as_trained", "adapted", "adabn", "adabn_mixed", "adabn_balanced", "adabn_gated", "adabn_null_gated",
          "adabn_severity_gated", "framed", "exposed", "matched", "end_to_end", "end_to_end_comparable")   # how each cell is scored
 NORMALISATIONS = SIDES[2:-5]
@@ -649,7 +650,7 @@ def bench_run(run_dir: str, args) -> list[dict]:
         null_limit = float(np.percentile(null_mmd2, 95))
     rows = []
     for sites, fitted, calibration, prior, fit in folds:
-        for kind, levels in {"none": (0,), **{kind: {**SHIFTS, **PREPARED}[kind] for kind in args.shifts}}.items():
+        for kind, levels in {"none": (0,), **{kind: KINDS[kind] for kind in args.shifts}}.items():
             for level in levels:
                 x_all = (x[sites] if kind == "none" else prepared[kind][sites] if kind in PREPARED
                          else acquired(x[sites], kind, level))
@@ -777,7 +778,7 @@ def summary(rows: list[dict]) -> dict:
                 changes = [r[side]["ece"] - r[before]["ece"] for r in cells if r[side]["applied"]]
                 out[f"{side}_ece_change_where_applied"] = spread(changes) if changes else None
         return out
-    recipes, kinds = sorted({recipe_name(r) for r in rows}), [k for k in {**SHIFTS, **PREPARED} if any(r["shift"] == k for r in rows)]
+    recipes, kinds = sorted({recipe_name(r) for r in rows}), [k for k in KINDS if any(r["shift"] == k for r in rows)]
     return {"all": over(rows), "no_acquisition_shift": over([r for r in rows if r["shift"] == "none"]),
             **{kind: over([r for r in rows if r["shift"] == kind]) for kind in kinds},
             "by_recipe": {a: {"no_acquisition_shift": over([r for r in rows if recipe_name(r) == a and r["shift"] == "none"]),
@@ -806,7 +807,7 @@ def main() -> None:
                    help="earlier outputs of this benchmark (same settings) whose cells are summarised with these runs' cells")
     p.add_argument("--data-dir", help="the runs' data (default: $PNEUMONIA_NB_DATA)")
     p.add_argument("--site-size", type=int, default=200)
-    p.add_argument("--shifts", nargs="+", choices=[*SHIFTS, *PREPARED], default=list(SHIFTS), help="the acquisition shifts "
+    p.add_argument("--shifts", nargs="+", choices=list(KINDS), default=list(SHIFTS), help="the acquisition shifts "
                    "applied to validation (each at two severities), or kermany-224: the same patients' originals as the "
                    "Kermany 224 px copy prepares them, squashed whole, read by the run's resize; sites without shift always "
                    "(default: every simulated shift)")
@@ -886,7 +887,7 @@ def main() -> None:
               "parts": [shlex.join(as_recorded(a, []) for a in shlex.split(part["command"])) for part in parts],
               "machine": {"cores": CORES, "platform": platform.platform(), "python": platform.python_version(),
                           "tensorflow": tf.__version__, "keras": keras.__version__, "pneumonia_nb": pneumonia_nb.__version__},
-              "shares": SHARES, "shifts": {kind: {**SHIFTS, **PREPARED}[kind] for kind in args.shifts}, "site_size": args.site_size, "draws": args.draws, "first_draw": args.first_draw, "noise_z": args.noise_z,
+              "shares": SHARES, "shifts": {kind: KINDS[kind] for kind in args.shifts}, "site_size": args.site_size, "draws": args.draws, "first_draw": args.first_draw, "noise_z": args.noise_z,
               "high_share": args.high_share, "high_share_gain": args.high_share_gain, "share_slope": args.share_slope,
               "comparable": args.comparable,
               **({"framing_fit": FRAMING_FIT, "framing_explains": args.framing_explains, "reframe_gain": args.reframe_gain} if args.framing else {}), **({"exposure_fit": EXPOSURE_FIT, "exposure_gain": args.exposure_gain, "reexpose_gain": args.reexpose_gain}

@@ -6,7 +6,7 @@ import pytest
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parents[1]/"bench"))
-from shift import SHIFTS, acquired, balanced, kermany_copies, gain_noise, least_gain, normalised_on, recipe_name, summary
+from shift import SHIFTS, acquired, balanced, gain_noise, least_gain, normalised_on, recipe_name, summary
 
 
 def test_normalisation_leaves_the_run_as_it_was(run_dir):
@@ -134,16 +134,3 @@ def test_the_least_gain_grows_with_the_share():
     assert least_gain(0.01, 0.887, None, 0.04, 0.1) == pytest.approx(0.0387)
     assert least_gain(0.01, 0.9, None, 0.04, 0.1) == pytest.approx(0.04)   # where rule 7 asked 0.04
 
-
-def test_the_validation_patients_kermany_copies_are_found_and_their_framing_left_as_found():
-    "Each validation image finds its original's 224 px copy, of its class; squashed whole, no zoom explains their framing."
-    from pneumonia_nb.data import load_image, load_splits
-    from pneumonia_nb.framing import site_framing
-    val = load_splits("pneumoniamnist", 28, splits=("val",))["val"]
-    copies = kermany_copies(val.images, val.labels, None)   # stops unless each finds its own copy, of its class
-    assert len(set(copies)) == len(val.labels)
-    site = np.stack([load_image(f, 28, "crop")[..., 0] for f in copies]).astype(np.float32)
-    class_means = np.stack([val.images[val.labels == k].astype(np.float32).mean(axis=0) for k in (0, 1)])
-    framing = site_framing(site.mean(axis=0), class_means)
-    assert framing["framed"] and framing["zoom"] > 1.1, framing   # narrower across: a zoom in fits best,
-    assert not framing["explained"] and framing["reframing"] is None, framing   # but leaves too much to be undone
