@@ -302,6 +302,16 @@ rule unchanged, written here before their cells were measured: doubling the zoom
 brightness limits covers the benchmark's milder crop, contrast and brightness shifts, so it can only count as better
 if it also holds where its training did not reach (resampling, blur, noise, JPEG, gamma, the severer levels).
 
+A fourth recipe, `--augment stretch` (`STRETCH`: the default framing plus a zoom across alone, drawn evenly on a log
+scale between half and twice the width), is judged by the same rule, unchanged and written here before its runs were
+trained. A squash of the kermany-224 kind narrows an original wider than tall by the ratio of its sides (0.9 to 2 in
+the copies), and no correction after training undoes it (rule 10): the stretch asks whether a model that has seen
+chests narrowed and widened reads such a site better, without losing elsewhere. Its cells: the simulated shifts of
+draw 18 and the kermany-224 sites of draws 18 to 20, all as trained, against the default runs' cells of the same
+sites recorded in `shift_explained.json` and `shift_explained_prepared.json` (RUNS/main-default-{42,43,44}). The rule
+is over all those cells with an acquisition shift together; the kermany-224 sites alone are reported beside it and
+choose nothing.
+
     python bench/shift.py --runs RUNS/main-42 RUNS/main-43 RUNS/main-44 --out bench/results/shift.json
     python bench/shift.py --runs RUNS/main-default-{42,43,44} RUNS/main-acquisition-{42,43,44} --draws 1 \
         --out bench/results/shift_recipes.json
@@ -324,6 +334,15 @@ if it also holds where its training did not reach (resampling, blur, noise, JPEG
     python bench/shift.py --runs RUNS/main-strength2-S --draws 1 --normalisations --out PARTS/shift_strength2_S.json
     python bench/shift.py --cells-from bench/results/shift_adabn_null_gated.json PARTS/shift_strength2_{42,43,44}.json \
         --draws 1 --normalisations --out bench/results/shift_strength.json   # the default runs' cells, as trained
+    python bench/shift.py --runs RUNS/main-stretch-S --draws 1 --first-draw 18 --normalisations --framing \
+        --reframe-gain 0.01 --exposure --blur --share-slope 0.1 --noise-z 2 --out PARTS/shift_stretch_S.json
+    python bench/shift.py --runs RUNS/main-stretch-S --shifts kermany-224 --draws 3 --first-draw 18 --normalisations \
+        --framing --reframe-gain 0.01 --exposure --blur --share-slope 0.1 --noise-z 2 \
+        --out PARTS/shift_stretch_prepared_S.json   # for S in 42 43 44, then with the default runs' cells of the same sites:
+    python bench/shift.py --cells-from bench/results/shift_explained.json bench/results/shift_explained_prepared.json \
+        PARTS/shift_stretch_{42,43,44}.json PARTS/shift_stretch_prepared_{42,43,44}.json --shifts {SHIFTS} kermany-224 \
+        --draws 1 --first-draw 18 --normalisations --framing --reframe-gain 0.01 --exposure --blur --share-slope 0.1 \
+        --noise-z 2 --out bench/results/shift_stretch.json   # {SHIFTS}: every simulated shift
     python bench/shift.py --runs RUNS/main-default-S --draws 1 --first-draw 2 --normalisations --framing \
         --out PARTS/shift_framing_S.json   # for S in 42 43 44, then:
     python bench/shift.py --cells-from PARTS/shift_framing_{42,43,44}.json --draws 1 --first-draw 2 --normalisations \

@@ -23,9 +23,9 @@ from .data import DataError, Split, load_image, resize_xray
 from .recipe import BACKBONE_SIZES, IMBALANCE_METHODS
 
 # %% auto #0
-__all__ = ['BACKBONES', 'ACQUISITION', 'DECODE_CHUNK', 'Backbone', 'ImageNetPreprocessing', 'input_normalization', 'Augmentation',
-           'affine_transform', 'transform_images', 'augment_image', 'clear_data_errors', 'mixup_batch', 'make_dataset',
-           'dataset_images', 'class_weights', 'resample', 'load_images', 'balanced_training_data']
+__all__ = ['BACKBONES', 'ACQUISITION', 'STRETCH', 'DECODE_CHUNK', 'Backbone', 'ImageNetPreprocessing', 'input_normalization',
+           'Augmentation', 'affine_transform', 'transform_images', 'augment_image', 'clear_data_errors', 'mixup_batch',
+           'make_dataset', 'dataset_images', 'class_weights', 'resample', 'load_images', 'balanced_training_data']
 
 # %% ../nbs/02_preprocess.ipynb #373246fc
 class Backbone(NamedTuple):
@@ -68,7 +68,7 @@ def input_normalization(backbone: str|None=None, # None for the CNN, else one of
 
 # %% ../nbs/02_preprocess.ipynb #a9a0cc8d
 class Augmentation(NamedTuple):
-    "How training images vary: framing (rotation, shift, zoom), acquisition (contrast, gamma, brightness, blur, noise)."
+    "How training images vary: framing (rotation, shift, zoom, stretch), acquisition (contrast, gamma, brightness, ...)."
     rotation_deg: float=10 # largest rotation, degrees
     shift: float=0.05 # largest shift, fraction of the side
     zoom: float=0.10 # largest zoom in or out, fraction
@@ -78,6 +78,7 @@ class Augmentation(NamedTuple):
     blur: float=0.0 # largest Gaussian blur, sigma as a fraction of the side
     noise: float=0.0 # largest Gaussian noise, standard deviation as a fraction of the 0-255 range
     flip: bool=False # horizontal flips (off: anatomy is not left-right symmetric)
+    stretch: float=0.0 # largest stretch across: the width zoomed by between 1/(1+s) and 1+s more than the height
 
 # %% ../nbs/02_preprocess.ipynb #dcf4d2ca
 def affine_transform(angle: tf.Tensor, # rotation, radians
@@ -86,11 +87,13 @@ def affine_transform(angle: tf.Tensor, # rotation, radians
                      shift_y: tf.Tensor, # shift down, pixels
                      height: tf.Tensor, # image height, pixels
                      width: tf.Tensor, # image width, pixels
+                     across: tf.Tensor=1.0, # the width's zoom over the height's: above 1 stretches the image wider
                     ) -> tf.Tensor:
     "The 8 numbers of `ImageProjectiveTransformV3` that rotate and zoom about the image centre, then shift."
     cx, cy = (tf.cast(width, tf.float32) - 1)/2, (tf.cast(height, tf.float32) - 1)/2
     cos, sin = tf.cos(angle)/scale, tf.sin(angle)/scale   # maps output pixels to the input pixels they come from
-    return tf.stack([cos, -sin, cx - cos*cx + sin*cy + shift_x, sin, cos, cy - sin*cx - cos*cy + shift_y, 0.0, 0.0])
+    cos_x, sin_x = cos/across, sin/across                 # the columns' share, shrunk where the image is stretched
+    return tf.stack([cos_x, -sin, cx - cos_x*cx + sin*cy + shift_x, sin_x, cos, cy - sin_x*cx - cos*cy + shift_y, 0.0, 0.0])
 
 # %% ../nbs/02_preprocess.ipynb #92f1c85b
 def transform_images(images: tf.Tensor, # `(N, H, W, C)` float32
@@ -103,11 +106,15 @@ def transform_images(images: tf.Tensor, # `(N, H, W, C)` float32
 
 # %% ../nbs/02_preprocess.ipynb #a036b763
 def _affine(image: tf.Tensor, seed: tf.Tensor, aug: Augmentation) -> tf.Tensor:
-    "Rotate, zoom and shift one `(H, W, 1)` image by random amounts within `aug`'s limits."
+    "Rotate, zoom, stretch and shift one `(H, W, 1)` image by random amounts within `aug`'s limits."
     h, w = tf.shape(image)[0], tf.shape(image)[1]
     u = tf.random.stateless_uniform([4], seed, -1.0, 1.0)
+    across = 1.0
+    if aug.stretch > 0:   # drawn from a seed of its own: augmentation without a stretch keeps its draws
+        v = tf.random.stateless_uniform([], tf.random.experimental.stateless_fold_in(seed, 1), -1.0, 1.0)
+        across = tf.exp(v*np.log1p(aug.stretch))
     t = affine_transform(u[0]*aug.rotation_deg*np.pi/180, 1 + u[1]*aug.zoom, u[2]*aug.shift*tf.cast(w, tf.float32),
-                         u[3]*aug.shift*tf.cast(h, tf.float32), h, w)
+                         u[3]*aug.shift*tf.cast(h, tf.float32), h, w, across)
     return transform_images(image[None], t)[0]
 
 # %% ../nbs/02_preprocess.ipynb #c0e8fb63
@@ -140,6 +147,9 @@ def augment_image(image: tf.Tensor, # one `(H, W, 1)` float32 gray image, 0-255
 
 # %% ../nbs/02_preprocess.ipynb #d7246ef3
 ACQUISITION = Augmentation(gamma=0.25, contrast=0.15, brightness=0.08, blur=1/28, noise=0.03)
+
+# %% ../nbs/02_preprocess.ipynb #f9395410
+STRETCH = Augmentation(stretch=1.0)
 
 # %% ../nbs/02_preprocess.ipynb #c615100c
 @contextmanager

@@ -24,7 +24,7 @@ __all__ = ['BACKBONE_SIZES', 'MODELS', 'IMBALANCE_METHODS', 'AUGMENTATIONS', 'CA
 BACKBONE_SIZES = {"inceptionv3": 299, "mobilenetv2": 224, "resnet50": 224, "densenet121": 224, "efficientnetb0": 224}
 MODELS = ("cnn", *BACKBONE_SIZES)
 IMBALANCE_METHODS = ("none", "class_weight", "smote", "oversample", "undersample")
-AUGMENTATIONS = ("default", "acquisition", "none")
+AUGMENTATIONS = ("default", "acquisition", "stretch", "none")
 CALIBRATIONS = ("temperature", "offset", "none")
 THRESHOLD_RULES = ("youden", "sensitivity", "specificity")
 LR_SCHEDULES = ("plateau", "cosine")
@@ -123,8 +123,9 @@ class Recipe:
     epochs: int|None=None # most epochs (default: 30 for the CNN on PneumoniaMNIST, 22 on Kermany, 15 for transfer)
     patience: int=6 # epochs without a better validation AUC before a model stops
     imbalance: str="none" # how the training split is balanced between its classes
-    # training augmentation: default (framing), acquisition (framing and acquisition), or none (default: acquisition for
-    # the CNN's pneumonia task on Kermany, else default)
+    # training augmentation: default (framing), acquisition (framing and acquisition), stretch (framing, stretched
+    # across up to twice or half the width), or none (default: acquisition for the CNN's pneumonia task on Kermany,
+    # else default)
     augment: str|None=None
     hyper: Hyperparameters=Hyperparameters() # optimiser, regularisation, width, augmentation strength, mixup
     # train this many models (seeds SEED, SEED+1, ...), averaged (default: 3 for the CNN on PneumoniaMNIST, else 1)

@@ -28,7 +28,7 @@ import pandas as pd
 from .data import SPLITS, TASKS, DataError, Split, cache_home, data_home, load_splits, source_size
 from .checks import OptionError, check_choice, check_new_file, check_run_target, is_run
 from .recipe import MODELS, Hyperparameters, Recipe
-from .preprocess import ACQUISITION, Augmentation, balanced_training_data, dataset_images, make_dataset
+from .preprocess import ACQUISITION, STRETCH, Augmentation, balanced_training_data, dataset_images, make_dataset
 from .metrics import (Calibration, calibrated_logits, choose_operating_points, choose_threshold,
                                   fit_calibration, task_metrics)
 from .devices import (computing_in, distribution_strategy, in_float32, set_seed, setup_device,
@@ -87,7 +87,7 @@ def _check_classes(split: Split|None, role: str, class_names: tuple) -> None:
 
 # %% ../nbs/06_runs.ipynb #448de6af
 # by `recipe.AUGMENTATIONS`' names
-AUGMENTATION_LIMITS = {"default": Augmentation(), "acquisition": ACQUISITION, "none": None}
+AUGMENTATION_LIMITS = {"default": Augmentation(), "acquisition": ACQUISITION, "stretch": STRETCH, "none": None}
 
 def scaled_augmentation(name: str, # one of `AUGMENTATIONS`
                         strength: float=1.0, # every limit multiplied by this
@@ -236,7 +236,8 @@ def _announce(recipe: Recipe, device: dict, strategy) -> None:
                 else "")
     seeds = f"seeds {recipe.seed} to {recipe.seed + recipe.ensemble - 1}"
     models = f"; {recipe.ensemble} models averaged ({seeds})" if recipe.ensemble > 1 else ""
-    augment = {"acquisition": " with acquisition augmentation", "none": " without augmentation"}.get(recipe.augment, "")
+    augment = {"acquisition": " with acquisition augmentation", "stretch": " with stretched framing",
+               "none": " without augmentation"}.get(recipe.augment, "")
     print(f"training {recipe.model} on {recipe.dataset} at {recipe.size} px for {' vs '.join(TASKS[recipe.task])}"
           f"{augment}, {device['device']}{replicas} in "
           f"{device['precision']}{models}{', with test-time views' if recipe.tta else ''}", file=sys.stderr)
