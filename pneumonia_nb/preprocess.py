@@ -68,7 +68,7 @@ def input_normalization(backbone: str|None=None, # None for the CNN, else one of
 
 # %% ../nbs/02_preprocess.ipynb #a9a0cc8d
 class Augmentation(NamedTuple):
-    "How training images vary: framing (rotation, shift, zoom, stretch), acquisition (contrast, gamma, brightness, ...)."
+    "How training images vary: framing (rotation, shift, zoom, stretch), acquisition (contrast, gamma, blur, ...)."
     rotation_deg: float=10 # largest rotation, degrees
     shift: float=0.05 # largest shift, fraction of the side
     zoom: float=0.10 # largest zoom in or out, fraction
@@ -93,7 +93,8 @@ def affine_transform(angle: tf.Tensor, # rotation, radians
     cx, cy = (tf.cast(width, tf.float32) - 1)/2, (tf.cast(height, tf.float32) - 1)/2
     cos, sin = tf.cos(angle)/scale, tf.sin(angle)/scale   # maps output pixels to the input pixels they come from
     cos_x, sin_x = cos/across, sin/across                 # the columns' share, shrunk where the image is stretched
-    return tf.stack([cos_x, -sin, cx - cos_x*cx + sin*cy + shift_x, sin_x, cos, cy - sin_x*cx - cos*cy + shift_y, 0.0, 0.0])
+    return tf.stack([cos_x, -sin, cx - cos_x*cx + sin*cy + shift_x,
+                     sin_x, cos, cy - sin_x*cx - cos*cy + shift_y, 0.0, 0.0])
 
 # %% ../nbs/02_preprocess.ipynb #92f1c85b
 def transform_images(images: tf.Tensor, # `(N, H, W, C)` float32
