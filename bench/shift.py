@@ -876,8 +876,8 @@ def main() -> None:
     if len(os.sched_getaffinity(0)) > CORES: os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[:CORES]))
     parts = [json.loads(Path(f).read_text()) for f in args.cells_from]
     if not args.runs and not parts: p.error("name --runs, --cells-from, or both")
-    if wrong := [f for f, part in zip(args.cells_from, parts) if (part["site_size"], part["draws"], part.get("first_draw", 0)) != (args.site_size, args.draws, args.first_draw)]:
-        p.error(f"{wrong[0]}: made with another --site-size, --draws or --first-draw")
+    if wrong := [f for f, part in zip(args.cells_from, parts) if part["site_size"] != args.site_size]:
+        p.error(f"{wrong[0]}: made with another --site-size")
     if wrong := [f for f, part in zip(args.cells_from, parts) if args.exposure and part.get("exposure_gain", 1.0) != args.exposure_gain]:
         p.error(f"{wrong[0]}: made with another --exposure-gain")
     if wrong := [f for f, part in zip(args.cells_from, parts) if part.get("noise_z", 0) != args.noise_z]:
@@ -899,6 +899,9 @@ def main() -> None:
                  if args.blur and (part.get("blur_threshold"), part.get("blur_gain", -1)) != (args.blur_threshold, args.blur_gain)]:
         p.error(f"{wrong[0]}: made with another --blur-threshold or --blur-gain, or without --blur")
     rows = [row for part in parts for row in part["cells"]] + [row for run in args.runs for row in bench_run(run, args)]
+    sites = {frozenset((r["shift"], r["level"], r["share"], r["draw"]) for r in rows if recipe_name(r) == recipe)
+             for recipe in {recipe_name(r) for r in rows}}
+    if len(sites) > 1: p.error("the recipes' cells are of different sites: give every part the same --shifts and draws")
     import tensorflow as tf, keras, pneumonia_nb
     from pneumonia_nb.framing import EXPOSURE_FIT, FRAMING_FIT
     report = {"benchmark": "site shift on validation only: prevalence and acquisition shifts, as trained and adapted (prior correction)",
