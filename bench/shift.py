@@ -774,6 +774,12 @@ def recipe_name(row: dict) -> str:
     return row["augment"] if strength == 1 else f"{row['augment']}, strength {strength:g}"
 
 
+def sites_differ(rows: list[dict]) -> bool:
+    "Whether the recipes of these cells were scored on different sites (shift, severity, share, draw)."
+    return len({frozenset((r["shift"], r.get("level"), r["share"], r["draw"]) for r in rows if recipe_name(r) == recipe)
+                for recipe in {recipe_name(r) for r in rows}}) > 1
+
+
 def summary(rows: list[dict]) -> dict:
     "Medians (and ranges) over cells: all, clean acquisition only, and each shift."
     def over(cells):
@@ -899,9 +905,7 @@ def main() -> None:
                  if args.blur and (part.get("blur_threshold"), part.get("blur_gain", -1)) != (args.blur_threshold, args.blur_gain)]:
         p.error(f"{wrong[0]}: made with another --blur-threshold or --blur-gain, or without --blur")
     rows = [row for part in parts for row in part["cells"]] + [row for run in args.runs for row in bench_run(run, args)]
-    sites = {frozenset((r["shift"], r["level"], r["share"], r["draw"]) for r in rows if recipe_name(r) == recipe)
-             for recipe in {recipe_name(r) for r in rows}}
-    if len(sites) > 1: p.error("the recipes' cells are of different sites: give every part the same --shifts and draws")
+    if sites_differ(rows): p.error("the recipes' cells are of different sites: give every part the same --shifts and draws")
     import tensorflow as tf, keras, pneumonia_nb
     from pneumonia_nb.framing import EXPOSURE_FIT, FRAMING_FIT
     report = {"benchmark": "site shift on validation only: prevalence and acquisition shifts, as trained and adapted (prior correction)",

@@ -6,7 +6,7 @@ import pytest
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parents[1]/"bench"))
-from shift import SHIFTS, acquired, balanced, gain_noise, least_gain, normalised_on, recipe_name, summary
+from shift import SHIFTS, acquired, balanced, gain_noise, least_gain, normalised_on, recipe_name, sites_differ, summary
 
 
 def test_normalisation_leaves_the_run_as_it_was(run_dir):
@@ -42,6 +42,15 @@ def test_recipes_are_told_apart_by_their_strength():
     doubled = [{**cell, "run": "s", "augment_strength": 2.0} for cell in cells]
     assert [recipe_name(c) for c in (cells[0], doubled[0])] == ["default", "default, strength 2"]
     assert set(summary(cells + doubled)["by_recipe"]) == {"default", "default, strength 2"}
+
+
+def test_recipes_are_compared_only_on_the_same_sites():
+    cells = [{"run": "r", "augment": "default", "shift": kind, "level": 1, "share": 0.5, "draw": draw}
+             for kind in ("none", "kermany-224") for draw in (18, 19)]
+    stretched = [{**cell, "run": "s", "augment": "stretch"} for cell in cells]
+    assert not sites_differ(cells + stretched) and not sites_differ(cells)
+    assert sites_differ(cells + stretched[:-1])                                  # one site scored for one recipe only
+    assert sites_differ(cells + [{**cell, "draw": cell["draw"] + 2} for cell in stretched])   # other draws
 
 
 def test_the_benchmarks_crop_and_halved_contrast_are_found_from_the_mean_image_and_undone():
