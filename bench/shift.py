@@ -348,9 +348,9 @@ stretch runs' 552 sites.
         --framing --reframe-gain 0.01 --exposure --blur --share-slope 0.1 --noise-z 2 \
         --out PARTS/shift_stretch_prepared_S.json   # for S in 42 43 44, then with the default runs' cells of the same sites:
     python bench/shift.py --cells-from bench/results/shift_explained.json bench/results/shift_explained_prepared.json \
-        PARTS/shift_stretch_{42,43,44}.json PARTS/shift_stretch_prepared_{42,43,44}.json --shifts {SHIFTS} kermany-224 \
-        --draws 1 --first-draw 18 --normalisations --framing --reframe-gain 0.01 --exposure --blur --share-slope 0.1 \
-        --noise-z 2 --out bench/results/shift_stretch.json   # {SHIFTS}: every simulated shift
+        PARTS/shift_stretch_{42,43,44}.json PARTS/shift_stretch_prepared_{42,43,44}.json --shifts brightness contrast \
+        gamma blur noise jpeg down-up crop-zoom kermany-224 --draws 1 --first-draw 18 --normalisations --framing \
+        --reframe-gain 0.01 --exposure --blur --share-slope 0.1 --noise-z 2 --out bench/results/shift_stretch.json
     python bench/shift.py --runs RUNS/main-default-S --draws 1 --first-draw 2 --normalisations --framing \
         --out PARTS/shift_framing_S.json   # for S in 42 43 44, then:
     python bench/shift.py --cells-from PARTS/shift_framing_{42,43,44}.json --draws 1 --first-draw 2 --normalisations \
