@@ -318,7 +318,8 @@ It failed, and the default stays (`bench/results/shift_stretch.json`, 552 cells 
 0.9982 against 0.9978), but it also reads the unshifted images worse (0.980 against 0.9875), so what the squash costs
 halves (0.015 against 0.0275) without the site being read better than by the default unshifted; it loses most under
 noise (0.965 against 0.985) and contrast (0.9325 against 0.9475). `adapt` end to end lost no accuracy at any of the
-stretch runs' 552 sites.
+stretch runs' 552 sites. (Parts of different draws may be summarised together since; the bench refuses runs scored on
+different sites, and records the draws its cells hold as `draws_scored`.)
 
     python bench/shift.py --runs RUNS/main-42 RUNS/main-43 RUNS/main-44 --out bench/results/shift.json
     python bench/shift.py --runs RUNS/main-default-{42,43,44} RUNS/main-acquisition-{42,43,44} --draws 1 \
@@ -783,9 +784,9 @@ def recipe_name(row: dict) -> str:
 
 
 def sites_differ(rows: list[dict]) -> bool:
-    "Whether the recipes of these cells were scored on different sites (shift, severity, share, draw)."
-    return len({frozenset((r["shift"], r.get("level"), r["share"], r["draw"]) for r in rows if recipe_name(r) == recipe)
-                for recipe in {recipe_name(r) for r in rows}}) > 1
+    "Whether the runs of these cells were scored on different sites (shift, severity, share, draw)."
+    return len({frozenset((r["shift"], r.get("level"), r["share"], r["draw"]) for r in rows if r["run"] == run)
+                for run in {r["run"] for r in rows}}) > 1
 
 
 def summary(rows: list[dict]) -> dict:
@@ -913,7 +914,7 @@ def main() -> None:
                  if args.blur and (part.get("blur_threshold"), part.get("blur_gain", -1)) != (args.blur_threshold, args.blur_gain)]:
         p.error(f"{wrong[0]}: made with another --blur-threshold or --blur-gain, or without --blur")
     rows = [row for part in parts for row in part["cells"]] + [row for run in args.runs for row in bench_run(run, args)]
-    if sites_differ(rows): p.error("the recipes' cells are of different sites: give every part the same --shifts and draws")
+    if sites_differ(rows): p.error("the runs' cells are of different sites: give every part the same --shifts and draws")
     import tensorflow as tf, keras, pneumonia_nb
     from pneumonia_nb.framing import EXPOSURE_FIT, FRAMING_FIT
     report = {"benchmark": "site shift on validation only: prevalence and acquisition shifts, as trained and adapted (prior correction)",
@@ -921,7 +922,8 @@ def main() -> None:
               "parts": [shlex.join(as_recorded(a, []) for a in shlex.split(part["command"])) for part in parts],
               "machine": {"cores": CORES, "platform": platform.platform(), "python": platform.python_version(),
                           "tensorflow": tf.__version__, "keras": keras.__version__, "pneumonia_nb": pneumonia_nb.__version__},
-              "shares": SHARES, "shifts": {kind: KINDS[kind] for kind in args.shifts}, "site_size": args.site_size, "draws": args.draws, "first_draw": args.first_draw, "noise_z": args.noise_z,
+              "shares": SHARES, "shifts": {kind: KINDS[kind] for kind in args.shifts}, "site_size": args.site_size, "draws": args.draws, "first_draw": args.first_draw,
+              "draws_scored": sorted({r["draw"] for r in rows}), "noise_z": args.noise_z,
               "high_share": args.high_share, "high_share_gain": args.high_share_gain, "share_slope": args.share_slope,
               "comparable": args.comparable,
               **({"framing_fit": FRAMING_FIT, "framing_explains": args.framing_explains, "reframe_gain": args.reframe_gain} if args.framing else {}), **({"exposure_fit": EXPOSURE_FIT, "exposure_gain": args.exposure_gain, "reexpose_gain": args.reexpose_gain}

@@ -44,13 +44,14 @@ def test_recipes_are_told_apart_by_their_strength():
     assert set(summary(cells + doubled)["by_recipe"]) == {"default", "default, strength 2"}
 
 
-def test_recipes_are_compared_only_on_the_same_sites():
-    cells = [{"run": "r", "augment": "default", "shift": kind, "level": 1, "share": 0.5, "draw": draw}
+def test_runs_are_compared_only_on_the_same_sites():
+    cells = [{"run": "default-42", "augment": "default", "shift": kind, "level": 1, "share": 0.5, "draw": draw}
              for kind in ("none", "kermany-224") for draw in (18, 19)]
-    stretched = [{**cell, "run": "s", "augment": "stretch"} for cell in cells]
+    stretched = [{**cell, "run": "stretch-42", "augment": "stretch"} for cell in cells]
     assert not sites_differ(cells + stretched) and not sites_differ(cells)
-    assert sites_differ(cells + stretched[:-1])                                  # one site scored for one recipe only
-    assert sites_differ(cells + [{**cell, "draw": cell["draw"] + 2} for cell in stretched])   # other draws
+    assert sites_differ(cells + stretched[:-1])                                  # one site scored for one run only
+    assert sites_differ(cells + [{**cell, "draw": cell["draw"] + 2} for cell in stretched])   # another recipe's draws
+    assert sites_differ(cells + [{**cell, "run": "default-43", "draw": cell["draw"] + 2} for cell in cells])   # a seed
 
 
 def test_the_benchmarks_crop_and_halved_contrast_are_found_from_the_mean_image_and_undone():

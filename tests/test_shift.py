@@ -1,6 +1,9 @@
 """`shift` and `adapt` as a user runs them: a site folder of real X-rays (PneumoniaMNIST validation images written as PNG
 files, resampled to a pneumonia share of 0.5), a report, an adapted run that the other verbs take, and bad input."""
 import json
+import shutil
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -115,12 +118,8 @@ def test_adapt_undoes_a_sites_framing_or_exposure(run_dir, site, tmp_path, chang
     x = np.asarray(Image.open(first["file"]), np.uint8)[None, ..., None]
     assert abs(float(session.run(None, {session.get_inputs()[0].name: x})[0].ravel()[0]) - first["probability"]) < 1e-4
 
-
-
 def test_a_squashed_sites_framing_is_read_as_found(run_dir, tmp_path):
     "The validation patients' Kermany 224 px copies, squashed whole: framed otherwise, no zoom explains it, none undone."
-    import shutil, sys
-    from pathlib import Path
     from pneumonia_nb.data import load_splits
     sys.path.insert(0, str(Path(__file__).parents[1]/"bench"))
     from shift import kermany_copies
@@ -134,6 +133,7 @@ def test_a_squashed_sites_framing_is_read_as_found(run_dir, tmp_path):
     framing = json.loads((tmp_path / "squashed.json").read_text())["framing"]
     assert r.returncode == 0 and framing["framed"] and framing["explained"] is False and not framing["reframing"], framing
     assert "but no zoom and move explains it" in r.stdout and "`adapt` reads their framing as it is" in r.stdout, r.stdout
+
 
 def _blurred(image: np.ndarray) -> np.ndarray:
     "The image softened by a Gaussian of 3% of its width: a site whose detector is softer than the training images'."
