@@ -358,25 +358,17 @@ and zoom 0.246 against 0.180). Its runs took 1008, 838 and 884 s to train, on an
     python bench/shift.py --runs RUNS/main-strength2-S --draws 1 --normalisations --out PARTS/shift_strength2_S.json
     python bench/shift.py --cells-from bench/results/shift_adabn_null_gated.json PARTS/shift_strength2_{42,43,44}.json \
         --draws 1 --normalisations --out bench/results/shift_strength.json   # the default runs' cells, as trained
-    python bench/shift.py --runs RUNS/main-stretch-S --draws 1 --first-draw 18 --normalisations --framing \
-        --reframe-gain 0.01 --exposure --blur --share-slope 0.1 --noise-z 2 --out PARTS/shift_stretch_S.json
-    python bench/shift.py --runs RUNS/main-stretch-S --shifts kermany-224 --draws 3 --first-draw 18 --normalisations \
+    pneumonia-nb train --augment stretch --seed S --out RUNS/main-stretch-S   # R = stretch, NAME = stretch
+    pneumonia-nb train --width 48 --seed S --out RUNS/main-width48-S          # R = width48, NAME = width; then each:
+    python bench/shift.py --runs RUNS/main-R-S --draws 1 --first-draw 18 --normalisations --framing \
+        --reframe-gain 0.01 --exposure --blur --share-slope 0.1 --noise-z 2 --out PARTS/shift_R_S.json
+    python bench/shift.py --runs RUNS/main-R-S --shifts kermany-224 --draws 3 --first-draw 18 --normalisations \
         --framing --reframe-gain 0.01 --exposure --blur --share-slope 0.1 --noise-z 2 \
-        --out PARTS/shift_stretch_prepared_S.json   # for S in 42 43 44, then with the default runs' cells of the same sites:
+        --out PARTS/shift_R_prepared_S.json   # for S in 42 43 44, then with the default runs' cells of the same sites:
     python bench/shift.py --cells-from bench/results/shift_explained.json bench/results/shift_explained_prepared.json \
-        PARTS/shift_stretch_{42,43,44}.json PARTS/shift_stretch_prepared_{42,43,44}.json --shifts brightness contrast \
+        PARTS/shift_R_{42,43,44}.json PARTS/shift_R_prepared_{42,43,44}.json --shifts brightness contrast \
         gamma blur noise jpeg down-up crop-zoom kermany-224 --draws 1 --first-draw 18 --normalisations --framing \
-        --reframe-gain 0.01 --exposure --blur --share-slope 0.1 --noise-z 2 --out bench/results/shift_stretch.json
-    pneumonia-nb train --width 48 --seed S --out RUNS/main-width48-S   # for S in 42 43 44, then:
-    python bench/shift.py --runs RUNS/main-width48-S --draws 1 --first-draw 18 --normalisations --framing \
-        --reframe-gain 0.01 --exposure --blur --share-slope 0.1 --noise-z 2 --out PARTS/shift_width48_S.json
-    python bench/shift.py --runs RUNS/main-width48-S --shifts kermany-224 --draws 3 --first-draw 18 --normalisations \
-        --framing --reframe-gain 0.01 --exposure --blur --share-slope 0.1 --noise-z 2 \
-        --out PARTS/shift_width48_prepared_S.json   # for S in 42 43 44, then with the default runs' cells of the same sites:
-    python bench/shift.py --cells-from bench/results/shift_explained.json bench/results/shift_explained_prepared.json \
-        PARTS/shift_width48_{42,43,44}.json PARTS/shift_width48_prepared_{42,43,44}.json --shifts brightness contrast \
-        gamma blur noise jpeg down-up crop-zoom kermany-224 --draws 1 --first-draw 18 --normalisations --framing \
-        --reframe-gain 0.01 --exposure --blur --share-slope 0.1 --noise-z 2 --out bench/results/shift_width.json
+        --reframe-gain 0.01 --exposure --blur --share-slope 0.1 --noise-z 2 --out bench/results/shift_NAME.json
     python bench/shift.py --runs RUNS/main-default-S --draws 1 --first-draw 2 --normalisations --framing \
         --out PARTS/shift_framing_S.json   # for S in 42 43 44, then:
     python bench/shift.py --cells-from PARTS/shift_framing_{42,43,44}.json --draws 1 --first-draw 2 --normalisations \
