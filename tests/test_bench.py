@@ -28,6 +28,18 @@ def test_normalisation_leaves_the_run_as_it_was(run_dir):
     np.testing.assert_allclose(np.asarray(run.model(x, training=False))[:, 0], before, atol=1e-5)
 
 
+def test_tent_lowers_the_entropy_of_the_answers_and_leaves_the_run_as_it_was(run_dir):
+    from pneumonia_nb.data import load_splits
+    from pneumonia_nb.run_folder import load_run
+    run = load_run(run_dir)
+    x = load_splits("pneumoniamnist", 28, splits=("val",))["val"].images[:120, ..., None].astype(np.float32)
+    darker, weights = acquired(x, "contrast", 0.5), run.model.get_weights()
+    entropy = lambda p: -np.mean(p*np.log(p) + (1 - p)*np.log(1 - p))
+    adabn, tent = (normalised_on(run.model, darker, entropy_epochs=epochs, learning_rate=0.01)[0] for epochs in (0, 3))
+    assert entropy(tent) < entropy(adabn)
+    for kept, now in zip(weights, run.model.get_weights()): np.testing.assert_array_equal(kept, now)
+
+
 def test_balanced_resampling_reaches_the_validation_shares():
     x = np.arange(100, dtype=np.float32)[:, None, None, None]
     posteriors = np.eye(2)[(np.arange(100) < 90).astype(int)]   # 90% pneumonia, known for certain
