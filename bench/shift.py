@@ -369,6 +369,14 @@ written before any was measured: the simulated shifts of draw 19, first named wi
 part showed Tent's pass costing about 20 s a site on 2 cores (three-model runs with test-time views), so that their 408
 sites would take about two and a half hours; nor are the balanced statistics alone scored again beside it (draws 0
 and 1: `shift_adabn.json`, `shift_severity.json`), each re-estimate costing about as much as Tent's own pass.
+It failed, and `adapt` leaves the batch norms as trained (`bench/results/shift_tent.json`, 144 cells): 20 sites lose
+more than 0.01 accuracy (up to 0.060), 15 of them unshifted, where the median falls from 0.990 to 0.9825 (more than
+0.005). On the squashed copies Tent gains at the median (0.9625 to 0.975, on every seed), where most images have
+pneumonia (shares 0.74 and 0.9: 0.945 to 0.9725, 0.9425 to 0.9625) by calling more of them pneumonia (sensitivity
+0.939 to 0.972, specificity 1.000 to 0.986), and loses up to 0.060 where few have it (share 0.3); it ranks them a
+little worse (AUC 0.9988 to 0.9980, lower on every seed). The first part, finished, took 630 s for its 48 sites (13 s a
+site, the search for the copies included; the three parts 630, 634 and 642 s), not the 20 s a site its first half
+suggested: the simulated sites would have taken about an hour and a half, still beyond the session.
 
     python bench/shift.py --runs RUNS/main-42 RUNS/main-43 RUNS/main-44 --out bench/results/shift.json
     python bench/shift.py --runs RUNS/main-default-{42,43,44} RUNS/main-acquisition-{42,43,44} --draws 1 \
