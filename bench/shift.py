@@ -364,11 +364,12 @@ Tent; no prior correction): no cell is more than 0.01 accuracy worse than as tra
 cells with an acquisition shift is higher than as trained; and over the cells without one at most 0.005 lower. The AUC
 on the shifted sites (the ranking no recipe moved) is reported beside it and chooses nothing. If it passes, it is
 scored on the simulated shifts and end to end with `adapt`'s methods before it is turned on; if it fails, `adapt` is
-unchanged. The cells are the real shift alone, the 72 kermany-224 sites with the same 72 sites unshifted, both
-written before any was measured: the simulated shifts of draw 19, first named with them, were dropped when the first
-part showed Tent's pass costing about 20 s a site on 2 cores (three-model runs with test-time views), so that their 408
-sites would take about two and a half hours; nor are the balanced statistics alone scored again beside it (draws 0
-and 1: `shift_adabn.json`, `shift_severity.json`), each re-estimate costing about as much as Tent's own pass.
+unchanged. The cells are the real shift alone, the 72 kermany-224 sites with the same 72 sites unshifted, fixed while
+the first part ran and before any of its cells was looked at: the simulated shifts of draw 19, first named with them,
+were dropped when the first part's progress showed Tent's pass costing about 20 s a site on 2 cores (three-model runs
+with test-time views), so that their 408 sites would take about two and a half hours; nor are the balanced statistics
+alone scored again beside it (draws 0 and 1: `shift_adabn.json`, `shift_severity.json`), each re-estimate costing
+about 40% of Tent with it (8 s against 22 s at one site, timed while a training run shared the machine).
 It failed, and `adapt` leaves the batch norms as trained (`bench/results/shift_tent.json`, 144 cells): 20 sites lose
 more than 0.01 accuracy (up to 0.060), 15 of them unshifted, where the median falls from 0.990 to 0.9825 (more than
 0.005). On the squashed copies Tent gains at the median (0.9625 to 0.975, on every seed), where most images have
