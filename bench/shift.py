@@ -530,7 +530,7 @@ SHIFTS = {   # name: two severities
 PREPARED = {"kermany-224": (224,)}   # sites of the same patients' originals prepared otherwise: name, the size it keeps
 KINDS = {**SHIFTS, **PREPARED}   # every shift a site can be given
 SIDES = ("as_trained", "adapted", "adabn", "adabn_mixed", "adabn_balanced", "adabn_gated", "adabn_null_gated",
-         "adabn_severity_gated", "tent", "tent_balanced", "framed", "exposed", "matched", "end_to_end",
+         "adabn_severity_gated", "tent_balanced", "framed", "exposed", "matched", "end_to_end",
          "end_to_end_comparable")   # how each cell is scored
 NORMALISATIONS = SIDES[2:-5]
 AGAINST = {"framed": "as_trained", "exposed": "framed", "matched": "exposed",   # each of the last methods is judged against
@@ -791,11 +791,10 @@ def bench_run(run_dir: str, args) -> list[dict]:
                             normalised["adabn"] = scores(ys, normalised_on(run.model, x_all[idx])[0], run.threshold)
                         if "adabn_mixed" in args.normalisations:
                             normalised["adabn_mixed"] = scores(ys, normalised_on(run.model, x_all[idx], site_weight=0.5)[0], run.threshold)
-                        for side in [side for side in ("tent", "tent_balanced") if side in args.normalisations]:
-                            seen = (balanced(x_all[idx], posteriors, estimate.prior, shares, 2*len(idx), draw)   # adabn_balanced's
-                                    if side == "tent_balanced" else None)                                          # or AdaBN's
-                            normalised[side] = scores(ys, normalised_on(run.model, x_all[idx], seen, entropy_epochs=args.entropy_epochs,
-                                                                        learning_rate=args.entropy_rate)[0], run.threshold)
+                        if "tent_balanced" in args.normalisations:   # from adabn_balanced's resample
+                            seen = balanced(x_all[idx], posteriors, estimate.prior, shares, 2*len(idx), draw)
+                            normalised["tent_balanced"] = scores(ys, normalised_on(run.model, x_all[idx], seen, entropy_epochs=args.entropy_epochs,
+                                                                                   learning_rate=args.entropy_rate)[0], run.threshold)
                         if {"adabn_balanced", "adabn_gated", "adabn_null_gated", "adabn_severity_gated"} & set(args.normalisations):
                             p_bal, bal_mmd = balanced_statistics(x_all[idx], estimate, posteriors, draw)
                             flagged = shift["mmd"]["p_value"] < SHIFT_P
@@ -952,7 +951,7 @@ def main() -> None:
     p.add_argument("--first-draw", type=int, default=0, help="the first site drawn for each share (0: the sites of every result with --draws 1)")
     p.add_argument("--normalisations", nargs="*", choices=NORMALISATIONS, default=NORMALISATIONS[:3],
                    help="how batch-norm statistics are re-estimated on each site (default: %(default)s)")
-    p.add_argument("--entropy-epochs", type=int, default=1, help="tent, tent_balanced: passes over the site in batches of "
+    p.add_argument("--entropy-epochs", type=int, default=1, help="tent_balanced: passes over the site in batches of "
                    f"{ENTROPY_BATCH}, one Adam step on the batch norms' scales and offsets each (default: %(default)s)")
     p.add_argument("--entropy-rate", type=float, default=1e-3, help="their learning rate (default: %(default)s)")
     p.add_argument("--framing", action="store_true", help="also score each site reframed where `site_framing` finds it framed otherwise")
@@ -1009,7 +1008,7 @@ def main() -> None:
     if wrong := [f for f, part in zip(args.cells_from, parts) if args.framing and part.get("framing_explains", 1) != args.framing_explains]:
         p.error(f"{wrong[0]}: made with another --framing-explains")
     tent = {"entropy_epochs": args.entropy_epochs, "entropy_rate": args.entropy_rate, "entropy_batch": ENTROPY_BATCH} \
-        if {"tent", "tent_balanced"} & set(args.normalisations) else {}
+        if "tent_balanced" in args.normalisations else {}
     if wrong := [f for f, part in zip(args.cells_from, parts) if tent and part.get("tent") != tent]:
         p.error(f"{wrong[0]}: made with other --entropy-epochs or --entropy-rate, or without Tent")
     if wrong := [f for f, part in zip(args.cells_from, parts) if part.get("comparable", False) != args.comparable]:
