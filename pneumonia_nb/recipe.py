@@ -45,6 +45,9 @@ class Hyperparameters:
     schedule: str="plateau" # learning-rate schedule: plateau (halve when validation AUC stalls) or cosine
     # blend training images and their labels by Beta(MIXUP, MIXUP) weights, two-class tasks only; 0: off
     mixup: float=0.0
+    # keep a moving average of the weights with this momentum (Polyak averaging, e.g. 0.99), validated and kept in
+    # their place; 0: off
+    weight_average: float=0.0
 
 # %% ../nbs/01a_recipe.ipynb #3d011dae
 def check_hyperparameters(hyper: Hyperparameters, # the settings to check
@@ -52,7 +55,8 @@ def check_hyperparameters(hyper: Hyperparameters, # the settings to check
                          ) -> Hyperparameters:
     "Refuse settings outside their ranges, each with one line that names it."
     limits = {"learning_rate": (0, 1, False), "weight_decay": (0, 1, True), "label_smoothing": (0, 1, True),
-              "dropout": (0, 1, True), "augment_strength": (0, 10, True), "mixup": (0, 10, True)}
+              "dropout": (0, 1, True), "augment_strength": (0, 10, True), "mixup": (0, 10, True),
+              "weight_average": (0, 1, True)}
     for name, (lo, hi, lo_ok) in limits.items():
         v = getattr(hyper, name)
         if v is not None and not (lo <= v < hi if lo_ok else lo < v < hi):

@@ -89,12 +89,15 @@ def compile_model(model: keras.Model, # one sigmoid output, or a softmax over cl
                   learning_rate: float|keras.optimizers.schedules.LearningRateSchedule=1e-3,
                   weight_decay: float=0.0, # AdamW's decoupled weight decay, not on biases or batch norm (0: Adam)
                   label_smoothing: float=0.0, # training targets pulled this far towards 0.5
+                  # the optimiser keeps a moving average of the weights with this momentum (see `fit`); 0: off
+                  weight_average: float=0.0,
                  ) -> keras.Model:
     "Compile `model` with Adam (AdamW with weight decay), cross-entropy and accuracy (two classes: ROC AUC too)."
+    averaging = dict(use_ema=bool(weight_average), ema_momentum=weight_average or 0.99)
     if weight_decay:
-        optimizer = keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay)
+        optimizer = keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay, **averaging)
         optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
-    else: optimizer = keras.optimizers.Adam(learning_rate)
+    else: optimizer = keras.optimizers.Adam(learning_rate, **averaging)
     classes = model.output_shape[-1]
     if classes == 1:
         model.compile(optimizer=optimizer, loss=keras.losses.BinaryCrossentropy(label_smoothing=label_smoothing),
@@ -119,12 +122,18 @@ def fit(model: keras.Model, # one sigmoid output, taking 0-255 gray images
         label_smoothing: float=0.0, # see `compile_model`
         callbacks: list=(), # more Keras callbacks; they see `val_loss`, `val_auc` and `val_accuracy` in the logs
         schedule: str="plateau", # one of `LR_SCHEDULES` (see `learning_rate_schedule`)
+        # validate and keep a moving average of the weights with this momentum instead of the weights; 0: off
+        weight_average: float=0.0,
        ) -> pd.DataFrame:
     "Train `model` (best validation AUC kept) and return its history, one row per epoch."
     work_dir = Path(work_dir); work_dir.mkdir(parents=True, exist_ok=True)
     steps = int(train.cardinality()) if train.cardinality() >= 0 else sum(1 for _ in train)
-    compile_model(model, learning_rate_schedule(learning_rate, schedule, epochs*steps), weight_decay, label_smoothing)
-    every_callback = [
+    compile_model(model, learning_rate_schedule(learning_rate, schedule, epochs*steps), weight_decay, label_smoothing,
+                  weight_average)
+    # first: at each epoch's end the averaged weights are put in place, so that they are the ones validated, saved
+    # and restored as the best epoch's, and the weights being trained come back as the next epoch begins
+    averaged = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if weight_average else []
+    every_callback = [*averaged,
         # first, so that the checkpoint, the schedule and the CSV log read them
         EpochSeconds(), ValidationScores(val), LearningRateLog(),
         keras.callbacks.ModelCheckpoint(work_dir/"model.keras", monitor="val_auc", mode="max", save_best_only=True),
