@@ -124,9 +124,7 @@ def fit_member(train: Split, val_ds, recipe: Recipe, class_weight: dict|None, fi
                             augment=scaled_augmentation(recipe.augment, hyper.augment_strength), seed=seed,
                             mixup=hyper.mixup)
     how = dict(class_weight=class_weight, patience=recipe.patience, verbose=fitting.verbose,
-               weight_decay=hyper.weight_decay,
-               label_smoothing=hyper.label_smoothing, schedule=hyper.schedule, callbacks=fitting.callbacks,
-               weight_average=hyper.weight_average)
+               callbacks=fitting.callbacks, hyper=hyper)
     with fitting.strategy.scope(), computing_in(fitting.policy), tempfile.TemporaryDirectory() as work:
         net = build_model(recipe.model, recipe.size, recipe.weights, recipe.allow_random_weights, hyper, classes)
         if recipe.model == "cnn": history = fit(net, train_ds, val_ds, work, recipe.epochs, hyper.learning_rate, **how)

@@ -16,7 +16,7 @@ import pandas as pd
 import tensorflow as tf
 
 from .checks import check_choice
-from .recipe import LR_SCHEDULES
+from .recipe import LR_SCHEDULES, Hyperparameters
 from .metrics import Calibration, calibrated_logits, probability_log_loss
 from .preprocess import clear_data_errors
 
@@ -118,21 +118,17 @@ def fit(model: keras.Model, # one sigmoid output, taking 0-255 gray images
         patience: int=5, # epochs without a better validation AUC before stopping
         tensorboard: bool=False, # also log for TensorBoard under work_dir/logs
         verbose: int|str="auto", # Keras' progress bar
-        weight_decay: float=0.0, # see `compile_model`
-        label_smoothing: float=0.0, # see `compile_model`
         callbacks: list=(), # more Keras callbacks; they see `val_loss`, `val_auc` and `val_accuracy` in the logs
-        schedule: str="plateau", # one of `LR_SCHEDULES` (see `learning_rate_schedule`)
-        # validate and keep a moving average of the weights with this momentum instead of the weights; 0: off
-        weight_average: float=0.0,
+        # its weight decay, label smoothing, schedule and weight average (see `compile_model`); not its learning rate
+        hyper: Hyperparameters=Hyperparameters(),
        ) -> pd.DataFrame:
     "Train `model` (best validation AUC kept) and return its history, one row per epoch."
     work_dir = Path(work_dir); work_dir.mkdir(parents=True, exist_ok=True)
     steps = int(train.cardinality()) if train.cardinality() >= 0 else sum(1 for _ in train)
-    compile_model(model, learning_rate_schedule(learning_rate, schedule, epochs*steps), weight_decay, label_smoothing,
-                  weight_average)
-    # first: at each epoch's end the averaged weights are put in place, so that they are the ones validated, saved
-    # and restored as the best epoch's, and the weights being trained come back as the next epoch begins
-    averaged = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if weight_average else []
+    compile_model(model, learning_rate_schedule(learning_rate, hyper.schedule, epochs*steps), hyper.weight_decay,
+                  hyper.label_smoothing, hyper.weight_average)
+    # first: the average, put in place at each epoch's end, is what is validated, saved and kept as the best epoch
+    averaged = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if hyper.weight_average else []
     every_callback = [*averaged,
         # first, so that the checkpoint, the schedule and the CSV log read them
         EpochSeconds(), ValidationScores(val), LearningRateLog(),
@@ -140,7 +136,7 @@ def fit(model: keras.Model, # one sigmoid output, taking 0-255 gray images
         keras.callbacks.EarlyStopping(monitor="val_auc", mode="max", patience=patience, restore_best_weights=True),
         keras.callbacks.CSVLogger(work_dir/"history.csv"),
         keras.callbacks.TerminateOnNaN(), *callbacks]
-    if schedule == "plateau":
+    if hyper.schedule == "plateau":
         every_callback.append(keras.callbacks.ReduceLROnPlateau(
             monitor="val_auc", mode="max", factor=0.5, patience=max(1, patience//2), min_lr=1e-6))
     if tensorboard: every_callback.append(keras.callbacks.TensorBoard(work_dir/"logs"))

@@ -114,7 +114,7 @@ def fine_tune(model: keras.Model, # a `build_transfer` or `transfer_from` model
               class_weight: dict|None=None, # e.g. `class_weights(labels)`
               patience: int=4, # early stopping patience within each stage
               verbose: int|str="auto", # Keras' progress bar
-              **fit_kwargs, # more for `fit` in both stages: weight decay, label smoothing, callbacks
+              **fit_kwargs, # more for `fit` in both stages: callbacks, `hyper` (weight decay, label smoothing, ...)
              ) -> pd.DataFrame:
     "Stage 1 trains the head on the frozen base, stage 2 the top blocks too; one history with a `stage` column."
     work_dir = Path(work_dir)

@@ -122,7 +122,7 @@ def test_no_in_test_branches():
 
 
 # Functions still over the limit, each with what it takes; the list only shrinks (issue 28: no function over 8 parameters).
-OVER_THE_LIMIT = {("preprocess", "make_dataset"): 9, ("training", "fit"): 14, ("transfer", "fine_tune"): 12}
+OVER_THE_LIMIT = {("preprocess", "make_dataset"): 9, ("training", "fit"): 12, ("transfer", "fine_tune"): 12}
 
 
 def test_no_function_takes_more_than_8_parameters():
