@@ -93,7 +93,7 @@ def compile_model(model: keras.Model, # one sigmoid output, or a softmax over cl
                   weight_average: float=0.0,
                  ) -> keras.Model:
     "Compile `model` with Adam (AdamW with weight decay), cross-entropy and accuracy (two classes: ROC AUC too)."
-    averaging = dict(use_ema=bool(weight_average), ema_momentum=weight_average or 0.99)
+    averaging = dict(use_ema=True, ema_momentum=weight_average) if weight_average else {}
     if weight_decay:
         optimizer = keras.optimizers.AdamW(learning_rate, weight_decay=weight_decay, **averaging)
         optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
