@@ -11,7 +11,7 @@ import keras
 import numpy as np
 
 from .checks import OptionError
-from .preprocess import input_normalization
+from .preprocess import normalised_input
 from .training import output_head
 
 # %% auto #0
@@ -32,6 +32,7 @@ def build_cnn(size: int=28, # input image side (square, one gray channel, values
               dropout: float=0.3, # dropout before the output
               name: str="cnn", # the model's name
               classes: int=2, # classes it tells apart (see `output_head`: one sigmoid for two, else a softmax)
+              equalise: bool=False, # equalise each image's histogram first (`HistogramEqualisation`)
              ) -> keras.Model:
     "A from-scratch CNN: conv blocks with batch norm and max pooling, global pooling, dropout, then its output head."
     filters = default_filters(size) if filters is None else tuple(filters)
@@ -39,7 +40,7 @@ def build_cnn(size: int=28, # input image side (square, one gray channel, values
         raise OptionError(f"{len(filters)} pooling blocks need images of at least {2**len(filters)} px, not {size}")
     L = keras.layers
     inputs = keras.Input((size, size, 1), name="image")
-    x = input_normalization()(inputs)
+    x = normalised_input(inputs, equalise=equalise)
     for b, f in enumerate(filters):
         for c in range(convs_per_block):
             x = L.Conv2D(f, 3, padding="same", use_bias=False, name=f"block{b + 1}_conv{c + 1}")(x)

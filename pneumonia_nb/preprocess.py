@@ -24,8 +24,9 @@ from .recipe import BACKBONE_SIZES, IMBALANCE_METHODS
 
 # %% auto #0
 __all__ = ['BACKBONES', 'ACQUISITION', 'STRETCH', 'DECODE_CHUNK', 'Backbone', 'ImageNetPreprocessing', 'input_normalization',
-           'Augmentation', 'affine_transform', 'transform_images', 'augment_image', 'clear_data_errors', 'mixup_batch',
-           'make_dataset', 'dataset_images', 'class_weights', 'resample', 'load_images', 'balanced_training_data']
+           'HistogramEqualisation', 'normalised_input', 'Augmentation', 'affine_transform', 'transform_images',
+           'augment_image', 'clear_data_errors', 'mixup_batch', 'make_dataset', 'dataset_images', 'class_weights',
+           'resample', 'load_images', 'balanced_training_data']
 
 # %% ../nbs/02_preprocess.ipynb #373246fc
 class Backbone(NamedTuple):
@@ -65,6 +66,33 @@ def input_normalization(backbone: str|None=None, # None for the CNN, else one of
     "The first layer of a model: 0-255 gray to `[0, 1]` (CNN) or to the backbone's input."
     if backbone is None: return keras.layers.Rescaling(1/255, name="to_unit_range")
     return ImageNetPreprocessing(backbone, name=f"{backbone}_input")
+
+# %% ../nbs/02_preprocess.ipynb #e82520e5
+@keras.saving.register_keras_serializable(package="pneumonia_nb")
+class HistogramEqualisation(keras.layers.Layer):
+    "Gray 0-255 images to their own cumulative histogram, 0-255: each pixel becomes the share of pixels at or below it."
+    def __init__(self, levels: int=64, # even gray levels at which each image's cumulative histogram is read
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.levels = levels
+    def call(self, x):
+        position = keras.ops.clip(keras.ops.cast(x, "float32"), 0, 255)*((self.levels - 1)/255)   # 0 .. levels-1
+        at_or_below = [keras.ops.mean(keras.ops.cast(position <= k, "float32"), axis=(1, 2, 3), keepdims=True)
+                       for k in range(self.levels)]
+        # the cumulative histogram, linear between the levels: a sum of ramps (no gathers, so every exporter takes it)
+        equalised = at_or_below[0] + sum((above - below)*keras.ops.clip(position - k, 0, 1)
+                                         for k, (below, above) in enumerate(zip(at_or_below, at_or_below[1:])))
+        return keras.ops.cast(255*equalised, self.compute_dtype)
+    def get_config(self): return {**super().get_config(), "levels": self.levels}
+
+# %% ../nbs/02_preprocess.ipynb #c5e8e964
+def normalised_input(inputs, # the model's `keras.Input`: gray 0-255 images
+                     backbone: str|None=None, # None for the CNN, else one of `BACKBONES`
+                     equalise: bool=False, # equalise each image's histogram first (`HistogramEqualisation`)
+                    ):
+    "The model's input after its first layers: its histogram equalised if asked, then `input_normalization`."
+    if equalise: inputs = HistogramEqualisation(name="equalise")(inputs)
+    return input_normalization(backbone)(inputs)
 
 # %% ../nbs/02_preprocess.ipynb #a9a0cc8d
 class Augmentation(NamedTuple):

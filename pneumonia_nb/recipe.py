@@ -48,6 +48,9 @@ class Hyperparameters:
     # keep a moving average of the weights with this momentum (Polyak averaging, e.g. 0.99), validated and kept in
     # their place; 0: off
     weight_average: float=0.0
+    # map each image's gray levels through its own cumulative histogram inside the model (histogram equalisation), so
+    # a site's exposure, contrast and gamma, which keep the gray levels' order, change nothing the network sees
+    equalise: bool=False
 
 # %% ../nbs/01a_recipe.ipynb #3d011dae
 def check_hyperparameters(hyper: Hyperparameters, # the settings to check

@@ -51,16 +51,16 @@ def build_model(name: str, # "cnn" or one of `BACKBONES`
                 size: int, # input side
                 weights: str|Path|None="imagenet", # ImageNet weights for transfer models (see `build_transfer`)
                 allow_random: bool=False, # transfer models: random weights when ImageNet weights cannot be had
-                hyper: Hyperparameters=Hyperparameters(), # its dropout, and the CNN's width
+                hyper: Hyperparameters=Hyperparameters(), # its dropout, equalisation, and the CNN's width
                 classes: int=2, # classes it tells apart (see `output_head`)
                ) -> keras.Model:
     "The model called `name`, taking `(size, size, 1)` gray images."
     check_choice("model", name, MODELS)
     if name == "cnn":
         return build_cnn(size, default_filters(size, hyper.width), dropout=0.3 if hyper.dropout is None
-                         else hyper.dropout, classes=classes)
+                         else hyper.dropout, classes=classes, equalise=hyper.equalise)
     return build_transfer(name, size, weights=weights, allow_random=allow_random, classes=classes,
-                          **({} if hyper.dropout is None else {"dropout": hyper.dropout}))
+                          equalise=hyper.equalise, **({} if hyper.dropout is None else {"dropout": hyper.dropout}))
 
 # %% ../nbs/06_runs.ipynb #64971e12
 class Fitted(NamedTuple):

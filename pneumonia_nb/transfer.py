@@ -15,7 +15,7 @@ import pandas as pd
 
 from .checks import OptionError, WeightsUnavailableError
 from .recipe import BACKBONE_SIZES
-from .preprocess import BACKBONES, input_normalization
+from .preprocess import BACKBONES, normalised_input
 from .training import fit, output_head
 
 # %% auto #0
@@ -62,6 +62,7 @@ def build_transfer(backbone: str="inceptionv3", # one of `BACKBONES`
                    allow_random: bool=False,
                    dropout: float=0.2, # dropout before the output
                    classes: int=2, # classes it tells apart (see `output_head`)
+                   equalise: bool=False, # equalise each image's histogram first (`HistogramEqualisation`)
                   ) -> keras.Model:
     "An ImageNet backbone (frozen) under a new head: gray 0-255 input, one sigmoid output (softmax for more classes)."
     if backbone not in BACKBONES:
@@ -72,7 +73,7 @@ def build_transfer(backbone: str="inceptionv3", # one of `BACKBONES`
     base, weights = _weighted_base(backbone, size, weights, allow_random)
     base.trainable = False
     inputs = keras.Input((size, size, 1), name="image")
-    x = input_normalization(backbone)(inputs)
+    x = normalised_input(inputs, backbone, equalise)
     x = base(x, training=False)   # batch norm stays in inference mode, also once the top blocks are unfrozen
     x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
     x = keras.layers.Dropout(dropout, name="dropout")(x)

@@ -47,7 +47,7 @@ def test_balanced_resampling_reaches_the_validation_shares():
     assert abs(np.mean(drawn[:, 0, 0, 0] < 90) - 0.75) < 0.03
 
 
-def test_recipes_are_told_apart_by_their_strength_width_models_and_averaged_weights():
+def test_recipes_are_told_apart_by_their_strength_width_models_averaged_weights_and_equalisation():
     scores = {"auc": 1.0, "accuracy": 1.0, "sensitivity": 1.0, "specificity": 1.0, "ece": 0.0}
     cells = [{"run": "r", "shift": kind, "refused": False, "share_error": 0.0, "as_trained": scores, "augment": "default"}
              for kind in ("none", *SHIFTS)]   # cells written before the strength was recorded
@@ -56,9 +56,11 @@ def test_recipes_are_told_apart_by_their_strength_width_models_and_averaged_weig
     three, five = ({**cells[0], "members": n, "default_members": 3} for n in (3, 5))
     kermany = {**cells[0], "augment": "acquisition", "members": 1, "default_members": 1}
     off, averaged = ({**cells[0], "weight_average": m} for m in (0.0, 0.99))
-    assert [recipe_name(c) for c in (cells[0], doubled[0], wider[0], three, five, kermany, off, averaged)] == [
+    plain, equalised = ({**cells[0], "equalise": e} for e in (False, True))
+    assert [recipe_name(c) for c in (cells[0], doubled[0], wider[0], three, five, kermany, off, averaged, plain,
+                                     equalised)] == [
         "default", "default, strength 2", "default, strength 2, width 48", "default", "default, 5 models", "acquisition",
-        "default", "default, weights averaged 0.99"]
+        "default", "default, weights averaged 0.99", "default", "default, equalised"]
     assert set(summary(cells + doubled)["by_recipe"]) == {"default", "default, strength 2"}
 
 
