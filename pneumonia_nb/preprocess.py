@@ -74,6 +74,7 @@ class HistogramEqualisation(keras.layers.Layer):
     def __init__(self, levels: int=64, # even gray levels at which each image's cumulative histogram is read
                  **kwargs):
         super().__init__(**kwargs)
+        if levels < 2: raise ValueError(f"a cumulative histogram needs at least 2 levels, not {levels}")
         self.levels = levels
     def call(self, x):
         position = keras.ops.clip(keras.ops.cast(x, "float32"), 0, 255)*((self.levels - 1)/255)   # 0 .. levels-1
