@@ -47,7 +47,7 @@ def test_balanced_resampling_reaches_the_validation_shares():
     assert abs(np.mean(drawn[:, 0, 0, 0] < 90) - 0.75) < 0.03
 
 
-def test_recipes_are_told_apart_by_their_strength_width_models_averaged_weights_and_equalisation():
+def test_recipes_are_told_apart_by_their_strength_width_models_averaged_weights_equalisation_and_mixup():
     scores = {"auc": 1.0, "accuracy": 1.0, "sensitivity": 1.0, "specificity": 1.0, "ece": 0.0}
     cells = [{"run": "r", "shift": kind, "refused": False, "share_error": 0.0, "as_trained": scores, "augment": "default"}
              for kind in ("none", *SHIFTS)]   # cells written before the strength was recorded
@@ -57,10 +57,11 @@ def test_recipes_are_told_apart_by_their_strength_width_models_averaged_weights_
     kermany = {**cells[0], "augment": "acquisition", "members": 1, "default_members": 1}
     off, averaged = ({**cells[0], "weight_average": m} for m in (0.0, 0.99))
     plain, equalised = ({**cells[0], "equalise": e} for e in (False, True))
+    unmixed, mixed = ({**cells[0], "mixup": a} for a in (0.0, 0.2))
     assert [recipe_name(c) for c in (cells[0], doubled[0], wider[0], three, five, kermany, off, averaged, plain,
-                                     equalised)] == [
+                                     equalised, unmixed, mixed)] == [
         "default", "default, strength 2", "default, strength 2, width 48", "default", "default, 5 models", "acquisition",
-        "default", "default, weights averaged 0.99", "default", "default, equalised"]
+        "default", "default, weights averaged 0.99", "default", "default, equalised", "default", "default, mixup 0.2"]
     assert set(summary(cells + doubled)["by_recipe"]) == {"default", "default, strength 2"}
 
 
