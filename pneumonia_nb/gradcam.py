@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .ensembles import ensemble_members, has_tta, without_tta
+from .ensembles import ensemble_members, has_tta, head_input, without_tta
 from .framing import moved_back, reframing_of, unframed
 
 # %% auto #0
@@ -51,7 +51,7 @@ def gradcam_model(model: keras.Model, # a functional model whose last layer is a
     if name not in cache:
         base = without_tta(model)   # TTA's views are for the probability; the map explains the image itself
         members = ensemble_members(base)
-        if not members: outputs = [_maps_in_graph(base, name), base.layers[-1].input]
+        if not members: outputs = [_maps_in_graph(base, name), head_input(base)]
         else:
             branches = [keras.Model(m.inputs[0], [_maps_in_graph(m, name), m.output])(base.inputs[0]) for m in members]
             outputs = [maps for maps, _ in branches] + [keras.layers.Concatenate()([pooled for _, pooled in branches])]

@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from .preprocess import clear_data_errors
-from .ensembles import without_tta
+from .ensembles import head_input, without_tta
 from .framing import reframing_of, unframed
 
 # %% auto #0
@@ -28,7 +28,7 @@ def feature_model(model: keras.Model, # a model with a one-unit Dense head (an e
         image = keras.Input(model.input_shape[1:], name="image")
         return keras.Model(image, feature_model(unframed(model))(framing(image)), name="features")
     base = without_tta(model)
-    return keras.Model(base.inputs[0], base.layers[-1].input, name="features")
+    return keras.Model(base.inputs[0], head_input(base), name="features")
 
 # %% ../nbs/03b_ood.ipynb #8035f9eb
 def predict_features(model: keras.Model, # a model with a one-unit Dense head
