@@ -80,6 +80,15 @@ def run_dir(tmp_path_factory) -> Path:
     return cached_run(tmp_path_factory.mktemp("runs") / "small", Recipe(epochs=3, max_train_images=1000)).path
 
 
+@pytest.fixture(scope="session")
+def one_model_run(tmp_path_factory) -> Path:
+    """`run_dir`'s recipe with one CNN instead of three (`--ensemble 1`), its test-time views kept: the run notebook
+    09a adapts, which reads a site three times faster; for the tests that adapt a site several times over."""
+    from pneumonia_nb.recipe import Recipe
+    from pneumonia_nb.runs import cached_run
+    return cached_run(tmp_path_factory.mktemp("runs") / "one", Recipe(epochs=3, max_train_images=1000, ensemble=1)).path
+
+
 def chromium_driver():
     "Headless Debian Chromium through its chromedriver (no browser download), or a skip outside CI when absent."
     chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")

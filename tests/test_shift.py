@@ -94,13 +94,13 @@ def _faded(image: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("change, said, found", [(_cropped, "zoomed by 0.", ("framed", "zoom", 0.8)),
                                                  (_faded, "with grey levels v read as", ("exposed", "gain", 0.5))],
                          ids=["cropped", "faded"])
-def test_adapt_undoes_a_sites_framing_or_exposure(run_dir, site, tmp_path, change, said, found):
+def test_adapt_undoes_a_sites_framing_or_exposure(one_model_run, site, tmp_path, change, said, found):
     "A site cropped to its central 80%, or at half its contrast: found from its mean image, undone in the adapted model."
     import onnxruntime as ort
     from pneumonia_nb.data import load_splits
     changed = tmp_path / "changed"; changed.mkdir()
     for f in sorted(site.glob("*.png")): Image.fromarray(change(np.asarray(Image.open(f)))).save(changed / f.name)
-    r = cli("adapt", run_dir, changed, "--out", tmp_path / "reframed")
+    r = cli("adapt", one_model_run, changed, "--out", tmp_path / "reframed")
     assert r.returncode == 0 and f"reframed ({said}" in r.stdout, (r.stdout, r.stderr[-2000:])
     framing = json.loads((tmp_path / "reframed" / "config.json").read_text())["adapted"]["framing"]
     counts, key, value = found
@@ -110,7 +110,7 @@ def test_adapt_undoes_a_sites_framing_or_exposure(run_dir, site, tmp_path, chang
     def answers(run): return [json.loads(line) for line in cli("predict", run, changed).stdout.splitlines()]
     def accuracy(answered): return np.mean([a["label"] == truth[a["file"].split("/")[-1]] for a in answered if "label" in a])
     reframed = answers(tmp_path / "reframed")
-    assert accuracy(reframed) > accuracy(answers(run_dir))
+    assert accuracy(reframed) > accuracy(answers(one_model_run))
     exported = cli("export", tmp_path / "reframed", "--format", "onnx", "--out", tmp_path / "reframed.onnx")
     assert exported.returncode == 0, exported.stderr[-2000:]
     first = next(a for a in reframed if "probability" in a)   # the gate refuses some enlarged images as blurred
@@ -118,7 +118,7 @@ def test_adapt_undoes_a_sites_framing_or_exposure(run_dir, site, tmp_path, chang
     x = np.asarray(Image.open(first["file"]), np.uint8)[None, ..., None]
     assert abs(float(session.run(None, {session.get_inputs()[0].name: x})[0].ravel()[0]) - first["probability"]) < 1e-4
 
-def test_a_squashed_sites_framing_is_read_as_found(run_dir, tmp_path):
+def test_a_squashed_sites_framing_is_read_as_found(one_model_run, tmp_path):
     "The validation patients' Kermany 224 px copies, squashed whole: framed otherwise, no zoom explains it, none undone."
     from pneumonia_nb.data import load_splits
     sys.path.insert(0, str(Path(__file__).parents[1]/"bench"))
@@ -129,7 +129,7 @@ def test_a_squashed_sites_framing_is_read_as_found(run_dir, tmp_path):
     squashed = tmp_path / "squashed"; squashed.mkdir()
     for i, f in enumerate(np.random.default_rng(0).choice(copies, 200, replace=False)):
         shutil.copy(f, squashed / f"c{i:03d}.jpeg")   # anonymous names: no class in them
-    r = cli("shift", run_dir, squashed, "--out", tmp_path / "squashed.json")
+    r = cli("shift", one_model_run, squashed, "--out", tmp_path / "squashed.json")
     framing = json.loads((tmp_path / "squashed.json").read_text())["framing"]
     assert r.returncode == 0 and framing["framed"] and framing["explained"] is False and not framing["reframing"], framing
     assert "but no zoom and move explains it" in r.stdout and "`adapt` reads their framing as it is" in r.stdout, r.stdout
@@ -141,23 +141,23 @@ def _blurred(image: np.ndarray) -> np.ndarray:
     return np.round(cv2.GaussianBlur(image.astype(np.float32), (0, 0), 0.03*28)).astype(np.uint8)
 
 
-def test_adapt_matches_a_softer_sites_blur(run_dir, site, tmp_path):
+def test_adapt_matches_a_softer_sites_blur(one_model_run, site, tmp_path):
     "A site softer than the run tolerates: refused image by image as trained; adapted, read at a threshold for its blur."
     from pneumonia_nb.data import load_splits
     from pneumonia_nb.run_folder import load_run
     soft = tmp_path / "soft"; soft.mkdir()
     for f in sorted(site.glob("*.png")): Image.fromarray(_blurred(np.asarray(Image.open(f)))).save(soft / f.name)
-    r = cli("adapt", run_dir, soft, "--out", tmp_path / "matched")
+    r = cli("adapt", one_model_run, soft, "--out", tmp_path / "matched")
     assert r.returncode == 0 and "as soft as validation blurred by" in r.stdout, (r.stdout, r.stderr[-2000:])
     adapted = json.loads((tmp_path / "matched" / "config.json").read_text())
-    softness, source = adapted["adapted"]["softness"], load_run(run_dir)
+    softness, source = adapted["adapted"]["softness"], load_run(one_model_run)
     assert abs(softness["blur"] - 0.03) <= 0.0025 and softness["threshold"] > source.threshold, softness
     assert softness["moves"] and adapted["adapted"]["softness"]["expected_gain"] >= 0.01   # half the site is normal
     val = load_splits("pneumoniamnist", 28, splits=("val",))["val"]
     names = sorted(f.name for f in soft.glob("*.png"))
     truth = {n: ["NORMAL", "PNEUMONIA"][int(val.labels[int(n[1:-4])])] for n in names}
     def answers(run): return [json.loads(line) for line in cli("predict", run, soft).stdout.splitlines()]
-    as_trained, matched = answers(run_dir), answers(tmp_path / "matched")
+    as_trained, matched = answers(one_model_run), answers(tmp_path / "matched")
     assert sum("too blurred" in a.get("error", "") for a in as_trained) > len(names)/2   # the run's own gate refuses them
     answered = [a for a in matched if "label" in a]
     assert len(answered) >= 0.95*len(names), [a for a in matched if "error" in a][:3]
