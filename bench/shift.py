@@ -923,9 +923,7 @@ def bench_run(run_dir: str, args) -> list[dict]:
                                                                    "comparable": comparable, "undone_mmd_p": undone_p}
                         hyper = run.recipe.hyper
                         rows.append({"run": Path(run_dir).name, "augment": run.recipe.augment,
-                                     "augment_strength": hyper.augment_strength, "width": hyper.width,
-                                     "weight_average": hyper.weight_average, "equalise": hyper.equalise,
-                                     "mixup": hyper.mixup,
+                                     **{key: getattr(hyper, key) for key, _, _ in RECIPE_SETTINGS if key != "members"},
                                      "members": run.recipe.ensemble, "default_members": default_members,
                                      "shift": kind, "level": level, "share": share, "draw": draw,
                                      "true_share": float(ys.mean()), "estimated_share": float(shares[1]),
@@ -939,16 +937,20 @@ def bench_run(run_dir: str, args) -> list[dict]:
     return rows
 
 
+# the settings a cell records beyond its augmentation (the models averaged, then the hyperparameters of that name), in
+# the order its name gives them: (key, its value where the cell does not record it, words); scoring another
+# hyperparameter under shift adds one line here
+RECIPE_SETTINGS = (("augment_strength", 1.0, "strength {:g}"), ("width", 32, "width {}"),
+                   ("members", None, "{} models"), ("weight_average", 0.0, "weights averaged {:g}"),
+                   ("equalise", False, "equalised"), ("mixup", 0.0, "mixup {:g}"))
+
+
 def recipe_name(row: dict) -> str:
-    """A cell's training recipe: its augmentation, strength where not 1, CNN width where not 32, models averaged where
-    not its data set's default, the weights' moving average, histogram equalisation and mixup where on (unrecorded: 1,
-    32, the default, off, off, off)."""
-    strength, width, members = row.get("augment_strength", 1.0), row.get("width", 32), row.get("members")
-    average, mixup = row.get("weight_average", 0.0), row.get("mixup", 0.0)
-    return ", ".join([row["augment"], *[f"strength {strength:g}"]*(strength != 1), *[f"width {width}"]*(width != 32),
-                      *[f"{members} models"]*(members != row.get("default_members", members)),
-                      *[f"weights averaged {average:g}"]*(average != 0), *["equalised"]*row.get("equalise", False),
-                      *[f"mixup {mixup:g}"]*(mixup != 0)])
+    """A cell's training recipe: its augmentation, then each of `RECIPE_SETTINGS` where it differs from its default
+    (the models averaged: from its data set's default, `default_members`)."""
+    def default(key, value): return row.get("default_members", row.get("members")) if key == "members" else value
+    return ", ".join([row["augment"], *(words.format(row[key]) for key, value, words in RECIPE_SETTINGS
+                                        if row.get(key, default(key, value)) != default(key, value))])
 
 
 def sites_differ(rows: list[dict]) -> bool:
