@@ -13,18 +13,11 @@ import tensorflow as tf
 
 from .checks import OptionError
 from .preprocess import affine_transform
-from .training import output_head
+from .training import head_input, output_head
 
 # %% auto #0
-__all__ = ['TTA_VIEWS', 'head_input', 'ensemble_model', 'bilinear_sampling', 'apply_sampling', 'TestTimeViews', 'ViewMean',
-           'has_tta', 'with_tta', 'ensemble_members', 'without_tta']
-
-# %% ../nbs/03a_ensembles.ipynb #457061f6
-def head_input(model: keras.Model, # a functional model
-              ) -> keras.KerasTensor:
-    "What `model`'s last layer reads in `model`'s own graph (its layers may have been called in other graphs first)."
-    operation, node_index, _ = model.outputs[0]._keras_history
-    return operation._inbound_nodes[node_index].input_tensors[0]
+__all__ = ['TTA_VIEWS', 'ensemble_model', 'bilinear_sampling', 'apply_sampling', 'TestTimeViews', 'ViewMean', 'has_tta',
+           'with_tta', 'ensemble_members', 'without_tta']
 
 # %% ../nbs/03a_ensembles.ipynb #7451eb89
 def _features(model: keras.Model, name: str) -> keras.Model:

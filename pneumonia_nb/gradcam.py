@@ -13,7 +13,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .ensembles import ensemble_members, has_tta, head_input, without_tta
+from .ensembles import ensemble_members, has_tta, without_tta
+from .training import head_input
 from .framing import moved_back, reframing_of, unframed
 
 # %% auto #0

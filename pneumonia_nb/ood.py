@@ -12,7 +12,8 @@ import numpy as np
 import tensorflow as tf
 
 from .preprocess import clear_data_errors
-from .ensembles import head_input, without_tta
+from .ensembles import without_tta
+from .training import head_input
 from .framing import reframing_of, unframed
 
 # %% auto #0

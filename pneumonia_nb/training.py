@@ -22,7 +22,7 @@ from .preprocess import clear_data_errors
 
 # %% auto #0
 __all__ = ['EpochSeconds', 'LearningRateLog', 'output_head', 'LabelCrossentropy', 'ValidationScores', 'learning_rate_schedule',
-           'compile_model', 'fit', 'predict_proba', 'dataset_labels', 'predict_logits', 'probabilities',
+           'compile_model', 'fit', 'predict_proba', 'dataset_labels', 'head_input', 'predict_logits', 'probabilities',
            'apply_calibration']
 
 # %% ../nbs/03_training.ipynb #ff2095e4
@@ -159,13 +159,20 @@ def dataset_labels(ds: tf.data.Dataset, # batches of (images, labels), not shuff
     "The labels of `ds` in order."
     return np.concatenate([np.asarray(y) for _, y in ds]).astype(int)
 
+# %% ../nbs/03_training.ipynb #457061f6
+def head_input(model: keras.Model, # a functional model
+              ) -> keras.KerasTensor:
+    "What `model`'s last layer reads in `model`'s own graph (its layers may have been called in other graphs first)."
+    operation, node_index, _ = model.outputs[0]._keras_history
+    return operation._inbound_nodes[node_index].input_tensors[0]
+
 # %% ../nbs/03_training.ipynb #751fed91
 def predict_logits(model: keras.Model, # its last layer a Dense head (see `output_head`)
                    ds: tf.data.Dataset, # batches of (images, labels) or of images
                   ) -> np.ndarray:
     "The head's logits (before the sigmoid or softmax) for every image of `ds`, in order: `(N,)` or `(N, K)`."
     head = model.layers[-1]
-    features = keras.Model(model.inputs[0], head.input)
+    features = keras.Model(model.inputs[0], head_input(model))
     with clear_data_errors(): h = np.asarray(features.predict(ds, verbose=0), np.float64)
     z = h @ np.asarray(head.kernel, np.float64) + np.asarray(head.bias, np.float64)
     return z.ravel() if z.shape[-1] == 1 else z
