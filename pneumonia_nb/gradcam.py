@@ -40,7 +40,7 @@ def gradcam_layer(
 _SUBMODELS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 def _maps_in_graph(model: keras.Model, name: str):
-    "The output of layer `name` in *this* model's graph (a layer may sit in others too: a nested base, a reframed copy)."
+    "The output of layer `name` in *this* model's graph (a layer may sit in others: a nested base, a reframed copy)."
     here = {id(node) for nodes in model._nodes_by_depth.values() for node in nodes}
     return next(n for n in model.get_layer(name)._inbound_nodes if id(n) in here).output_tensors[0]
 
