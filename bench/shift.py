@@ -420,7 +420,7 @@ shifted site's images less confidently misread, or, as those authors found for o
 told them apart. Its under-confidence on validation (temperatures below 1) is undone by each run's own calibration, as
 for every recipe. The weight was fixed beforehand at 0.1, the value the clean ablation measured. If it passes, the main
 job smooths its labels by 0.1. The seconds each run took to train are reported beside it and choose nothing; the cells
-record each run's label smoothing (`RECIPE_SETTINGS`).
+record each run's label smoothing (`NAMED_HYPERPARAMETERS`).
 It failed, and the main job trains on hard labels (`bench/results/shift_smoothing.json`, 552 cells of each recipe, as
 trained): over the 456 shifted cells label smoothing ties in median accuracy (0.965 on every seed, against 0.9625,
 0.965, 0.965) and specificity (0.950), neither higher, with clean AUC 0.9995 against 0.9992. It is the first recipe
@@ -945,7 +945,7 @@ def bench_run(run_dir: str, args) -> list[dict]:
                                                                    "comparable": comparable, "undone_mmd_p": undone_p}
                         hyper = run.recipe.hyper
                         rows.append({"run": Path(run_dir).name, "augment": run.recipe.augment,
-                                     **{key: getattr(hyper, key) for key, _, _ in RECIPE_SETTINGS if key != "members"},
+                                     **{key: getattr(hyper, key) for key in NAMED_HYPERPARAMETERS},
                                      "members": run.recipe.ensemble, "default_members": default_members,
                                      "shift": kind, "level": level, "share": share, "draw": draw,
                                      "true_share": float(ys.mean()), "estimated_share": float(shares[1]),
@@ -959,21 +959,21 @@ def bench_run(run_dir: str, args) -> list[dict]:
     return rows
 
 
-# the settings a cell records beyond its augmentation (the models averaged, then the hyperparameters of that name), in
-# the order its name gives them: (key, its value where the cell does not record it, words); scoring another
-# hyperparameter under shift adds one line here
-RECIPE_SETTINGS = (("augment_strength", 1.0, "strength {:g}"), ("width", 32, "width {}"),
-                   ("members", None, "{} models"), ("weight_average", 0.0, "weights averaged {:g}"),
-                   ("equalise", False, "equalised"), ("mixup", 0.0, "mixup {:g}"),
-                   ("label_smoothing", 0.0, "label smoothing {:g}"))
+# the hyperparameters a cell records, with the words that name them where they differ from the landed recipe's
+# (`Hyperparameters()`); scoring another hyperparameter under shift adds one line here
+NAMED_HYPERPARAMETERS = {"augment_strength": "strength {:g}", "width": "width {}",
+                         "weight_average": "weights averaged {:g}", "equalise": "equalised", "mixup": "mixup {:g}",
+                         "label_smoothing": "label smoothing {:g}"}
 
 
 def recipe_name(row: dict) -> str:
-    """A cell's training recipe: its augmentation, then each of `RECIPE_SETTINGS` where it differs from its default
-    (the models averaged: from its data set's default, `default_members`)."""
-    def default(key, value): return row.get("default_members", row.get("members")) if key == "members" else value
-    return ", ".join([row["augment"], *(words.format(row[key]) for key, value, words in RECIPE_SETTINGS
-                                        if row.get(key, default(key, value)) != default(key, value))])
+    """A cell's training recipe: its augmentation, each of `NAMED_HYPERPARAMETERS` that differs from the landed
+    recipe's (unrecorded: the landed one), and the models averaged where not its data set's default."""
+    from pneumonia_nb.recipe import Hyperparameters
+    landed, members = Hyperparameters(), row.get("members")
+    return ", ".join([row["augment"], *(words.format(row[key]) for key, words in NAMED_HYPERPARAMETERS.items()
+                                        if row.get(key, getattr(landed, key)) != getattr(landed, key)),
+                      *[f"{members} models"]*(members != row.get("default_members", members))])
 
 
 def sites_differ(rows: list[dict]) -> bool:
