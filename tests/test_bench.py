@@ -47,7 +47,7 @@ def test_balanced_resampling_reaches_the_validation_shares():
     assert abs(np.mean(drawn[:, 0, 0, 0] < 90) - 0.75) < 0.03
 
 
-def test_recipes_are_told_apart_by_their_strength_width_models_averaged_weights_equalisation_mixup_smoothing_and_decay():
+def test_recipes_are_told_apart_by_each_named_hyperparameter_and_their_models():
     scores = {"auc": 1.0, "accuracy": 1.0, "sensitivity": 1.0, "specificity": 1.0, "ece": 0.0}
     cells = [{"run": "r", "shift": kind, "refused": False, "share_error": 0.0, "as_trained": scores, "augment": "default"}
              for kind in ("none", *SHIFTS)]   # cells written before the strength was recorded
@@ -60,11 +60,14 @@ def test_recipes_are_told_apart_by_their_strength_width_models_averaged_weights_
     unmixed, mixed = ({**cells[0], "mixup": a} for a in (0.0, 0.2))
     hard, smoothed = ({**cells[0], "label_smoothing": a} for a in (0.0, 0.1))
     undecayed, decayed = ({**cells[0], "weight_decay": w} for w in (0.0, 1e-4))
+    plateau, cosine = ({**cells[0], "schedule": name} for name in ("plateau", "cosine"))
     assert [recipe_name(c) for c in (cells[0], doubled[0], wider[0], three, five, kermany, off, averaged, plain,
-                                     equalised, unmixed, mixed, hard, smoothed, undecayed, decayed)] == [
+                                     equalised, unmixed, mixed, hard, smoothed, undecayed, decayed, plateau,
+                                     cosine)] == [
         "default", "default, strength 2", "default, strength 2, width 48", "default", "default, 5 models", "acquisition",
         "default", "default, weights averaged 0.99", "default", "default, equalised", "default", "default, mixup 0.2",
-        "default", "default, label smoothing 0.1", "default", "default, weight decay 0.0001"]
+        "default", "default, label smoothing 0.1", "default", "default, weight decay 0.0001", "default",
+        "default, cosine schedule"]
     assert set(summary(cells + doubled)["by_recipe"]) == {"default", "default, strength 2"}
 
 
