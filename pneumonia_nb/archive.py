@@ -107,7 +107,9 @@ def connect_ray(address: str|None=None, # None: start Ray on this machine; "auto
     if address not in (None, "auto"): _check_listening(address)
     local = {} if address else {"num_cpus": os.cpu_count(), "object_store_memory": 256*2**20}
     where = address or "this machine"
-    try: ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR, **local)
+    # "local": a Ray of its own here, even where RAY_ADDRESS or a cluster started here before names another
+    try: ray.init(address=address or "local", include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
+                  **local)
     except Exception as e:   # a version mismatch (Ray's own check), no cluster for "auto"
         raise RunError(f"Ray at {where}: {str(e).strip().splitlines()[0]}") from None
     try: theirs = ray.get(ray.remote(_versions).remote(), timeout=120)
