@@ -447,7 +447,8 @@ recipe, as trained): over the 456 shifted cells weight decay is less accurate (0
 0.9992. It ranks the squashed copies of the real shift worse (AUC 0.9966 against 0.9978, lower at 51 of 72 sites and
 on every seed; accuracy 0.960 for both), loses specificity after lost contrast (0.800 against 0.834) and resampling
 (0.669 against 0.719), and is a little less well calibrated under shift (ECE 0.038 against 0.037). Its runs took 852,
-656 and 577 s to train. `adapt` end to end lost no accuracy at any of its 552 sites.
+656 and 577 s to train (the first beside an execution of notebook 06 for about eight minutes). `adapt` end to end
+lost no accuracy at any of its 552 sites.
 
 A twelfth recipe, the cosine schedule (`--schedule cosine`: the step size decays along a cosine from 0.001 to a
 hundredth of it over the epochs asked, instead of halving when validation AUC stalls), trained otherwise as the default,
